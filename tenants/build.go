@@ -1,0 +1,589 @@
+package tenants
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// MaxUserData is EC2's limit on user data.
+const MaxUserData = 16 << 10
+
+var (
+	namePattern        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	instanceIDPattern  = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
+	typePattern        = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	accountPattern     = regexp.MustCompile(`^\d{12}$`)
+	roleARNPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$`)
+	policyARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]+$`)
+	sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleNamePattern    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	azIDPattern        = regexp.MustCompile(`^[a-z]{3,6}\d+-az\d+$`)
+	lifeCycles         = map[string]bool{"on-demand": true, "spot": true, "scheduled": true, "capacity-block": true}
+	architectures      = map[string]bool{"x86_64": true, "arm64": true, "i386": true, "x86_64_mac": true, "arm64_mac": true}
+)
+
+// idPattern matches EC2 resource ids with the given prefix: 8 or 17 hex digits.
+func idPattern(prefix string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + prefix + `-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
+}
+
+var (
+	amiPattern     = idPattern("ami")
+	akiPattern     = idPattern("aki")
+	ariPattern     = idPattern("ari")
+	rPattern       = idPattern("r")
+	vpcPattern     = idPattern("vpc")
+	subnetPattern  = idPattern("subnet")
+	sgPattern      = idPattern("sg")
+	eniPattern     = idPattern("eni")
+	hostIDPattern  = idPattern("h")
+	productPattern = regexp.MustCompile(`^[a-z0-9]{1,64}$`)
+)
+
+// Build validates a decoded configuration and turns it into tenants, deriving
+// everything left out. baseDir resolves relative user_data_file paths; now is
+// the instances' launch time. Every problem is reported, not only the first.
+func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
+	var errs Errors
+	el := errorList{&errs}
+	cfg := &Config{Server: buildServer(f.Server, el)}
+
+	if f.Defaults.Name != "" {
+		el.add([]any{"defaults", "name"}, "a name belongs to one tenant, not to defaults")
+	}
+	if f.Defaults.Sources != nil {
+		el.add([]any{"defaults", "sources"}, "sources belong to one tenant, not to defaults")
+	}
+	if f.Defaults.Instance.Mirror != nil {
+		el.add([]any{"defaults", "instance", "mirror"}, "a mirror belongs to one tenant, not to defaults")
+	}
+	if len(f.Tenants) == 0 {
+		el.add([]any{"tenants"}, "at least one tenant is required")
+	}
+
+	names := map[string]int{}
+	owners := map[netip.Prefix]int{}
+	for i, tc := range f.Tenants {
+		path := []any{"tenants", i}
+		merged := f.Defaults
+		overlay(reflect.ValueOf(&merged).Elem(), reflect.ValueOf(tc))
+		merged.Name, merged.Sources = tc.Name, tc.Sources
+		t := buildTenant(merged, tc.Region, path, baseDir, now, el)
+		if t == nil {
+			continue
+		}
+		if j, dup := names[t.Name]; dup {
+			el.add(at(path, "name"), "tenant %q is already defined by tenants[%d]", t.Name, j)
+		} else {
+			names[t.Name] = i
+		}
+		for k, p := range t.Sources {
+			if j, dup := owners[p]; dup && j != i {
+				el.add(at(path, "sources", k), "%s is already a source of tenants[%d] (%s); a source must choose one tenant", p, j, f.Tenants[j].Name)
+			}
+			owners[p] = i
+		}
+		cfg.Tenants = append(cfg.Tenants, t)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+func buildServer(sc ServerConfig, el errorList) Server {
+	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen}
+	if len(s.Listen) == 0 {
+		s.Listen = []string{DefaultListen}
+	}
+	if s.AdminListen == "" {
+		s.AdminListen = DefaultAdminListen
+	}
+	for i, l := range sc.Listen {
+		if _, err := ParseListen(l); err != nil {
+			el.add([]any{"server", "listen", i}, "%v", err)
+		}
+	}
+	if sc.AdminListen != "" {
+		if _, err := ParseListen(sc.AdminListen); err != nil {
+			el.add([]any{"server", "admin_listen"}, "%v", err)
+		}
+	}
+	for i, p := range sc.TrustedProxies {
+		pfx, err := ParseSource(p)
+		if err != nil {
+			el.add([]any{"server", "trusted_proxies", i}, "%v", err)
+			continue
+		}
+		s.TrustedProxies = append(s.TrustedProxies, pfx)
+	}
+	return s
+}
+
+// ParseListen checks a listen address: host:port with a literal IP host
+// ("127.0.0.1:8080", "[::1]:8080", "169.254.169.254:80").
+func ParseListen(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ap, fmt.Errorf("%q is not an address and port such as 127.0.0.1:8080 or [::1]:8080", s)
+	}
+	return ap, nil
+}
+
+// ParseSource reads a source: an address (a single host) or a CIDR block with
+// no host bits set. IPv4-mapped IPv6 is read as the IPv4 it maps.
+func ParseSource(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not a CIDR block", s)
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return p, fmt.Errorf("%q: an IPv4-mapped block needs at least /96", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if m := p.Masked(); m != p {
+			return p, fmt.Errorf("%q has host bits set; did you mean %s?", s, m)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR block", s)
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed in sources", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// overlay copies every non-zero field of src onto dst, recursing into nested
+// structs and merging maps key by key: how a tenant inherits defaults.
+func overlay(dst, src reflect.Value) {
+	for i := 0; i < src.NumField(); i++ {
+		s, d := src.Field(i), dst.Field(i)
+		switch {
+		case s.Kind() == reflect.Struct:
+			overlay(d, s)
+		case s.Kind() == reflect.Map && !s.IsNil():
+			m := reflect.MakeMap(s.Type())
+			if !d.IsNil() {
+				for _, k := range d.MapKeys() {
+					m.SetMapIndex(k, d.MapIndex(k))
+				}
+			}
+			for _, k := range s.MapKeys() {
+				m.SetMapIndex(k, s.MapIndex(k))
+			}
+			d.Set(m)
+		case !s.IsZero():
+			d.Set(s)
+		}
+	}
+}
+
+// buildTenant builds one tenant from its merged configuration; ownRegion is
+// the region the tenant itself set, which, unlike an inherited default, must
+// agree with its zone.
+func buildTenant(tc TenantConfig, ownRegion string, path []any, baseDir string, now time.Time, el errorList) *Tenant {
+	t := &Tenant{Name: tc.Name}
+	switch {
+	case tc.Name == "":
+		el.add(at(path, "name"), "every tenant needs a name")
+	case !namePattern.MatchString(tc.Name):
+		el.add(at(path, "name"), "%q: use letters, digits, '.', '_' and '-' (at most 63)", tc.Name)
+	}
+	if len(tc.Sources) == 0 {
+		el.add(at(path, "sources"), "tenant %q needs at least one source address or CIDR block", tc.Name)
+	}
+	seen := map[netip.Prefix]bool{}
+	for i, s := range tc.Sources {
+		p, err := ParseSource(s)
+		if err != nil {
+			el.add(at(path, "sources", i), "%v", err)
+			continue
+		}
+		if seen[p] {
+			el.add(at(path, "sources", i), "%s is listed twice", p)
+			continue
+		}
+		seen[p] = true
+		t.Sources = append(t.Sources, p)
+	}
+	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
+	t.Instance = buildInstance(tc, ownRegion, at(path, "instance"), now, el)
+	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, at(path, "credentials"), el)
+	t.UserData = loadUserData(tc, path, baseDir, el)
+	return t
+}
+
+func buildIMDS(c IMDSConfig, path []any, el errorList) IMDSOptions {
+	o := IMDSOptions{Enabled: true, HopLimit: 2, Tags: true}
+	if c.Enabled != nil {
+		o.Enabled = *c.Enabled
+	}
+	if c.Tags != nil {
+		o.Tags = *c.Tags
+	}
+	switch c.Tokens {
+	case "", "optional":
+	case "required":
+		o.TokensRequired = true
+	default:
+		el.add(at(path, "tokens"), "%q: must be optional or required", c.Tokens)
+	}
+	if c.HopLimit != 0 {
+		if c.HopLimit < 1 || c.HopLimit > 64 {
+			el.add(at(path, "hop_limit"), "%d: must be between 1 and 64", c.HopLimit)
+		} else {
+			o.HopLimit = c.HopLimit
+		}
+	}
+	return o
+}
+
+func loadUserData(tc TenantConfig, path []any, baseDir string, el errorList) []byte {
+	var data []byte
+	switch {
+	case tc.UserData != nil && tc.UserDataFile != "":
+		el.add(at(path, "user_data_file"), "set user_data or user_data_file, not both")
+		return nil
+	case tc.UserData != nil:
+		data = []byte(*tc.UserData)
+	case tc.UserDataFile != "":
+		name := tc.UserDataFile
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(baseDir, name)
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			el.add(at(path, "user_data_file"), "%v", err)
+			return nil
+		}
+		data = b
+	default:
+		return nil
+	}
+	if len(data) > MaxUserData {
+		el.add(at(path, "user_data"), "%d bytes: EC2 allows at most %d", len(data), MaxUserData)
+		return nil
+	}
+	return data
+}
+
+// check validates one optional string value against a pattern.
+func check(el errorList, path []any, v string, re *regexp.Regexp, what string) {
+	if v != "" && !re.MatchString(v) {
+		el.add(path, "%q is not %s", v, what)
+	}
+}
+
+func parseAddr4(el errorList, path []any, s string) netip.Addr {
+	if s == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Unmap().Is4() {
+		el.add(path, "%q is not an IPv4 address", s)
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func parseCIDR(el errorList, path []any, s string, v4 bool) netip.Prefix {
+	if s == "" {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Addr().Is4() != v4 || p.Masked() != p {
+		el.add(path, "%q is not an %s CIDR block", s, map[bool]string{true: "IPv4", false: "IPv6"}[v4])
+		return netip.Prefix{}
+	}
+	return p
+}
+
+func buildInstance(tc TenantConfig, ownRegion string, path []any, now time.Time, el errorList) Instance {
+	c := tc.Instance
+	if c.Mirror != nil {
+		el.add(at(path, "mirror"), "mirroring a live instance is not supported by this version yet; set the attributes statically")
+	}
+	check(el, at(path, "instance_id"), c.InstanceID, instanceIDPattern, "an instance id (i- and 8 or 17 hex digits)")
+	check(el, at(path, "instance_type"), c.InstanceType, typePattern, "an instance type such as t3.micro")
+	check(el, at(path, "ami_id"), c.AMIID, amiPattern, "an AMI id (ami- and 8 or 17 hex digits)")
+	check(el, at(path, "kernel_id"), c.KernelID, akiPattern, "a kernel id (aki-...)")
+	check(el, at(path, "ramdisk_id"), c.RamdiskID, ariPattern, "a ramdisk id (ari-...)")
+	check(el, at(path, "reservation_id"), c.ReservationID, rPattern, "a reservation id (r-...)")
+	check(el, at(path, "account_id"), c.AccountID, accountPattern, "an account id (12 digits)")
+	check(el, at(path, "availability_zone_id"), c.AvailabilityZoneID, azIDPattern, "an availability zone id such as use1-az1")
+	check(el, at(path, "host_id"), c.HostID, hostIDPattern, "a dedicated host id (h-...)")
+	check(el, at(path, "vpc_id"), c.VPCID, vpcPattern, "a VPC id (vpc- and 8 or 17 hex digits)")
+	check(el, at(path, "subnet_id"), c.SubnetID, subnetPattern, "a subnet id (subnet-...)")
+	check(el, at(path, "interface_id"), c.InterfaceID, eniPattern, "a network interface id (eni-...)")
+	for i, id := range c.SecurityGroupIDs {
+		check(el, at(path, "security_group_ids", i), id, sgPattern, "a security group id (sg-...)")
+	}
+	for i, pc := range c.ProductCodes {
+		check(el, at(path, "product_codes", i), pc, productPattern, "a product code")
+	}
+	if c.LifeCycle != "" && !lifeCycles[c.LifeCycle] {
+		el.add(at(path, "instance_life_cycle"), "%q: must be on-demand, spot, scheduled or capacity-block", c.LifeCycle)
+	}
+	if c.Architecture != "" && !architectures[c.Architecture] {
+		el.add(at(path, "architecture"), "%q: must be x86_64, arm64, i386, x86_64_mac or arm64_mac", c.Architecture)
+	}
+	if c.AMILaunchIndex < 0 {
+		el.add(at(path, "ami_launch_index"), "%d: must not be negative", c.AMILaunchIndex)
+	}
+	if c.PartitionNumber < 0 || c.PartitionNumber > 7 {
+		el.add(at(path, "partition_number"), "%d: must be between 1 and 7 (0: none)", c.PartitionNumber)
+	}
+	if c.PublicKey != "" && c.KeyName == "" {
+		el.add(at(path, "public_key"), "a public key is served under its key_name: set key_name too")
+	}
+
+	region := tc.Region
+	if region != "" && !regionPattern.MatchString(region) {
+		el.add(at(path[:len(path)-1], "region"), "%q is not a region such as us-east-1", region)
+		region = ""
+	}
+	az := c.AvailabilityZone
+	if az != "" {
+		switch zr := regionOfZone(az); {
+		case zr == "":
+			el.add(at(path, "availability_zone"), "%q is not an availability zone such as us-east-1a", az)
+			az = ""
+		case ownRegion != "" && zr != ownRegion:
+			el.add(at(path, "availability_zone"), "%q is not in the tenant's region %s", az, ownRegion)
+		default:
+			region = zr // the zone decides over an inherited region
+		}
+	}
+	if region == "" {
+		region = defaultRegion
+	}
+	if az == "" {
+		az = region + "a"
+	}
+
+	in := Instance{
+		ID:                 or(c.InstanceID, "i-"+stableHex(17, "instance", tc.Name)),
+		Type:               or(c.InstanceType, defaultInstanceType),
+		AMIID:              or(c.AMIID, "ami-"+stableHex(17, "ami", region)),
+		KernelID:           c.KernelID,
+		RamdiskID:          c.RamdiskID,
+		LaunchIndex:        c.AMILaunchIndex,
+		ReservationID:      or(c.ReservationID, "r-"+stableHex(17, "reservation", tc.Name)),
+		AccountID:          c.AccountID,
+		LifeCycle:          or(c.LifeCycle, "on-demand"),
+		PendingTime:        now.UTC().Truncate(time.Second),
+		ProductCodes:       c.ProductCodes,
+		Monitoring:         c.Monitoring != nil && *c.Monitoring,
+		Region:             region,
+		AvailabilityZone:   az,
+		AvailabilityZoneID: or(c.AvailabilityZoneID, zoneID(region, az)),
+		PlacementGroup:     c.PlacementGroup,
+		PartitionNumber:    c.PartitionNumber,
+		HostID:             c.HostID,
+		KeyName:            c.KeyName,
+		PublicKey:          strings.TrimSpace(c.PublicKey),
+		Tags:               c.Tags,
+	}
+	if in.AccountID == "" {
+		if m := roleARNPattern.FindStringSubmatch(tc.Credentials.RoleARN); m != nil {
+			in.AccountID = m[1]
+		} else {
+			in.AccountID = defaultAccountID
+		}
+	}
+	in.Architecture = or(c.Architecture, architectureOf(in.Type))
+	in.BlockDevices = c.BlockDeviceMapping
+	if in.BlockDevices == nil {
+		in.BlockDevices = map[string]string{"ami": "/dev/xvda", "root": "/dev/xvda"}
+	}
+	for k := range in.BlockDevices {
+		if !validDeviceKey(k) {
+			el.add(at(path, "block_device_mapping", k), "%q: keys are ami, root, swap, ebsN or ephemeralN", k)
+		}
+	}
+	in.Interfaces = []Interface{buildPrimaryInterface(tc, c, &in, path, el)}
+	in.LocalHostname = or(c.Hostname, localHostname(in.PrivateIP(), region))
+	in.Interfaces[0].LocalHostname = in.LocalHostname
+	in.PublicHostname = or(c.PublicHostname, publicHostname(in.PublicIP(), region))
+	in.Interfaces[0].PublicHostname = in.PublicHostname
+	in.SecurityGroups = in.Interfaces[0].SecurityGroups
+	return in
+}
+
+func validDeviceKey(k string) bool {
+	switch {
+	case k == "ami" || k == "root" || k == "swap":
+		return true
+	case strings.HasPrefix(k, "ebs"):
+		return isDigits(k[3:])
+	case strings.HasPrefix(k, "ephemeral"):
+		return isDigits(k[9:])
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func buildPrimaryInterface(tc TenantConfig, c InstanceConfig, in *Instance, path []any, el errorList) Interface {
+	name := tc.Name
+	private := parseAddr4(el, at(path, "private_ip"), c.PrivateIP)
+	public := parseAddr4(el, at(path, "public_ip"), c.PublicIP)
+	vpcCIDR := parseCIDR(el, at(path, "vpc_cidr"), c.VPCCIDR, true)
+	subnetCIDR := parseCIDR(el, at(path, "subnet_cidr"), c.SubnetCIDR, true)
+
+	switch {
+	case subnetCIDR.IsValid():
+	case private.IsValid() && !defaultVPC.Contains(private):
+		subnetCIDR = netip.PrefixFrom(private, 24).Masked()
+	default:
+		subnetCIDR = zoneSubnet(in.AvailabilityZone)
+	}
+	switch {
+	case vpcCIDR.IsValid():
+	case defaultVPC.Contains(subnetCIDR.Addr()):
+		vpcCIDR = defaultVPC
+	default:
+		vpcCIDR = netip.PrefixFrom(subnetCIDR.Addr(), 16).Masked()
+	}
+	if !private.IsValid() {
+		private = hostIn(subnetCIDR, name)
+	}
+	if !subnetCIDR.Contains(private) {
+		el.add(at(path, "private_ip"), "%s is outside the subnet %s", private, subnetCIDR)
+	}
+	if vpcCIDR.Bits() > subnetCIDR.Bits() || !vpcCIDR.Contains(subnetCIDR.Addr()) {
+		el.add(at(path, "subnet_cidr"), "%s is outside the VPC %s", subnetCIDR, vpcCIDR)
+	}
+
+	mac := stableMAC(name)
+	if c.MACAddress != "" {
+		hw, err := net.ParseMAC(c.MACAddress)
+		if err != nil || len(hw) != 6 {
+			el.add(at(path, "mac_address"), "%q is not a MAC address such as 0e:49:61:0f:c3:11", c.MACAddress)
+		} else {
+			mac = hw.String()
+		}
+	}
+	var ipv6 []netip.Addr
+	for i, s := range c.IPv6 {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			el.add(at(path, "ipv6", i), "%q is not an IPv6 address", s)
+			continue
+		}
+		ipv6 = append(ipv6, a)
+	}
+
+	vpcID := or(c.VPCID, "vpc-"+stableHex(17, "vpc", in.AccountID, in.Region))
+	groups := c.SecurityGroups
+	groupIDs := c.SecurityGroupIDs
+	if len(groups) == 0 && len(groupIDs) == 0 {
+		groups = []string{"default"}
+		groupIDs = []string{"sg-" + stableHex(17, "sg", vpcID, "default")}
+	}
+	ifc := Interface{
+		MAC:              mac,
+		ID:               or(c.InterfaceID, "eni-"+stableHex(17, "eni", name)),
+		OwnerID:          in.AccountID,
+		LocalIPv4s:       []netip.Addr{private},
+		IPv6s:            ipv6,
+		SecurityGroups:   groups,
+		SecurityGroupIDs: groupIDs,
+		SubnetID:         or(c.SubnetID, "subnet-"+stableHex(17, "subnet", in.AccountID, in.AvailabilityZone, subnetCIDR.String())),
+		SubnetIPv4CIDR:   subnetCIDR,
+		VPCID:            vpcID,
+		VPCIPv4CIDRs:     []netip.Prefix{vpcCIDR},
+	}
+	if public.IsValid() {
+		ifc.PublicIPv4s = []netip.Addr{public}
+		ifc.IPv4Associations = map[netip.Addr]netip.Addr{public: private}
+	}
+	return ifc
+}
+
+func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorList) (*Role, CredentialSpec) {
+	spec := CredentialSpec{
+		Profile:        c.Profile,
+		RoleARN:        c.RoleARN,
+		SessionName:    or(c.SessionName, in.ID),
+		ExternalID:     c.ExternalID,
+		SourceIdentity: c.SourceIdentity,
+		Policy:         c.Policy,
+		PolicyARNs:     c.PolicyARNs,
+		Tags:           c.Tags,
+		Duration:       time.Duration(c.Duration),
+		RefreshBefore:  time.Duration(c.RefreshBefore),
+	}
+	if spec.Duration == 0 {
+		spec.Duration = time.Hour
+	}
+	if spec.RefreshBefore == 0 {
+		spec.RefreshBefore = 15 * time.Minute
+	}
+	if spec.Duration < 15*time.Minute || spec.Duration > 12*time.Hour {
+		el.add(at(path, "duration"), "%s: STS issues credentials for 15m to 12h", spec.Duration)
+	}
+	if spec.RefreshBefore <= 0 || spec.RefreshBefore >= spec.Duration {
+		el.add(at(path, "refresh_before"), "%s: must be positive and shorter than duration (%s)", spec.RefreshBefore, spec.Duration)
+	}
+	check(el, at(path, "session_name"), c.SessionName, sessionNamePattern, "a session name (2-64 of letters, digits and +=,.@_-)")
+	check(el, at(path, "role_name"), c.RoleName, roleNamePattern, "a role name")
+	for i, a := range c.PolicyARNs {
+		check(el, at(path, "policy_arns", i), a, policyARNPattern, "a policy ARN")
+	}
+	m := roleARNPattern.FindStringSubmatch(c.RoleARN)
+	if c.RoleARN != "" && m == nil {
+		el.add(at(path, "role_arn"), "%q is not a role ARN such as arn:aws:iam::111122223333:role/web", c.RoleARN)
+	}
+	if c.Profile == "" && c.RoleARN == "" {
+		if c.RoleName != "" {
+			el.add(at(path, "role_name"), "a role needs credentials: set profile or role_arn")
+		}
+		return nil, spec
+	}
+	name := c.RoleName
+	if name == "" && m != nil {
+		name = m[2]
+	}
+	if name == "" {
+		name = c.Profile
+	}
+	partition, _ := Partition(in.Region)
+	return &Role{
+		Name:               name,
+		ARN:                c.RoleARN,
+		InstanceProfileARN: fmt.Sprintf("arn:%s:iam::%s:instance-profile/%s", partition, in.AccountID, name),
+		InstanceProfileID:  instanceProfileID(in.AccountID + "/" + name),
+	}, spec
+}
+
+func or(v, fallback string) string {
+	if v != "" {
+		return v
+	}
+	return fallback
+}

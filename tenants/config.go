@@ -1,0 +1,25 @@
+package tenants
+
+import (
+	"net/netip"
+)
+
+// Config is a validated configuration: what the server runs.
+type Config struct {
+	Server  Server
+	Tenants []*Tenant
+}
+
+// Server is the validated server: block.
+type Server struct {
+	Listen         []string
+	AdminListen    string
+	TrustedProxies []netip.Prefix
+}
+
+// DefaultListen is where the proxy listens unless told otherwise: loopback
+// only, so that nothing off the host reaches credentials by accident.
+const DefaultListen = "127.0.0.1:8080"
+
+// DefaultAdminListen is the admin listener's default address.
+const DefaultAdminListen = "127.0.0.1:9180"

@@ -1,0 +1,127 @@
+package tenants
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is the YAML configuration file. Its key names are a public interface:
+// extend them, never rename them.
+type File struct {
+	Server   ServerConfig   `yaml:"server"`
+	Defaults TenantConfig   `yaml:"defaults"`
+	Tenants  []TenantConfig `yaml:"tenants"`
+}
+
+// ServerConfig is the server: block.
+type ServerConfig struct {
+	Listen         []string `yaml:"listen"`
+	AdminListen    string   `yaml:"admin_listen"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TenantConfig is one entry of tenants:, and also the shape of defaults:,
+// whose values every tenant inherits field by field.
+type TenantConfig struct {
+	Name         string            `yaml:"name"`
+	Sources      []string          `yaml:"sources"`
+	Region       string            `yaml:"region"`
+	IMDS         IMDSConfig        `yaml:"imds"`
+	Credentials  CredentialsConfig `yaml:"credentials"`
+	Instance     InstanceConfig    `yaml:"instance"`
+	UserData     *string           `yaml:"user_data"`
+	UserDataFile string            `yaml:"user_data_file"`
+}
+
+// IMDSConfig is the imds: block, EC2's MetadataOptions.
+type IMDSConfig struct {
+	Enabled  *bool  `yaml:"enabled"`
+	Tokens   string `yaml:"tokens"` // optional | required
+	HopLimit int    `yaml:"hop_limit"`
+	Tags     *bool  `yaml:"tags"`
+}
+
+// CredentialsConfig is the credentials: block.
+type CredentialsConfig struct {
+	Profile        string            `yaml:"profile"`
+	RoleARN        string            `yaml:"role_arn"`
+	RoleName       string            `yaml:"role_name"`
+	SessionName    string            `yaml:"session_name"`
+	ExternalID     string            `yaml:"external_id"`
+	SourceIdentity string            `yaml:"source_identity"`
+	Policy         string            `yaml:"policy"`
+	PolicyARNs     []string          `yaml:"policy_arns"`
+	Tags           map[string]string `yaml:"tags"`
+	Duration       Duration          `yaml:"duration"`
+	RefreshBefore  Duration          `yaml:"refresh_before"`
+}
+
+// InstanceConfig is the instance: block: static attributes, each overriding
+// what a mirror or the derivation from the tenant's name would give.
+type InstanceConfig struct {
+	Mirror *MirrorConfig `yaml:"mirror"`
+
+	InstanceID         string            `yaml:"instance_id"`
+	InstanceType       string            `yaml:"instance_type"`
+	AMIID              string            `yaml:"ami_id"`
+	KernelID           string            `yaml:"kernel_id"`
+	RamdiskID          string            `yaml:"ramdisk_id"`
+	AMILaunchIndex     int               `yaml:"ami_launch_index"`
+	ReservationID      string            `yaml:"reservation_id"`
+	AccountID          string            `yaml:"account_id"`
+	Architecture       string            `yaml:"architecture"`
+	LifeCycle          string            `yaml:"instance_life_cycle"`
+	AvailabilityZone   string            `yaml:"availability_zone"`
+	AvailabilityZoneID string            `yaml:"availability_zone_id"`
+	PlacementGroup     string            `yaml:"placement_group"`
+	PartitionNumber    int               `yaml:"partition_number"`
+	HostID             string            `yaml:"host_id"`
+	PrivateIP          string            `yaml:"private_ip"`
+	PublicIP           string            `yaml:"public_ip"`
+	IPv6               []string          `yaml:"ipv6"`
+	Hostname           string            `yaml:"hostname"`
+	PublicHostname     string            `yaml:"public_hostname"`
+	MACAddress         string            `yaml:"mac_address"`
+	InterfaceID        string            `yaml:"interface_id"`
+	VPCID              string            `yaml:"vpc_id"`
+	VPCCIDR            string            `yaml:"vpc_cidr"`
+	SubnetID           string            `yaml:"subnet_id"`
+	SubnetCIDR         string            `yaml:"subnet_cidr"`
+	SecurityGroups     []string          `yaml:"security_groups"`
+	SecurityGroupIDs   []string          `yaml:"security_group_ids"`
+	KeyName            string            `yaml:"key_name"`
+	PublicKey          string            `yaml:"public_key"`
+	ProductCodes       []string          `yaml:"product_codes"`
+	BlockDeviceMapping map[string]string `yaml:"block_device_mapping"`
+	Monitoring         *bool             `yaml:"monitoring"`
+	Tags               map[string]string `yaml:"tags"`
+}
+
+// MirrorConfig is instance.mirror: the live instance a tenant copies.
+type MirrorConfig struct {
+	InstanceID string   `yaml:"instance_id"`
+	Filters    []string `yaml:"filters"`
+	Region     string   `yaml:"region"`
+	Profile    string   `yaml:"profile"`
+	Refresh    Duration `yaml:"refresh"`
+}
+
+// Duration is a time.Duration written as Go writes one ("90s", "1h").
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go duration strings only, so that "1" (seconds?
+// hours?) is an error instead of a guess.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 90s, 15m or 1h", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,53 @@
+package tenants
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Tenant is one client of the proxy, served as its own EC2 instance.
+type Tenant struct {
+	Name     string
+	Sources  []netip.Prefix
+	IMDS     IMDSOptions
+	Instance Instance
+	// UserData is nil when the tenant has none (user-data answers 404).
+	UserData []byte
+	// Role is nil when the tenant has no instance profile (iam/ answers 404).
+	Role *Role
+	// Credentials says where the role's credentials come from; meaningful
+	// only when Role is not nil.
+	Credentials CredentialSpec
+}
+
+// IMDSOptions is the instance's metadata-service behaviour, as EC2's
+// MetadataOptions describe it.
+type IMDSOptions struct {
+	Enabled        bool // false: every request answers 403 (HttpEndpoint=disabled)
+	TokensRequired bool // true: IMDSv1 requests answer 401 (HttpTokens=required)
+	HopLimit       int  // IP TTL of PUT token responses (HttpPutResponseHopLimit)
+	Tags           bool // tags/instance/ is served (InstanceMetadataTags=enabled)
+}
+
+// Role is the instance profile a tenant's credentials are served under.
+type Role struct {
+	Name               string // the entry under iam/security-credentials/
+	ARN                string // empty when the profile's own identity is vended
+	InstanceProfileARN string
+	InstanceProfileID  string
+}
+
+// CredentialSpec is how a tenant's credentials are obtained. Tenants with
+// equal specs share one cache entry and one upstream call.
+type CredentialSpec struct {
+	Profile        string
+	RoleARN        string
+	SessionName    string
+	ExternalID     string
+	SourceIdentity string
+	Policy         string
+	PolicyARNs     []string
+	Tags           map[string]string
+	Duration       time.Duration
+	RefreshBefore  time.Duration
+}
