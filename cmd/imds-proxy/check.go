@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// runCheck validates a configuration and prints its tenants, so a user can
+// see what each address will be served before anything listens.
+func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("imds-proxy check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "YAML configuration `file` to validate")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *config == "" {
+		return errors.New("check: --config is required")
+	}
+	cfg, err := tenants.Load(*config, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d tenants; listen %s\n", *config, len(cfg.Tenants), strings.Join(cfg.Server.Listen, ", "))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tPRIVATE IP\tROLE\tTOKENS")
+	for _, t := range cfg.Tenants {
+		srcs := make([]string, len(t.Sources))
+		for i, p := range t.Sources {
+			srcs[i] = p.String()
+		}
+		role := "-"
+		if t.Role != nil {
+			role = t.Role.Name
+		}
+		tokens := "optional"
+		if t.IMDS.TokensRequired {
+			tokens = "required"
+		}
+		if !t.IMDS.Enabled {
+			tokens = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(srcs, ","), t.Instance.ID,
+			t.Instance.AvailabilityZone, t.Instance.PrivateIP(), role, tokens)
+	}
+	return tw.Flush()
+}

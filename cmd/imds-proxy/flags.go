@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// options are the command line after flags and environment are applied.
+type options struct {
+	config       string
+	listen       []string
+	adminListen  string
+	logFormat    string
+	logLevel     string
+	version      bool
+	seed         seedFlags
+	seedSet      []string // seed flags given on the command line
+	sourcesGiven bool
+}
+
+// seedFlags are aws-mock-metadata's flags, which describe one tenant when
+// no --config is given.
+type seedFlags struct {
+	availabilityZone, instanceID, instanceType, hostname, privateIP string
+	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile    string
+	sources                                                         []string
+}
+
+// seedDefaults: the single tenant serves loopback clients only, with the
+// default profile's credentials, on the seed's port 8080.
+const (
+	defaultAppPort = "8080"
+	defaultProfile = "default"
+)
+
+var defaultSources = []string{"127.0.0.0/8", "::1/128"}
+
+// listFlag is a repeatable flag that also accepts comma-separated values.
+type listFlag struct{ vals *[]string }
+
+func (l listFlag) String() string {
+	if l.vals == nil {
+		return ""
+	}
+	return strings.Join(*l.vals, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l.vals = append(*l.vals, s)
+		}
+	}
+	return nil
+}
+
+// seedEnv maps each seed flag to the environment variable that sets it when
+// the flag is absent: flags beat environment beats defaults.
+var seedEnv = map[string]string{
+	"availability-zone": "AVAILABILITY_ZONE",
+	"instance-id":       "INSTANCE_ID",
+	"instance-type":     "INSTANCE_TYPE",
+	"hostname":          "HOSTNAME",
+	"private-ip":        "PRIVATE_IP",
+	"vpc-id":            "VPC_ID",
+	"mac-address":       "MAC_ADDRESS",
+	"ami-id":            "AMI_ID",
+	"role-name":         "ROLE_NAME",
+	"role-arn":          "ROLE_ARN",
+	"app-port":          "APP_PORT",
+	"profile":           "AWS_PROFILE",
+}
+
+func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "config", "", "YAML configuration `file` (tenants, server); without it the seed flags below describe one tenant")
+	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen)")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format: json or console (default: console on a terminal, else json)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	verbose := fs.Bool("verbose", false, "same as --log-level debug (seed flag)")
+
+	s := &o.seed
+	fs.StringVar(&s.availabilityZone, "availability-zone", "", "availability zone; the region follows from it (env AVAILABILITY_ZONE)")
+	fs.StringVar(&s.instanceID, "instance-id", "", "instance id (env INSTANCE_ID; default derived from the tenant name)")
+	fs.StringVar(&s.instanceType, "instance-type", "", "instance type (env INSTANCE_TYPE; default t3.micro)")
+	fs.StringVar(&s.hostname, "hostname", "", "local-hostname and hostname (env HOSTNAME; default ip-<private-ip>.<region's domain>)")
+	fs.StringVar(&s.privateIP, "private-ip", "", "local-ipv4 (env PRIVATE_IP)")
+	fs.StringVar(&s.vpcID, "vpc-id", "", "VPC id (env VPC_ID)")
+	fs.StringVar(&s.macAddress, "mac-address", "", "MAC of the primary interface (env MAC_ADDRESS)")
+	fs.StringVar(&s.amiID, "ami-id", "", "AMI id (env AMI_ID)")
+	fs.StringVar(&s.roleName, "role-name", "", "role name under iam/security-credentials/ (env ROLE_NAME)")
+	fs.StringVar(&s.roleARN, "role-arn", "", "role to assume with the profile's credentials (env ROLE_ARN)")
+	fs.StringVar(&s.appPort, "app-port", "", "port of the default listen address (env APP_PORT; default 8080)")
+	fs.StringVar(&s.profile, "profile", "", "AWS profile whose credentials are vended (env AWS_PROFILE; default \"default\")")
+	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags come before nothing else; see --help)", fs.Arg(0))
+	}
+	if *verbose {
+		o.logLevel = "debug"
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" {
+			o.seedSet = append(o.seedSet, "--"+f.Name)
+		}
+	})
+	o.sourcesGiven = set["source"]
+	if o.config == "" {
+		for name, env := range seedEnv {
+			if !set[name] && getenv(env) != "" {
+				if err := fs.Set(name, getenv(env)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return o, nil
+}
+
+// seedFile builds the one-tenant configuration the seed's flags describe.
+func (o *options) seedFile() (*tenants.File, error) {
+	s := o.seed
+	port := s.appPort
+	if port == "" {
+		port = defaultAppPort
+	}
+	listen := o.listen
+	if len(listen) == 0 {
+		listen = []string{net.JoinHostPort("127.0.0.1", port)}
+	} else if s.appPort != "" {
+		return nil, errors.New("--app-port and --listen both choose where to listen: give one")
+	}
+	sources := s.sources
+	if len(sources) == 0 {
+		sources = defaultSources
+	}
+	profile := s.profile
+	if profile == "" {
+		profile = defaultProfile
+	}
+	return &tenants.File{
+		Server: tenants.ServerConfig{Listen: listen, AdminListen: o.adminListen},
+		Tenants: []tenants.TenantConfig{{
+			Name:    "default",
+			Sources: sources,
+			Credentials: tenants.CredentialsConfig{
+				Profile:  profile,
+				RoleARN:  s.roleARN,
+				RoleName: s.roleName,
+			},
+			Instance: tenants.InstanceConfig{
+				InstanceID:       s.instanceID,
+				InstanceType:     s.instanceType,
+				AvailabilityZone: s.availabilityZone,
+				Hostname:         s.hostname,
+				PrivateIP:        s.privateIP,
+				VPCID:            s.vpcID,
+				MACAddress:       s.macAddress,
+				AMIID:            s.amiID,
+			},
+		}},
+	}, nil
+}
+
+// seedKeyFlags names, for an error in a seed-built configuration, the flag
+// the user actually typed.
+var seedKeyFlags = map[string]string{
+	"instance_id":       "--instance-id",
+	"instance_type":     "--instance-type",
+	"availability_zone": "--availability-zone",
+	"hostname":          "--hostname",
+	"private_ip":        "--private-ip",
+	"vpc_id":            "--vpc-id",
+	"mac_address":       "--mac-address",
+	"ami_id":            "--ami-id",
+	"role_name":         "--role-name",
+	"role_arn":          "--role-arn",
+	"profile":           "--profile",
+	"sources":           "--source",
+	"listen":            "--listen",
+	"admin_listen":      "--admin-listen",
+	"session_name":      "--instance-id",
+}
+
+// flagErrors rewrites configuration errors in terms of flags.
+func flagErrors(errs tenants.Errors) error {
+	lines := make([]string, 0, len(errs))
+	for _, e := range errs {
+		name := e.Key()
+		for i := len(e.Path) - 1; i >= 0; i-- {
+			if k, ok := e.Path[i].(string); ok {
+				if f, ok := seedKeyFlags[k]; ok {
+					name = f
+				}
+				break
+			}
+		}
+		lines = append(lines, name+": "+e.Msg)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole program: main only wires the process to it, so tests
+// drive exactly what users run.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(args[1:], getenv, stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, versionString())
+			return nil
+		}
+	}
+	o, err := parseFlags("imds-proxy", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.version {
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	}
+	cfg, err := loadConfig(o, time.Now())
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, cfg, stderr)
+}
+
+// loadConfig reads --config or, without one, builds the seed's one tenant.
+func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
+	if o.config == "" {
+		f, err := o.seedFile()
+		if err != nil {
+			return nil, err
+		}
+		cfg, errs := tenants.Build(f, ".", now)
+		if errs != nil {
+			return nil, flagErrors(errs)
+		}
+		return cfg, nil
+	}
+	if len(o.seedSet) > 0 {
+		return nil, fmt.Errorf("%v describe the single tenant of seed mode and cannot be combined with --config: set them in the file", o.seedSet)
+	}
+	cfg, err := tenants.Load(o.config, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.listen) > 0 {
+		cfg.Server.Listen = o.listen
+	}
+	if o.adminListen != "" {
+		cfg.Server.AdminListen = o.adminListen
+	}
+	for _, l := range cfg.Server.Listen {
+		if _, err := tenants.ParseListen(l); err != nil {
+			return nil, fmt.Errorf("--listen: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return "imds-proxy " + v
+}
+
+// programName is how usage lines call the binary.
+func programName() string { return filepath.Base(os.Args[0]) }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/diode"
+
+	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// Server limits. IMDS requests are tiny and answered from memory: anything
+// slow or large is a broken or hostile client.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownGrace     = 10 * time.Second
+)
+
+// newLogger builds the one logger of the process. Lines go through a diode:
+// a lock-free ring buffer drained by one goroutine, so a request never
+// waits on a slow terminal or pipe; if the buffer overflows, lines are
+// dropped and the drop is counted in the log, rather than slowing clients.
+func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
+	level, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil || o.logLevel == "" {
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)
+	}
+	format := o.logFormat
+	if format == "" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	d := diode.NewWriter(stderr, 8192, 10*time.Millisecond, func(missed int) {
+		fmt.Fprintf(stderr, "imds-proxy: log buffer full, %d lines dropped\n", missed)
+	})
+	var w io.Writer = d
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: d, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-format %q: use json or console", format)
+	}
+	logger := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return logger, func() { _ = d.Close() }, nil
+}
+
+// serve runs the listeners until ctx ends, then drains them.
+func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Writer) error {
+	logger, closeLog, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	signer, err := handlers.NewSigner(nil, time.Now())
+	if err != nil {
+		return err
+	}
+	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: signer})
+	if err != nil {
+		return err
+	}
+
+	var servers []*http.Server
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}
+	listen := func(addr string, h http.Handler, what string) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s listener: %w", what, err)
+		}
+		listeners = append(listeners, l)
+		servers = append(servers, &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ConnContext:       handlers.ConnContext,
+			ErrorLog:          log.New(logWriter{logger}, "", 0),
+		})
+		logger.Info().Str("addr", l.Addr().String()).Str("listener", what).Msg("listening")
+		return nil
+	}
+	for _, addr := range cfg.Server.Listen {
+		if err := listen(addr, srv, "imds"); err != nil {
+			return err
+		}
+	}
+	if cfg.Server.AdminListen != "off" {
+		if err := listen(cfg.Server.AdminListen, srv.Admin(), "admin"); err != nil {
+			return err
+		}
+	}
+	for _, t := range cfg.Tenants {
+		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
+	}
+
+	errc := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for i, hs := range servers {
+		wg.Add(1)
+		go func(hs *http.Server, l net.Listener) {
+			defer wg.Done()
+			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(hs, listeners[i])
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	logger.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, hs := range servers {
+		_ = hs.Shutdown(sctx)
+	}
+	wg.Wait()
+	logger.Info().Msg("stopped")
+	return runErr
+}
+
+// logWriter carries net/http's own error messages (TLS noise, accept
+// errors) into the structured log.
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warn().Str("from", "net/http").Msg(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		return p[:n-1]
+	}
+	return p
+}

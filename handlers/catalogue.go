@@ -1,0 +1,290 @@
+package handlers
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// versions are the metadata versions a real instance lists at "/", oldest
+// first. Every one serves the same catalogue.
+var versions = []string{
+	"1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15",
+	"2008-02-01", "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12",
+	"2014-02-25", "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02",
+	"2018-03-28", "2018-08-17", "2018-09-24", "2019-10-01", "2020-10-27", "2021-01-03",
+	"2021-03-23", "2021-07-15", "2022-09-24", "latest",
+}
+
+// versionListing is the body of GET /.
+var versionListing = []byte(strings.Join(versions, "\n"))
+
+func knownVersion(v string) bool { return slices.Contains(versions, v) }
+
+// kind says how an entry's body is produced.
+type kind uint8
+
+const (
+	static          kind = iota // body rendered once, when the catalogue is built
+	roleCredentials             // the tenant's role credentials, from the credential source
+	instanceCreds               // identity-credentials/ec2/security-credentials/ec2-instance
+)
+
+const (
+	textPlain   = "text/plain"
+	octetStream = "application/octet-stream"
+)
+
+// entry is one path of the catalogue, a directory listing or a value.
+type entry struct {
+	body        []byte
+	contentType string
+	dir         bool
+	kind        kind
+	children    map[string]bool // name -> is a directory; listings only
+	listing     bool            // body set explicitly, not derived from children
+}
+
+// catalogue is a tenant's whole metadata tree under one version, keyed by
+// the path below the version without leading or trailing slashes ("" is the
+// version's root). It is immutable once built.
+type catalogue map[string]*entry
+
+func (c catalogue) add(path string, e *entry) {
+	c[path] = e
+	for path != "" {
+		parent, name := "", path
+		if i := strings.LastIndexByte(path, '/'); i >= 0 {
+			parent, name = path[:i], path[i+1:]
+		}
+		d := c[parent]
+		if d == nil {
+			d = &entry{dir: true, contentType: textPlain, children: map[string]bool{}}
+			c[parent] = d
+		}
+		d.children[name] = c[path].dir
+		path = parent
+	}
+}
+
+func (c catalogue) text(path, v string) {
+	if v != "" {
+		c.add(path, &entry{body: []byte(v), contentType: textPlain})
+	}
+}
+
+func (c catalogue) lines(path string, vs []string) {
+	if len(vs) > 0 {
+		c.text(path, strings.Join(vs, "\n"))
+	}
+}
+
+// dir adds a directory whose listing is not its children's names, such as
+// public-keys/ ("0=name").
+func (c catalogue) dir(path string, listing string) {
+	c.add(path, &entry{dir: true, contentType: textPlain, children: map[string]bool{}, body: []byte(listing), listing: true})
+}
+
+// finish renders every directory listing: sorted names, "/" after
+// sub-directories, no trailing newline.
+func (c catalogue) finish() catalogue {
+	for _, e := range c {
+		if !e.dir || e.listing {
+			continue
+		}
+		names := make([]string, 0, len(e.children))
+		for n, isDir := range e.children {
+			if isDir && e != c[""] { // the version root lists its directories bare
+				n += "/"
+			}
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		e.body = []byte(strings.Join(names, "\n"))
+	}
+	return c
+}
+
+// buildCatalogue renders everything a tenant's instance answers that does
+// not change until the tenant does. sign signs the identity document.
+func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
+	in := &t.Instance
+	c := catalogue{}
+	md := func(p string, v string) { c.text("meta-data/"+p, v) }
+
+	md("ami-id", in.AMIID)
+	md("ami-launch-index", strconv.Itoa(in.LaunchIndex))
+	md("ami-manifest-path", "(unknown)")
+	md("hostname", in.LocalHostname)
+	md("local-hostname", in.LocalHostname)
+	md("instance-action", "none")
+	md("instance-id", in.ID)
+	md("instance-life-cycle", in.LifeCycle)
+	md("instance-type", in.Type)
+	md("kernel-id", in.KernelID)
+	md("ramdisk-id", in.RamdiskID)
+	md("local-ipv4", addrString(in.PrivateIP()))
+	md("public-ipv4", addrString(in.PublicIP()))
+	md("public-hostname", in.PublicHostname)
+	md("mac", in.Primary().MAC)
+	md("profile", "default-hvm")
+	md("reservation-id", in.ReservationID)
+	c.lines("meta-data/security-groups", in.SecurityGroups)
+	c.lines("meta-data/product-codes", in.ProductCodes)
+	if p := in.Primary(); len(p.IPv6s) > 0 {
+		md("ipv6", p.IPv6s[0].String())
+	}
+	md("metrics/vhostmd", `<?xml version="1.0" encoding="UTF-8"?>`)
+	md("events/maintenance/history", "[]")
+	md("events/maintenance/scheduled", "[]")
+
+	md("placement/availability-zone", in.AvailabilityZone)
+	md("placement/availability-zone-id", in.AvailabilityZoneID)
+	md("placement/region", in.Region)
+	md("placement/group-name", in.PlacementGroup)
+	md("placement/host-id", in.HostID)
+	if in.PartitionNumber > 0 {
+		md("placement/partition-number", strconv.Itoa(in.PartitionNumber))
+	}
+	partition, domain := tenants.Partition(in.Region)
+	md("services/domain", domain)
+	md("services/partition", partition)
+
+	for name, dev := range in.BlockDevices {
+		md("block-device-mapping/"+name, dev)
+	}
+	if in.KeyName != "" {
+		c.dir("meta-data/public-keys", "0="+in.KeyName)
+		c.dir("meta-data/public-keys/0", "openssh-key")
+		md("public-keys/0/openssh-key", in.PublicKey+"\n")
+	}
+	if t.IMDS.Tags && len(in.Tags) > 0 {
+		c.add("meta-data/tags/instance", &entry{dir: true, contentType: textPlain, children: map[string]bool{}})
+		for k, v := range in.Tags {
+			if validTagPath(k) {
+				c.add("meta-data/tags/instance/"+k, &entry{body: []byte(v), contentType: textPlain})
+			}
+		}
+	}
+	for _, ifc := range in.Interfaces {
+		addInterface(c, "meta-data/network/interfaces/macs/"+ifc.MAC, &ifc)
+	}
+	if r := t.Role; r != nil {
+		c.text("meta-data/iam/info", string(document(
+			str("Code", "Success"),
+			str("LastUpdated", imdsTime(in.PendingTime)),
+			str("InstanceProfileArn", r.InstanceProfileARN),
+			str("InstanceProfileId", r.InstanceProfileID),
+		)))
+		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
+		c.text("meta-data/identity-credentials/ec2/info", string(document(
+			str("Code", "Success"),
+			str("LastUpdated", imdsTime(in.PendingTime)),
+			str("AccountId", in.AccountID),
+		)))
+		c.add("meta-data/identity-credentials/ec2/security-credentials/ec2-instance", &entry{contentType: textPlain, kind: instanceCreds})
+	}
+
+	doc := identityDocument(in)
+	c.text("dynamic/instance-identity/document", string(doc))
+	if sign != nil {
+		sig := sign.Sign(doc)
+		c.text("dynamic/instance-identity/signature", sig.Signature)
+		c.text("dynamic/instance-identity/pkcs7", sig.PKCS7)
+		c.text("dynamic/instance-identity/rsa2048", sig.PKCS7)
+	}
+	c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
+	if t.UserData != nil {
+		c.add("user-data", &entry{body: t.UserData, contentType: octetStream})
+	}
+	return c.finish()
+}
+
+// validTagPath keeps tag keys that can be a path segment; EC2 refuses to
+// enable metadata tags on instances with other keys.
+func validTagPath(k string) bool {
+	return k != "" && k != "." && k != ".." && !strings.ContainsAny(k, "/ ")
+}
+
+func addInterface(c catalogue, base string, ifc *tenants.Interface) {
+	t := func(p, v string) { c.text(base+"/"+p, v) }
+	t("device-number", strconv.Itoa(ifc.DeviceNumber))
+	t("network-card-index", strconv.Itoa(ifc.NetworkCardIndex))
+	t("interface-id", ifc.ID)
+	t("mac", ifc.MAC)
+	t("owner-id", ifc.OwnerID)
+	t("local-hostname", ifc.LocalHostname)
+	t("public-hostname", ifc.PublicHostname)
+	c.lines(base+"/local-ipv4s", addrStrings(ifc.LocalIPv4s))
+	c.lines(base+"/public-ipv4s", addrStrings(ifc.PublicIPv4s))
+	c.lines(base+"/ipv6s", addrStrings(ifc.IPv6s))
+	c.lines(base+"/security-groups", ifc.SecurityGroups)
+	c.lines(base+"/security-group-ids", ifc.SecurityGroupIDs)
+	t("subnet-id", ifc.SubnetID)
+	t("subnet-ipv4-cidr-block", prefixString(ifc.SubnetIPv4CIDR))
+	c.lines(base+"/subnet-ipv6-cidr-blocks", prefixStrings(ifc.SubnetIPv6CIDRs))
+	t("vpc-id", ifc.VPCID)
+	if len(ifc.VPCIPv4CIDRs) > 0 {
+		t("vpc-ipv4-cidr-block", ifc.VPCIPv4CIDRs[0].String())
+	}
+	c.lines(base+"/vpc-ipv4-cidr-blocks", prefixStrings(ifc.VPCIPv4CIDRs))
+	c.lines(base+"/vpc-ipv6-cidr-blocks", prefixStrings(ifc.VPCIPv6CIDRs))
+	for public, private := range ifc.IPv4Associations {
+		t("ipv4-associations/"+public.String(), private.String())
+	}
+}
+
+// identityDocument is dynamic/instance-identity/document, keys in the order
+// EC2 writes them.
+func identityDocument(in *tenants.Instance) []byte {
+	return document(
+		str("accountId", in.AccountID),
+		str("architecture", in.Architecture),
+		str("availabilityZone", in.AvailabilityZone),
+		list("billingProducts", in.BillingCodes),
+		list("devpayProductCodes", nil),
+		list("marketplaceProductCodes", in.ProductCodes),
+		str("imageId", in.AMIID),
+		str("instanceId", in.ID),
+		str("instanceType", in.Type),
+		strOrNull("kernelId", in.KernelID),
+		str("pendingTime", imdsTime(in.PendingTime)),
+		strOrNull("privateIp", addrString(in.PrivateIP())),
+		strOrNull("ramdiskId", in.RamdiskID),
+		str("region", in.Region),
+		str("version", "2017-09-30"),
+	)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}
+
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}

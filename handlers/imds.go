@@ -1,0 +1,230 @@
+package handlers
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+const (
+	headerToken    = "X-Aws-Ec2-Metadata-Token"
+	headerTokenTTL = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
+	maxTokenTTL    = 21600
+)
+
+// Header values shared by every response; net/http only reads them.
+var (
+	serverHeader     = []string{"EC2ws"}
+	textPlainHeader  = []string{textPlain}
+	textHTMLHeader   = []string{"text/html"}
+	octetHeader      = []string{octetStream}
+	allowTokenHeader = []string{"OPTIONS, PUT"}
+	allowGetHeader   = []string{"OPTIONS, GET, HEAD"}
+)
+
+// exchange is one request in flight: the ResponseWriter handed to the
+// router, carrying what the access log reports. Handlers reach it by
+// asserting their ResponseWriter, which costs nothing, unlike a context value.
+type exchange struct {
+	http.ResponseWriter
+	start       time.Time
+	peer, src   netip.Addr
+	site        *site
+	trustedPeer bool
+	status      int
+	bytes       int
+	v2          bool
+}
+
+func (x *exchange) WriteHeader(code int) {
+	if x.status == 0 {
+		x.status = code
+	}
+	x.ResponseWriter.WriteHeader(code)
+}
+
+func (x *exchange) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	n, err := x.ResponseWriter.Write(b)
+	x.bytes += n
+	return n, err
+}
+
+// reply writes a whole response with an exact Content-Length: IMDS never
+// sends chunked bodies, and HEAD must announce the GET's length.
+func (x *exchange) reply(status int, contentType []string, body []byte) {
+	h := x.Header()
+	if contentType != nil {
+		h["Content-Type"] = contentType
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	x.WriteHeader(status)
+	if len(body) > 0 {
+		_, _ = x.Write(body)
+	}
+}
+
+var (
+	page400 = page("400 - Bad Request")
+	page403 = page("403 - Forbidden")
+)
+
+// page answers an error status with the page real IMDS sends for it.
+func (x *exchange) page(status int) {
+	switch status {
+	case http.StatusUnauthorized:
+		x.reply(status, textHTMLHeader, page401)
+	case http.StatusNotFound:
+		x.reply(status, textHTMLHeader, page404)
+	case http.StatusBadRequest:
+		x.reply(status, textHTMLHeader, page400)
+	case http.StatusForbidden:
+		x.reply(status, textHTMLHeader, page403)
+	default:
+		x.reply(status, nil, nil)
+	}
+}
+
+func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
+	x := w.(*exchange)
+	// A PUT relayed by a proxy carries X-Forwarded-For: refusing it is what
+	// keeps an SSRF-able web proxy on the instance from minting tokens.
+	if _, relayed := r.Header["X-Forwarded-For"]; relayed && !x.trustedPeer {
+		x.page(http.StatusForbidden)
+		return
+	}
+	raw := r.Header.Get(headerTokenTTL)
+	ttl, err := strconv.Atoi(raw)
+	if err != nil || ttl < 1 || ttl > maxTokenTTL || raw[0] == '+' {
+		x.page(http.StatusBadRequest)
+		return
+	}
+	tok, err := x.site.tokens.Mint(time.Duration(ttl) * time.Second)
+	if err != nil {
+		s.log.Error().Err(err).Str("tenant", x.site.tenant.Name).Msg("cannot mint an IMDSv2 token")
+		x.reply(http.StatusInternalServerError, nil, nil)
+		return
+	}
+	if c := connFrom(r.Context()); c != nil {
+		if err := SetHopLimit(c, x.site.tenant.IMDS.HopLimit); err != nil {
+			s.log.Debug().Err(err).Msg("hop limit not applied")
+		}
+	}
+	x.v2 = true
+	x.Header()[headerTokenTTL] = []string{raw}
+	x.reply(http.StatusOK, textPlainHeader, []byte(tok))
+}
+
+func (s *Server) handleTokenWrongVersion(w http.ResponseWriter, _ *http.Request) {
+	w.(*exchange).page(http.StatusForbidden)
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	x := w.(*exchange)
+	if r.URL.Path == "/latest/api/token" {
+		x.Header()["Allow"] = allowTokenHeader
+	} else {
+		x.Header()["Allow"] = allowGetHeader
+	}
+	x.reply(http.StatusMethodNotAllowed, nil, nil)
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, _ *http.Request) {
+	w.(*exchange).page(http.StatusNotFound)
+}
+
+// authorize applies the tenant's token policy to a GET. A token, when sent,
+// must be one this tenant minted and still valid, whether or not tokens are
+// required; without one, the request is IMDSv1, allowed only when optional.
+func (x *exchange) authorize(r *http.Request) bool {
+	tok := r.Header[headerToken]
+	if len(tok) == 0 {
+		if x.site.tenant.IMDS.TokensRequired {
+			x.page(http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	left, ok := x.site.tokens.Remaining(tok[0])
+	if !ok {
+		x.page(http.StatusUnauthorized)
+		return false
+	}
+	x.v2 = true
+	x.Header()[headerTokenTTL] = []string{strconv.Itoa(int(left / time.Second))}
+	return true
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	x := w.(*exchange)
+	if !x.authorize(r) {
+		return
+	}
+	p := r.URL.Path
+	if p == "/" {
+		x.reply(http.StatusOK, textPlainHeader, versionListing)
+		return
+	}
+	version, rest, _ := strings.Cut(p[1:], "/")
+	if !knownVersion(version) {
+		x.page(http.StatusNotFound)
+		return
+	}
+	// A directory asked for with or without its slash answers its listing;
+	// a value asked for with a slash answers the value. One slash only:
+	// anything else is not a path IMDS has.
+	e := x.site.cat[strings.TrimSuffix(rest, "/")]
+	if e == nil {
+		x.page(http.StatusNotFound)
+		return
+	}
+	switch e.kind {
+	case roleCredentials, instanceCreds:
+		s.serveCredentials(x, x.site.tenant)
+	default:
+		x.reply(http.StatusOK, contentTypeHeader(e.contentType), e.body)
+	}
+}
+
+func contentTypeHeader(ct string) []string {
+	if ct == octetStream {
+		return octetHeader
+	}
+	return textPlainHeader
+}
+
+func (s *Server) serveCredentials(x *exchange, t *tenants.Tenant) {
+	if s.opts.Credentials == nil {
+		x.reply(http.StatusOK, textPlainHeader, failureDocument(&CredentialError{
+			Code:    "CredentialsUnavailable",
+			Message: "imds-proxy has no credential source for this tenant",
+		}, s.opts.Now()))
+		return
+	}
+	body, err := s.opts.Credentials.Credentials(t)
+	if err != nil {
+		x.reply(http.StatusOK, textPlainHeader, failureDocument(err, s.opts.Now()))
+		return
+	}
+	x.reply(http.StatusOK, textPlainHeader, body)
+}
+
+// failureDocument is IMDS's answer when it has no credentials to give: 200,
+// and a Code other than Success that every SDK treats as an error.
+func failureDocument(err error, now time.Time) []byte {
+	ce, ok := err.(*CredentialError)
+	if !ok {
+		ce = &CredentialError{Code: "InternalError", Message: "credentials are unavailable; see the imds-proxy log"}
+	}
+	return document(
+		str("Code", ce.Code),
+		str("LastUpdated", imdsTime(now)),
+		str("Message", ce.Message),
+	)
+}

@@ -1,0 +1,75 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// IMDS writes its JSON documents in one recognisable style: two-space
+// indent, " : " between key and value, arrays on one line, no trailing
+// newline. field is one pre-encoded member of such a document.
+type field struct {
+	key string
+	raw []byte
+}
+
+func str(key, v string) field { return field{key, jsonString(v)} }
+
+// strOrNull writes null for an empty value, as the identity document does.
+func strOrNull(key, v string) field {
+	if v == "" {
+		return field{key, []byte("null")}
+	}
+	return str(key, v)
+}
+
+func num(key string, v int) field {
+	b, _ := json.Marshal(v)
+	return field{key, b}
+}
+
+// list writes `[ "a", "b" ]`, or null when empty.
+func list(key string, vs []string) field {
+	if len(vs) == 0 {
+		return field{key, []byte("null")}
+	}
+	var b bytes.Buffer
+	b.WriteString("[ ")
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.Write(jsonString(v))
+	}
+	b.WriteString(" ]")
+	return field{key, b.Bytes()}
+}
+
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func document(fields ...field) []byte {
+	var b bytes.Buffer
+	b.WriteString("{\n")
+	for i, f := range fields {
+		b.WriteString("  ")
+		b.Write(jsonString(f.key))
+		b.WriteString(" : ")
+		b.Write(f.raw)
+		if i < len(fields)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("}")
+	return b.Bytes()
+}
+
+// imdsTime is the only time format IMDS writes (and botocore parses).
+func imdsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

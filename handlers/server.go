@@ -1,0 +1,212 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/imds-proxy/imds-proxy/resolver"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// CredentialSource vends tenants' role credentials. Implementations answer
+// from memory: a request must never wait on AWS.
+type CredentialSource interface {
+	// Credentials returns the tenant's current credentials as the IMDS
+	// document served at iam/security-credentials/<role>. An error is
+	// answered in IMDS's failure shape; a *CredentialError chooses its Code.
+	Credentials(t *tenants.Tenant) ([]byte, error)
+}
+
+// CredentialError is a credential failure as IMDS reports it.
+type CredentialError struct {
+	Code    string // e.g. AssumeRoleUnauthorizedAccess
+	Message string // what the operator should do; sent to the client
+}
+
+func (e *CredentialError) Error() string { return e.Code + ": " + e.Message }
+
+// Options are the Server's dependencies; every one has a working default.
+type Options struct {
+	// Logger receives the access log and warnings. If zero, nothing is logged.
+	Logger zerolog.Logger
+	// Now is the clock. If nil, time.Now is used.
+	Now func() time.Time
+	// Rand is the entropy tokens are minted from. If nil, crypto/rand.Reader
+	// is used; anything else is for tests.
+	Rand io.Reader
+	// Signer signs identity documents. If nil, the signature, pkcs7 and
+	// rsa2048 paths answer 404.
+	Signer *Signer
+	// Credentials vends role credentials. If nil, credential paths answer
+	// the IMDS failure shape with Code "CredentialsUnavailable".
+	Credentials CredentialSource
+	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
+	// DefaultMaxTokens is used.
+	MaxTokensPerTenant int
+	// WarnEvery is how often an unknown source is logged again. If 0, ten
+	// minutes.
+	WarnEvery time.Duration
+}
+
+// DefaultMaxTokens is how many live IMDSv2 tokens a tenant may hold: far
+// more than any set of real clients (each SDK holds one, for hours).
+const DefaultMaxTokens = 5000
+
+// Server answers IMDS requests for every tenant of a configuration.
+type Server struct {
+	opts    Options
+	log     zerolog.Logger
+	router  chi.Router
+	state   atomic.Pointer[state]
+	unknown warnLimiter
+	reload  sync.Mutex // serialises Load; readers never take it
+}
+
+// state is one configuration, ready to serve; swapped whole by Load.
+type state struct {
+	resolver *resolver.Snapshot
+	sites    map[*tenants.Tenant]*site
+	byName   map[string]*site
+}
+
+// site is everything served for one tenant.
+type site struct {
+	tenant *tenants.Tenant
+	cat    catalogue
+	tokens *TokenStore
+}
+
+// New returns a Server for cfg.
+func New(cfg *tenants.Config, opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.MaxTokensPerTenant <= 0 {
+		opts.MaxTokensPerTenant = DefaultMaxTokens
+	}
+	if opts.WarnEvery <= 0 {
+		opts.WarnEvery = 10 * time.Minute
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
+	s.router = s.routes()
+	if err := s.Load(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Load swaps in a new configuration atomically. A tenant present before and
+// after keeps its IMDSv2 tokens; a removed tenant's tokens die with it.
+func (s *Server) Load(cfg *tenants.Config) error {
+	if cfg == nil || len(cfg.Tenants) == 0 {
+		return errors.New("handlers: a configuration needs at least one tenant")
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	old := s.state.Load()
+	st := &state{
+		resolver: resolver.New(cfg.Tenants, cfg.Server.TrustedProxies),
+		sites:    make(map[*tenants.Tenant]*site, len(cfg.Tenants)),
+		byName:   make(map[string]*site, len(cfg.Tenants)),
+	}
+	for _, t := range cfg.Tenants {
+		si := &site{tenant: t, cat: buildCatalogue(t, s.opts.Signer)}
+		if prev := old.site(t.Name); prev != nil {
+			si.tokens = prev.tokens
+		} else {
+			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.Now, s.opts.Rand)
+		}
+		st.sites[t] = si
+		st.byName[t.Name] = si
+	}
+	s.state.Store(st)
+	return nil
+}
+
+func (st *state) site(name string) *site {
+	if st == nil {
+		return nil
+	}
+	return st.byName[name]
+}
+
+// Tokens returns the token store of a tenant, for tests and metrics.
+func (s *Server) Tokens(tenant string) *TokenStore {
+	if si := s.state.Load().site(tenant); si != nil {
+		return si.tokens
+	}
+	return nil
+}
+
+// ServeHTTP resolves the tenant from the connection's address, then serves
+// it. Nothing in the request but the peer address (and, from a trusted
+// proxy, X-Forwarded-For) chooses the tenant.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{ResponseWriter: w, start: s.opts.Now()}
+	w.Header()["Server"] = serverHeader
+	st := s.state.Load()
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	switch {
+	case err != nil:
+		x.page(http.StatusForbidden)
+	default:
+		x.peer = peer.Addr().Unmap()
+		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
+		t, _, ok := st.resolver.Lookup(x.src)
+		switch {
+		case !ok:
+			s.warnUnknown(x.src)
+			x.page(http.StatusForbidden)
+		case !t.IMDS.Enabled:
+			x.site = st.sites[t]
+			x.page(http.StatusForbidden)
+		default:
+			x.site = st.sites[t]
+			x.trustedPeer = st.resolver.Trusted(x.peer)
+			s.router.ServeHTTP(x, r)
+		}
+	}
+	s.logAccess(x, r)
+}
+
+func (s *Server) warnUnknown(a netip.Addr) {
+	if s.unknown.allow(a, s.opts.Now()) {
+		s.log.Warn().Str("src", a.String()).
+			Msg("request from an address that no tenant lists: answered 403; add it to a tenant's sources to serve it")
+	}
+}
+
+// warnLimiter lets one warning per address through every so often, holding
+// at most max addresses (a flood of sources resets it rather than grow it).
+type warnLimiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	max   int
+	last  map[netip.Addr]time.Time
+}
+
+func (l *warnLimiter) allow(a netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[a]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if l.last == nil || len(l.last) >= l.max {
+		l.last = make(map[netip.Addr]time.Time)
+	}
+	l.last[a] = now
+	return true
+}
