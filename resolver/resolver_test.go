@@ -1,0 +1,97 @@
+package resolver
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+func tenant(name string, sources ...string) *tenants.Tenant {
+	t := &tenants.Tenant{Name: name}
+	for _, s := range sources {
+		p, err := tenants.ParseSource(s)
+		if err != nil {
+			panic(err)
+		}
+		t.Sources = append(t.Sources, p)
+	}
+	return t
+}
+
+func TestLookup(t *testing.T) {
+	all := []*tenants.Tenant{
+		tenant("wide", "10.0.0.0/8"),
+		tenant("subnet", "10.1.0.0/16"),
+		tenant("host", "10.1.2.3"),
+		tenant("v6", "fd00:30::/64"),
+		tenant("v6host", "fd00:30::10"),
+		tenant("loop", "127.0.0.2", "::1"),
+	}
+	snap := New(all, nil)
+	tests := []struct {
+		name, addr, want string
+	}{
+		{"most specific host wins", "10.1.2.3", "host"},
+		{"subnet beats the /8", "10.1.9.9", "subnet"},
+		{"falls back to the /8", "10.200.0.1", "wide"},
+		{"ipv6 host", "fd00:30::10", "v6host"},
+		{"ipv6 prefix", "fd00:30::11", "v6"},
+		{"ipv4-mapped ipv6 is unmapped", "::ffff:10.1.2.3", "host"},
+		{"mapped loopback", "::ffff:127.0.0.2", "loop"},
+		{"ipv6 loopback", "::1", "loop"},
+		{"zone is ignored", "fd00:30::10%eth0", "v6host"},
+		{"unknown v4", "192.168.1.1", ""},
+		{"unknown v6", "2001:db8::1", ""},
+		{"v4 never matches a v6 prefix", "0.0.0.1", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, ok := snap.Lookup(netip.MustParseAddr(tc.addr))
+			switch {
+			case tc.want == "" && ok:
+				t.Fatalf("Lookup(%s) = %s, want no tenant", tc.addr, got.Name)
+			case tc.want != "" && !ok:
+				t.Fatalf("Lookup(%s): no tenant, want %s", tc.addr, tc.want)
+			case ok && got.Name != tc.want:
+				t.Fatalf("Lookup(%s) = %s, want %s", tc.addr, got.Name, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookupReturnsMatchedPrefix(t *testing.T) {
+	snap := New([]*tenants.Tenant{tenant("a", "10.1.0.0/16")}, nil)
+	_, p, ok := snap.Lookup(netip.MustParseAddr("10.1.7.7"))
+	if !ok || p != netip.MustParsePrefix("10.1.0.0/16") {
+		t.Fatalf("prefix = %v, %v; want 10.1.0.0/16", p, ok)
+	}
+}
+
+func TestClient(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}
+	snap := New(nil, trusted)
+	tests := []struct {
+		name string
+		peer string
+		xff  []string
+		want string
+	}{
+		{"untrusted peer ignores XFF", "127.0.0.9", []string{"127.0.0.2"}, "127.0.0.9"},
+		{"trusted peer without XFF is itself", "10.9.0.1", nil, "10.9.0.1"},
+		{"trusted peer: right-most entry", "10.9.0.1", []string{"1.1.1.1, 127.0.0.2"}, "127.0.0.2"},
+		{"trusted chain is skipped", "10.9.0.1", []string{"127.0.0.3, 10.9.0.7"}, "127.0.0.3"},
+		{"several header lines", "10.9.0.1", []string{"6.6.6.6", "127.0.0.4"}, "127.0.0.4"},
+		{"spoofed left entries are ignored", "10.9.0.1", []string{"127.0.0.2, 127.0.0.5"}, "127.0.0.5"},
+		{"malformed hop stops at last believed", "10.9.0.1", []string{"127.0.0.2, bogus"}, "10.9.0.1"},
+		{"mapped peer is unmapped", "::ffff:10.9.0.1", []string{"127.0.0.2"}, "127.0.0.2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := snap.Client(netip.MustParseAddr(tc.peer), tc.xff)
+			if got != netip.MustParseAddr(tc.want) {
+				t.Fatalf("Client(%s, %q) = %s, want %s", tc.peer, tc.xff, got, tc.want)
+			}
+		})
+	}
+}
