@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -75,6 +76,11 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 		merged := f.Defaults
 		overlay(reflect.ValueOf(&merged).Elem(), reflect.ValueOf(tc))
 		merged.Name, merged.Sources = tc.Name, tc.Sources
+		if tc.UserData != nil || tc.UserDataFile != "" {
+			// A tenant's own user data replaces the default whichever key
+			// holds either; inheriting the other key would make them conflict.
+			merged.UserData, merged.UserDataFile = tc.UserData, tc.UserDataFile
+		}
 		t := buildTenant(merged, tc.Region, path, baseDir, now, el)
 		if t == nil {
 			continue
@@ -265,9 +271,13 @@ func loadUserData(tc TenantConfig, path []any, baseDir string, el errorList) []b
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(baseDir, name)
 		}
-		b, err := os.ReadFile(name)
+		b, err := readAtMost(name, MaxUserData+1)
 		if err != nil {
 			el.add(at(path, "user_data_file"), "%v", err)
+			return nil
+		}
+		if len(b) > MaxUserData {
+			el.add(at(path, "user_data_file"), "%s is larger than the %d bytes EC2 allows", name, MaxUserData)
 			return nil
 		}
 		data = b
@@ -279,6 +289,17 @@ func loadUserData(tc TenantConfig, path []any, baseDir string, el errorList) []b
 		return nil
 	}
 	return data
+}
+
+// readAtMost reads up to n bytes of a file, so that a huge file (or
+// /dev/zero) is refused without being read whole.
+func readAtMost(name string, n int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // check validates one optional string value against a pattern.
@@ -457,7 +478,10 @@ func buildPrimaryInterface(tc TenantConfig, c InstanceConfig, in *Instance, path
 
 	switch {
 	case subnetCIDR.IsValid():
-	case private.IsValid() && !defaultVPC.Contains(private):
+	case private.IsValid() && defaultVPC.Contains(private):
+		// The default VPC's subnets are /20s: the one holding the address.
+		subnetCIDR = netip.PrefixFrom(private, 20).Masked()
+	case private.IsValid():
 		subnetCIDR = netip.PrefixFrom(private, 24).Masked()
 	default:
 		subnetCIDR = zoneSubnet(in.AvailabilityZone)
@@ -542,7 +566,12 @@ func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorLis
 		spec.Duration = time.Hour
 	}
 	if spec.RefreshBefore == 0 {
+		// 15m ahead, but never the whole life of a short credential:
+		// duration: 15m alone must be valid.
 		spec.RefreshBefore = 15 * time.Minute
+		if q := spec.Duration / 4; q > 0 && q < spec.RefreshBefore {
+			spec.RefreshBefore = q
+		}
 	}
 	if spec.Duration < 15*time.Minute || spec.Duration > 12*time.Hour {
 		el.add(at(path, "duration"), "%s: STS issues credentials for 15m to 12h", spec.Duration)
