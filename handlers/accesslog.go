@@ -22,7 +22,10 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		tenant = x.site.tenant.Name
 	}
 	version := "v1"
-	if x.v2 {
+	switch {
+	case x.container:
+		version = "container"
+	case x.v2:
 		version = "v2"
 	}
 	status := x.status

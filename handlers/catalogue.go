@@ -31,6 +31,7 @@ const (
 	static          kind = iota // body rendered once, when the catalogue is built
 	roleCredentials             // the tenant's role credentials, from the credential source
 	instanceCreds               // identity-credentials/ec2/security-credentials/ec2-instance
+	iamInfo                     // iam/info, which names the credentials' account
 )
 
 const (
@@ -173,12 +174,7 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		addInterface(c, "meta-data/network/interfaces/macs/"+ifc.MAC, &ifc)
 	}
 	if r := t.Role; r != nil {
-		c.text("meta-data/iam/info", string(document(
-			str("Code", "Success"),
-			str("LastUpdated", imdsTime(in.PendingTime)),
-			str("InstanceProfileArn", r.InstanceProfileARN),
-			str("InstanceProfileId", r.InstanceProfileID),
-		)))
+		c.add("meta-data/iam/info", &entry{contentType: textPlain, kind: iamInfo})
 		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
 		c.text("meta-data/identity-credentials/ec2/info", string(document(
 			str("Code", "Success"),
@@ -197,7 +193,7 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		c.text("dynamic/instance-identity/rsa2048", sig.PKCS7)
 	}
 	c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
-	if t.UserData != nil {
+	if len(t.UserData) > 0 { // EC2 has no empty user data: "" is none, 404
 		c.add("user-data", &entry{body: t.UserData, contentType: octetStream})
 	}
 	return c.finish()

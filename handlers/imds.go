@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 const (
@@ -38,6 +36,7 @@ type exchange struct {
 	status      int
 	bytes       int
 	v2          bool
+	container   bool // served by the container credentials endpoint
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -186,7 +185,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	switch e.kind {
 	case roleCredentials, instanceCreds:
-		s.serveCredentials(x, x.site.tenant)
+		s.serveCredentials(x, r)
+	case iamInfo:
+		s.serveIAMInfo(x, r)
 	default:
 		x.reply(http.StatusOK, contentTypeHeader(e.contentType), e.body)
 	}
@@ -197,34 +198,4 @@ func contentTypeHeader(ct string) []string {
 		return octetHeader
 	}
 	return textPlainHeader
-}
-
-func (s *Server) serveCredentials(x *exchange, t *tenants.Tenant) {
-	if s.opts.Credentials == nil {
-		x.reply(http.StatusOK, textPlainHeader, failureDocument(&CredentialError{
-			Code:    "CredentialsUnavailable",
-			Message: "imds-proxy has no credential source for this tenant",
-		}, s.opts.Now()))
-		return
-	}
-	body, err := s.opts.Credentials.Credentials(t)
-	if err != nil {
-		x.reply(http.StatusOK, textPlainHeader, failureDocument(err, s.opts.Now()))
-		return
-	}
-	x.reply(http.StatusOK, textPlainHeader, body)
-}
-
-// failureDocument is IMDS's answer when it has no credentials to give: 200,
-// and a Code other than Success that every SDK treats as an error.
-func failureDocument(err error, now time.Time) []byte {
-	ce, ok := err.(*CredentialError)
-	if !ok {
-		ce = &CredentialError{Code: "InternalError", Message: "credentials are unavailable; see the imds-proxy log"}
-	}
-	return document(
-		str("Code", ce.Code),
-		str("LastUpdated", imdsTime(now)),
-		str("Message", ce.Message),
-	)
 }

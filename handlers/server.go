@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
@@ -16,23 +17,6 @@ import (
 	"github.com/imds-proxy/imds-proxy/resolver"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
-
-// CredentialSource vends tenants' role credentials. Implementations answer
-// from memory: a request must never wait on AWS.
-type CredentialSource interface {
-	// Credentials returns the tenant's current credentials as the IMDS
-	// document served at iam/security-credentials/<role>. An error is
-	// answered in IMDS's failure shape; a *CredentialError chooses its Code.
-	Credentials(t *tenants.Tenant) ([]byte, error)
-}
-
-// CredentialError is a credential failure as IMDS reports it.
-type CredentialError struct {
-	Code    string // e.g. AssumeRoleUnauthorizedAccess
-	Message string // what the operator should do; sent to the client
-}
-
-func (e *CredentialError) Error() string { return e.Code + ": " + e.Message }
 
 // Options are the Server's dependencies; every one has a working default.
 type Options struct {
@@ -76,6 +60,7 @@ type state struct {
 	resolver *resolver.Snapshot
 	sites    map[*tenants.Tenant]*site
 	byName   map[string]*site
+	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
 }
 
 // site is everything served for one tenant.
@@ -121,6 +106,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		resolver: resolver.New(cfg.Tenants, cfg.Server.TrustedProxies),
 		sites:    make(map[*tenants.Tenant]*site, len(cfg.Tenants)),
 		byName:   make(map[string]*site, len(cfg.Tenants)),
+		byToken:  make(map[[32]byte]*site),
 	}
 	for _, t := range cfg.Tenants {
 		si := &site{tenant: t, cat: buildCatalogue(t, s.opts.Signer)}
@@ -131,6 +117,11 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
+		if t.ContainerToken != "" {
+			// Keyed by digest: looking up a guess compares hashes, not
+			// the secret itself.
+			st.byToken[sha256.Sum256([]byte(t.ContainerToken))] = si
+		}
 	}
 	s.state.Store(st)
 	return nil

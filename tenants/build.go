@@ -71,6 +71,7 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 
 	names := map[string]int{}
 	owners := map[netip.Prefix]int{}
+	tokens := map[string]int{}
 	for i, tc := range f.Tenants {
 		path := []any{"tenants", i}
 		merged := f.Defaults
@@ -96,6 +97,12 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 			}
 			owners[p] = i
 		}
+		if t.ContainerToken != "" {
+			if j, dup := tokens[t.ContainerToken]; dup {
+				el.add(at(path, "container_credentials"), "the same token is used by tenants[%d]; each tenant needs its own", j)
+			}
+			tokens[t.ContainerToken] = i
+		}
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
 	if len(errs) > 0 {
@@ -105,7 +112,12 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 }
 
 func buildServer(sc ServerConfig, el errorList) Server {
-	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen}
+	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen}
+	if sc.ContainerListen != "" {
+		if _, err := ParseListen(sc.ContainerListen); err != nil {
+			el.add([]any{"server", "container_listen"}, "%v", err)
+		}
+	}
 	if len(s.Listen) == 0 {
 		s.Listen = []string{DefaultListen}
 	}
@@ -117,7 +129,7 @@ func buildServer(sc ServerConfig, el errorList) Server {
 			el.add([]any{"server", "listen", i}, "%v", err)
 		}
 	}
-	if sc.AdminListen != "" {
+	if sc.AdminListen != "" && sc.AdminListen != "off" {
 		if _, err := ParseListen(sc.AdminListen); err != nil {
 			el.add([]any{"server", "admin_listen"}, "%v", err)
 		}
@@ -230,6 +242,7 @@ func buildTenant(tc TenantConfig, ownRegion string, path []any, baseDir string, 
 	t.Instance = buildInstance(tc, ownRegion, at(path, "instance"), now, el)
 	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, at(path, "credentials"), el)
 	t.UserData = loadUserData(tc, path, baseDir, el)
+	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, t.Role != nil, at(path, "container_credentials"), baseDir, el)
 	return t
 }
 
@@ -598,7 +611,8 @@ func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorLis
 	if name == "" && m != nil {
 		name = m[2]
 	}
-	if name == "" {
+	fromProfile := name == ""
+	if fromProfile {
 		name = c.Profile
 	}
 	partition, _ := Partition(in.Region)
@@ -607,7 +621,44 @@ func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorLis
 		ARN:                c.RoleARN,
 		InstanceProfileARN: fmt.Sprintf("arn:%s:iam::%s:instance-profile/%s", partition, in.AccountID, name),
 		InstanceProfileID:  instanceProfileID(in.AccountID + "/" + name),
+		FromProfile:        fromProfile,
 	}, spec
+}
+
+// minContainerToken keeps container tokens long enough not to be guessed.
+const minContainerToken = 16
+
+func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path []any, baseDir string, el errorList) (string, bool) {
+	token := c.Token
+	switch {
+	case c.Token != "" && c.TokenFile != "":
+		el.add(at(path, "token_file"), "set token or token_file, not both")
+		return "", false
+	case c.TokenFile != "":
+		name := c.TokenFile
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(baseDir, name)
+		}
+		b, err := readAtMost(name, 4096)
+		if err != nil {
+			el.add(at(path, "token_file"), "%v", err)
+			return "", false
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		if c.AnySource {
+			el.add(at(path, "any_source"), "any_source needs a token or token_file")
+		}
+		return "", false
+	}
+	if len(token) < minContainerToken || strings.ContainsAny(token, "\r\n") {
+		el.add(at(path, "token"), "a token must be at least %d characters on one line", minContainerToken)
+	}
+	if !hasRole {
+		el.add(path, "the container credentials endpoint serves role credentials: set credentials.profile or credentials.role_arn")
+	}
+	return token, c.AnySource
 }
 
 func or(v, fallback string) string {

@@ -12,9 +12,10 @@ type Config struct {
 
 // Server is the validated server: block.
 type Server struct {
-	Listen         []string
-	AdminListen    string
-	TrustedProxies []netip.Prefix
+	Listen          []string
+	AdminListen     string
+	TrustedProxies  []netip.Prefix
+	ContainerListen string // empty: no container credentials endpoint
 }
 
 // DefaultListen is where the proxy listens unless told otherwise: loopback

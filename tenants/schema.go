@@ -20,19 +20,25 @@ type ServerConfig struct {
 	Listen         []string `yaml:"listen"`
 	AdminListen    string   `yaml:"admin_listen"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ContainerListen is the optional container-credentials listener
+	// (AWS_CONTAINER_CREDENTIALS_FULL_URI); empty: none.
+	ContainerListen string `yaml:"container_listen"`
 }
 
 // TenantConfig is one entry of tenants:, and also the shape of defaults:,
 // whose values every tenant inherits field by field.
 type TenantConfig struct {
-	Name         string            `yaml:"name"`
-	Sources      []string          `yaml:"sources"`
-	Region       string            `yaml:"region"`
-	IMDS         IMDSConfig        `yaml:"imds"`
-	Credentials  CredentialsConfig `yaml:"credentials"`
-	Instance     InstanceConfig    `yaml:"instance"`
-	UserData     *string           `yaml:"user_data"`
-	UserDataFile string            `yaml:"user_data_file"`
+	Name        string            `yaml:"name"`
+	Sources     []string          `yaml:"sources"`
+	Region      string            `yaml:"region"`
+	IMDS        IMDSConfig        `yaml:"imds"`
+	Credentials CredentialsConfig `yaml:"credentials"`
+	Instance    InstanceConfig    `yaml:"instance"`
+	UserData    *string           `yaml:"user_data"`
+	// ContainerCredentials authorises the tenant on the container
+	// credentials endpoint.
+	ContainerCredentials ContainerCredentialsConfig `yaml:"container_credentials"`
+	UserDataFile         string                     `yaml:"user_data_file"`
 }
 
 // IMDSConfig is the imds: block, EC2's MetadataOptions.
@@ -56,6 +62,18 @@ type CredentialsConfig struct {
 	Tags           map[string]string `yaml:"tags"`
 	Duration       Duration          `yaml:"duration"`
 	RefreshBefore  Duration          `yaml:"refresh_before"`
+}
+
+// ContainerCredentialsConfig is the container_credentials: block: the
+// token a client sends as its Authorization header
+// (AWS_CONTAINER_AUTHORIZATION_TOKEN or ..._TOKEN_FILE).
+type ContainerCredentialsConfig struct {
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// AnySource lets the token work from any address, not only the
+	// tenant's sources: for clients that reach the endpoint through NAT,
+	// such as Docker Desktop's VM.
+	AnySource bool `yaml:"any_source"`
 }
 
 // InstanceConfig is the instance: block: static attributes, each overriding

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,11 @@ type Tenant struct {
 	// Credentials says where the role's credentials come from; meaningful
 	// only when Role is not nil.
 	Credentials CredentialSpec
+	// ContainerToken authorises the tenant on the container credentials
+	// endpoint; empty: the tenant is not served there.
+	ContainerToken string
+	// ContainerAnySource accepts ContainerToken from any address.
+	ContainerAnySource bool
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
@@ -35,6 +41,32 @@ type Role struct {
 	ARN                string // empty when the profile's own identity is vended
 	InstanceProfileARN string
 	InstanceProfileID  string
+	// FromProfile is true when the name is only the profile's: the role the
+	// profile itself uses (role_arn, sso_role_name) names it better.
+	FromProfile bool
+}
+
+// Rename gives the role another name, keeping the instance profile in step.
+func (r *Role) Rename(name string) {
+	if i := strings.LastIndexByte(r.InstanceProfileARN, '/'); i >= 0 {
+		r.InstanceProfileARN = r.InstanceProfileARN[:i+1] + name
+	}
+	r.Name, r.FromProfile = name, false
+}
+
+// InstanceProfileARNIn is the instance profile's ARN in the given account
+// (the credentials' account, once known); "" keeps the configured one.
+func (r *Role) InstanceProfileARNIn(account string) string {
+	if account == "" || r.InstanceProfileARN == "" {
+		return r.InstanceProfileARN
+	}
+	// arn:<partition>:iam::<account>:instance-profile/<name>
+	parts := strings.SplitN(r.InstanceProfileARN, ":", 6)
+	if len(parts) != 6 {
+		return r.InstanceProfileARN
+	}
+	parts[4] = account
+	return strings.Join(parts, ":")
 }
 
 // CredentialSpec is how a tenant's credentials are obtained. Tenants with

@@ -13,22 +13,23 @@ import (
 
 // options are the command line after flags and environment are applied.
 type options struct {
-	config       string
-	listen       []string
-	adminListen  string
-	logFormat    string
-	logLevel     string
-	version      bool
-	seed         seedFlags
-	seedSet      []string // seed flags given on the command line
-	sourcesGiven bool
+	config          string
+	listen          []string
+	adminListen     string
+	containerListen string
+	logFormat       string
+	logLevel        string
+	version         bool
+	seed            seedFlags
+	seedSet         []string // seed flags given on the command line
+	sourcesGiven    bool
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
 // no --config is given.
 type seedFlags struct {
 	availabilityZone, instanceID, instanceType, hostname, privateIP string
-	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile    string
+	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile   string
 	sources                                                         []string
 }
 
@@ -84,6 +85,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&o.config, "config", "", "YAML configuration `file` (tenants, server); without it the seed flags below describe one tenant")
 	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
+	fs.StringVar(&o.containerListen, "container-listen", "", "container credentials endpoint `address` (default server.container_listen; none unless set)")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -155,7 +157,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 		profile = defaultProfile
 	}
 	return &tenants.File{
-		Server: tenants.ServerConfig{Listen: listen, AdminListen: o.adminListen},
+		Server: tenants.ServerConfig{Listen: listen, AdminListen: o.adminListen, ContainerListen: o.containerListen},
 		Tenants: []tenants.TenantConfig{{
 			Name:    "default",
 			Sources: sources,
@@ -195,6 +197,7 @@ var seedKeyFlags = map[string]string{
 	"sources":           "--source",
 	"listen":            "--listen",
 	"admin_listen":      "--admin-listen",
+	"container_listen":  "--container-listen",
 	"session_name":      "--instance-id",
 }
 

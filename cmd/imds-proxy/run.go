@@ -73,6 +73,12 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 	if o.adminListen != "" {
 		cfg.Server.AdminListen = o.adminListen
 	}
+	if o.containerListen != "" {
+		if _, err := tenants.ParseListen(o.containerListen); err != nil {
+			return nil, fmt.Errorf("--container-listen: %w", err)
+		}
+		cfg.Server.ContainerListen = o.containerListen
+	}
 	for _, l := range cfg.Server.Listen {
 		if _, err := tenants.ParseListen(l); err != nil {
 			return nil, fmt.Errorf("--listen: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/diode"
 
+	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -47,7 +48,9 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 			format = "console"
 		}
 	}
-	d := diode.NewWriter(stderr, 8192, 10*time.Millisecond, func(missed int) {
+	// The diode closes its writer on Close: hide stderr's Close, or main
+	// could not report the error serve returns (a busy port says nothing).
+	d := diode.NewWriter(struct{ io.Writer }{stderr}, 8192, 10*time.Millisecond, func(missed int) {
 		fmt.Fprintf(stderr, "imds-proxy: log buffer full, %d lines dropped\n", missed)
 	})
 	var w io.Writer = d
@@ -74,7 +77,10 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	if err != nil {
 		return err
 	}
-	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: signer})
+	nameRolesFromProfiles(ctx, cfg)
+	creds := newCredentialCache(ctx, loadProfile, logger, cache.Options{})
+	creds.Load(cfg)
+	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: signer, Credentials: creds})
 	if err != nil {
 		return err
 	}
@@ -108,6 +114,11 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	}
 	for _, addr := range cfg.Server.Listen {
 		if err := listen(addr, srv, "imds"); err != nil {
+			return err
+		}
+	}
+	if cfg.Server.ContainerListen != "" {
+		if err := listen(cfg.Server.ContainerListen, srv.ContainerCredentials(), "container"); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,316 @@
+// Package cache keeps values that come from slow, fallible upstreams (role
+// credentials from STS, instances from EC2) fresh ahead of need, so that no
+// request ever waits on AWS once a value exists:
+//
+//   - one entry per key, shared by every tenant whose spec has that key;
+//   - one refresher goroutine per entry: single flight by construction;
+//   - refresh ahead of expiry while the current value keeps being served;
+//   - on failure, the last good value stays (until it expires) and the
+//     refresh is retried with jittered exponential backoff;
+//   - a value past its expiry is never returned.
+//
+// The registry of entries is a go-cache; the values themselves are typed
+// (Entry[V]), and a request reads one with a single atomic load.
+package cache
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+)
+
+// Clock is the time source; tests drive a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Fetcher obtains a fresh value and the time it stops being valid.
+type Fetcher[V any] func(ctx context.Context) (V, time.Time, error)
+
+// Event reports the outcome of one fetch, for logs and metrics.
+type Event struct {
+	Key     string
+	Err     error     // nil on success
+	Expiry  time.Time // of the new value (success) or the value still served
+	Next    time.Time // when the next fetch is planned
+	Took    time.Duration
+	Failure int // consecutive failures so far (0 on success)
+}
+
+// Options tune a Cache; every field has a working default.
+type Options struct {
+	// Clock is the time source. If nil, the system clock.
+	Clock Clock
+	// ColdWait is how long a Get with no valid value waits for a fetch in
+	// flight. If 0, 500ms: SDKs give up on IMDS after about a second.
+	ColdWait time.Duration
+	// MinBackoff and MaxBackoff bound the retry delay after failures. If
+	// 0, 1s and 5m.
+	MinBackoff, MaxBackoff time.Duration
+	// FetchTimeout bounds one fetch. If 0, 30s.
+	FetchTimeout time.Duration
+	// OnFetch, if not nil, is called after every fetch, from the entry's
+	// refresher goroutine.
+	OnFetch func(Event)
+	// Jitter returns a factor in [0.5, 1) applied to backoff delays. If
+	// nil, math/rand.
+	Jitter func() float64
+}
+
+// ErrNotReady is Get's error when no value exists yet and none arrived
+// within ColdWait.
+var ErrNotReady = errors.New("not fetched yet")
+
+// Cache is a set of refresh-ahead entries holding values of type V.
+type Cache[V any] struct {
+	ctx  context.Context
+	opts Options
+	mu   sync.Mutex // serialises entry creation and removal
+	reg  *gocache.Cache
+}
+
+// New returns a cache whose refreshers stop when ctx ends.
+func New[V any](ctx context.Context, opts Options) *Cache[V] {
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.ColdWait <= 0 {
+		opts.ColdWait = 500 * time.Millisecond
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 30 * time.Second
+	}
+	if opts.Jitter == nil {
+		opts.Jitter = func() float64 { return 0.5 + rand.Float64()/2 }
+	}
+	return &Cache[V]{ctx: ctx, opts: opts, reg: gocache.New(gocache.NoExpiration, 0)}
+}
+
+// Entry returns the entry for key, creating it and starting its refresher
+// (which fetches at once: the prefetch) when it does not exist yet. An
+// existing entry keeps its value and its fetcher.
+func (c *Cache[V]) Entry(key string, refreshBefore time.Duration, fetch Fetcher[V]) *Entry[V] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.reg.Get(key); ok {
+		return v.(*Entry[V])
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	e := &Entry[V]{key: key, opts: &c.opts, fetch: fetch, refreshBefore: refreshBefore,
+		cancel: cancel, kick: make(chan struct{}, 1)}
+	changed := make(chan struct{})
+	e.changed.Store(&changed)
+	c.reg.Set(key, e, gocache.NoExpiration)
+	go e.run(ctx)
+	return e
+}
+
+// Retain stops and forgets every entry whose key is not in keep: what a
+// reload does with the entries no tenant uses any more.
+func (c *Cache[V]) Retain(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, item := range c.reg.Items() {
+		if !keep[key] {
+			item.Object.(*Entry[V]).cancel()
+			c.reg.Delete(key)
+		}
+	}
+}
+
+// Len is the number of entries.
+func (c *Cache[V]) Len() int { return c.reg.ItemCount() }
+
+// Entry is one cached value and its refresher.
+type Entry[V any] struct {
+	key           string
+	opts          *Options
+	fetch         Fetcher[V]
+	refreshBefore time.Duration
+	cancel        context.CancelFunc
+
+	cur     atomic.Pointer[state[V]]
+	changed atomic.Pointer[chan struct{}] // closed and replaced after each fetch
+	kick    chan struct{}
+	fetches atomic.Int64
+}
+
+// state is what an entry knows after its latest fetch.
+type state[V any] struct {
+	val       V
+	expiry    time.Time // of val; zero when there has never been a value
+	refreshed time.Time // when val was fetched
+	err       error     // of the latest fetch, nil if it succeeded
+	failedAt  time.Time
+}
+
+// Get returns the current value if it is still valid. Otherwise it asks the
+// refresher for a fetch and waits for it at most ColdWait; concurrent
+// callers share that one fetch.
+func (e *Entry[V]) Get(ctx context.Context) (V, error) {
+	if v, ok := e.valid(); ok {
+		return v, nil
+	}
+	ch := *e.changed.Load()
+	select {
+	case e.kick <- struct{}{}:
+	default: // a kick is already pending
+	}
+	select {
+	case <-ch:
+	case <-e.opts.Clock.After(e.opts.ColdWait):
+	case <-ctx.Done():
+	}
+	if v, ok := e.valid(); ok {
+		return v, nil
+	}
+	var zero V
+	if s := e.cur.Load(); s != nil && s.err != nil {
+		return zero, s.err
+	}
+	return zero, ErrNotReady
+}
+
+func (e *Entry[V]) valid() (V, bool) {
+	s := e.cur.Load()
+	if s != nil && !s.expiry.IsZero() && e.opts.Clock.Now().Before(s.expiry) {
+		return s.val, true
+	}
+	var zero V
+	return zero, false
+}
+
+// Status is an entry's state, for readiness and status pages.
+type Status struct {
+	Valid     bool
+	Expiry    time.Time
+	Refreshed time.Time
+	LastError error
+	Fetches   int64
+}
+
+// Status reports the entry's state.
+func (e *Entry[V]) Status() Status {
+	st := Status{Fetches: e.fetches.Load()}
+	if s := e.cur.Load(); s != nil {
+		st.Expiry, st.Refreshed, st.LastError = s.expiry, s.refreshed, s.err
+		st.Valid = !s.expiry.IsZero() && e.opts.Clock.Now().Before(s.expiry)
+	}
+	return st
+}
+
+// run is the entry's refresher: fetch, plan the next fetch, wait, repeat.
+func (e *Entry[V]) run(ctx context.Context) {
+	failures := 0
+	for {
+		next := e.refresh(ctx, &failures)
+		if !e.wait(ctx, next) {
+			return
+		}
+	}
+}
+
+// refresh fetches once, publishes the outcome and returns when to fetch next.
+func (e *Entry[V]) refresh(ctx context.Context, failures *int) time.Time {
+	clock := e.opts.Clock
+	start := clock.Now()
+	fctx, cancel := context.WithTimeout(ctx, e.opts.FetchTimeout)
+	val, expiry, err := e.fetch(fctx)
+	cancel()
+	e.fetches.Add(1)
+	now := clock.Now()
+
+	prev := e.cur.Load()
+	next := now
+	var s state[V]
+	if err == nil {
+		*failures = 0
+		s = state[V]{val: val, expiry: expiry, refreshed: now}
+		next = e.refreshAt(now, expiry)
+	} else {
+		*failures++
+		if prev != nil {
+			s = *prev
+		}
+		s.err, s.failedAt = err, now
+		next = now.Add(e.backoff(*failures))
+	}
+	e.cur.Store(&s)
+	changed := make(chan struct{})
+	close(*e.changed.Swap(&changed))
+	if e.opts.OnFetch != nil {
+		e.opts.OnFetch(Event{Key: e.key, Err: err, Expiry: s.expiry, Next: next, Took: now.Sub(start), Failure: *failures})
+	}
+	return next
+}
+
+// refreshAt plans the refresh refreshBefore ahead of expiry; a value that
+// lives shorter than that is refreshed at half its remaining life instead,
+// never sooner than a second from now.
+func (e *Entry[V]) refreshAt(now, expiry time.Time) time.Time {
+	at := expiry.Add(-e.refreshBefore)
+	if !at.After(now) {
+		at = now.Add(expiry.Sub(now) / 2)
+	}
+	if min := now.Add(time.Second); at.Before(min) {
+		at = min
+	}
+	return at
+}
+
+func (e *Entry[V]) backoff(failures int) time.Duration {
+	d := e.opts.MinBackoff
+	for i := 1; i < failures && d < e.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	if d > e.opts.MaxBackoff {
+		d = e.opts.MaxBackoff
+	}
+	return time.Duration(float64(d) * e.opts.Jitter())
+}
+
+// wait sleeps until next. A kick (a request found no valid value) cuts the
+// wait short, but no sooner than MinBackoff after the last failure, so
+// clients hammering a broken upstream do not multiply its calls.
+func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
+	clock := e.opts.Clock
+	timer := clock.After(next.Sub(clock.Now()))
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer:
+			return true
+		case <-e.kick:
+			if _, ok := e.valid(); ok {
+				continue
+			}
+			s := e.cur.Load()
+			earliest := s.failedAt.Add(e.opts.MinBackoff)
+			if s.err == nil || !clock.Now().Before(earliest) {
+				return true
+			}
+			if earliest.Before(next) {
+				next = earliest
+				timer = clock.After(next.Sub(clock.Now()))
+			}
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// Credentials are a tenant's credentials, rendered once per refresh for
+// each endpoint that serves them.
+type Credentials struct {
+	IMDS       []byte // iam/security-credentials/<role>
+	Container  []byte // the container credentials endpoint
+	Expiration time.Time
+	Retrieved  time.Time
+	AccountID  string
+	KeyID      string // masked access key id, for logs and status
+}
+
+// RenderCredentials renders credentials in the two documents clients read.
+func RenderCredentials(c tenants.Credentials) *Credentials {
+	r := &Credentials{
+		IMDS: document(
+			str("Code", "Success"),
+			str("LastUpdated", imdsTime(c.Retrieved)),
+			str("Type", "AWS-HMAC"),
+			str("AccessKeyId", c.AccessKeyID),
+			str("SecretAccessKey", c.SecretAccessKey),
+			str("Token", c.SessionToken),
+			str("Expiration", imdsTime(c.Expiration)),
+		),
+		Expiration: c.Expiration,
+		Retrieved:  c.Retrieved,
+		AccountID:  c.AccountID,
+		KeyID:      tenants.MaskKeyID(c.AccessKeyID),
+	}
+	fields := []field{
+		str("AccessKeyId", c.AccessKeyID),
+		str("SecretAccessKey", c.SecretAccessKey),
+		str("Token", c.SessionToken),
+		str("Expiration", c.Expiration.UTC().Format(time.RFC3339)),
+	}
+	if c.AccountID != "" {
+		fields = append(fields, str("AccountId", c.AccountID))
+	}
+	r.Container = document(fields...)
+	return r
+}
+
+// CredentialSource vends tenants' credentials. Implementations answer from
+// memory once warm: a request must never wait on AWS for long.
+type CredentialSource interface {
+	// Credentials returns the tenant's current credentials, or an error
+	// answered in IMDS's failure shape (a *tenants.CredentialError
+	// chooses its Code and Message).
+	Credentials(ctx context.Context, t *tenants.Tenant) (*Credentials, error)
+}
+
+func (s *Server) credentials(ctx context.Context, t *tenants.Tenant) (*Credentials, error) {
+	if s.opts.Credentials == nil {
+		return nil, &tenants.CredentialError{Code: "CredentialsUnavailable",
+			Message: "imds-proxy has no credential source configured"}
+	}
+	return s.opts.Credentials.Credentials(ctx, t)
+}
+
+func (s *Server) serveCredentials(x *exchange, r *http.Request) {
+	c, err := s.credentials(r.Context(), x.site.tenant)
+	if err != nil {
+		x.reply(http.StatusOK, textPlainHeader, failureDocument(err, s.opts.Now()))
+		return
+	}
+	x.reply(http.StatusOK, textPlainHeader, c.IMDS)
+}
+
+// serveIAMInfo renders iam/info with the account the credentials belong to,
+// once known, so the instance profile ARN names the right account.
+func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
+	t := x.site.tenant
+	account, updated := t.Instance.AccountID, t.Instance.PendingTime
+	if c, err := s.credentials(r.Context(), t); err == nil {
+		updated = c.Retrieved
+		if c.AccountID != "" {
+			account = c.AccountID
+		}
+	}
+	x.reply(http.StatusOK, textPlainHeader, document(
+		str("Code", "Success"),
+		str("LastUpdated", imdsTime(updated)),
+		str("InstanceProfileArn", t.Role.InstanceProfileARNIn(account)),
+		str("InstanceProfileId", t.Role.InstanceProfileID),
+	))
+}
+
+// failureDocument is IMDS's answer when it has no credentials to give: 200,
+// and a Code other than Success that every SDK treats as an error.
+func failureDocument(err error, now time.Time) []byte {
+	var ce *tenants.CredentialError
+	if !errors.As(err, &ce) {
+		ce = &tenants.CredentialError{Code: "CredentialsNotReady",
+			Message: "credentials are being fetched; retry in a moment"}
+	}
+	return document(
+		str("Code", ce.Code),
+		str("LastUpdated", imdsTime(now)),
+		str("Message", ce.Message),
+	)
+}
+
+// CredentialError is tenants.CredentialError, named where handlers' users
+// look for it.
+type CredentialError = tenants.CredentialError
