@@ -160,7 +160,9 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 	if in.KeyName != "" {
 		c.dir("meta-data/public-keys", "0="+in.KeyName)
 		c.dir("meta-data/public-keys/0", "openssh-key")
-		md("public-keys/0/openssh-key", in.PublicKey+"\n")
+		if in.PublicKey != "" {
+			md("public-keys/0/openssh-key", in.PublicKey+"\n")
+		}
 	}
 	if t.IMDS.Tags && len(in.Tags) > 0 {
 		c.add("meta-data/tags/instance", &entry{dir: true, contentType: textPlain, children: map[string]bool{}})

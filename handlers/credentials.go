@@ -109,7 +109,3 @@ func failureDocument(err error, now time.Time) []byte {
 		str("Message", ce.Message),
 	)
 }
-
-// CredentialError is tenants.CredentialError, named where handlers' users
-// look for it.
-type CredentialError = tenants.CredentialError

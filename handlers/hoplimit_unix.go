@@ -13,16 +13,16 @@ import (
 // the instance's HttpPutResponseHopLimit, so that a client more hops away
 // than allowed never receives a token; this reproduces that on the host.
 func SetHopLimit(c net.Conn, hops int) error {
-	tc, ok := c.(*net.TCPConn)
+	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return errors.New("hop limit: not a TCP connection")
+		return errors.New("hop limit: not a socket")
 	}
-	raw, err := tc.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return err
 	}
 	v6 := false
-	if a, ok := tc.LocalAddr().(*net.TCPAddr); ok {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		v6 = a.IP.To4() == nil
 	}
 	var serr error

@@ -116,6 +116,9 @@ func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x.v2 = true
+	// Real IMDS closes every connection; here it matters for the PUT, whose
+	// packets carry the hop limit: later answers must not inherit it.
+	x.Header()["Connection"] = []string{"close"}
 	x.Header()[headerTokenTTL] = []string{raw}
 	x.reply(http.StatusOK, textPlainHeader, []byte(tok))
 }
@@ -156,7 +159,8 @@ func (x *exchange) authorize(r *http.Request) bool {
 		return false
 	}
 	x.v2 = true
-	x.Header()[headerTokenTTL] = []string{strconv.Itoa(int(left / time.Second))}
+	// Rounded up: a token in its last second is still valid, never "0".
+	x.Header()[headerTokenTTL] = []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
 	return true
 }
 
@@ -168,6 +172,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == "/" {
 		x.reply(http.StatusOK, textPlainHeader, versionListing)
+		return
+	}
+	if strings.Contains(r.URL.RawPath, "%2") {
+		// An escaped slash is not a path separator to IMDS: %2F never
+		// names an entry (and %2E%2E never climbs).
+		x.page(http.StatusNotFound)
 		return
 	}
 	version, rest, _ := strings.Cut(p[1:], "/")
