@@ -73,33 +73,82 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	}
 	defer closeLog()
 
-	signer, err := handlers.NewSigner(nil, time.Now())
-	if err != nil {
-		return err
+	// The signing key takes a moment to make: make it while the sockets
+	// open and the credentials prefetch starts. Clients that connect
+	// meanwhile wait in the accept queue rather than being refused.
+	type signed struct {
+		s   *handlers.Signer
+		err error
 	}
-	nameRolesFromProfiles(ctx, cfg)
-	creds := newCredentialCache(ctx, loadProfile, logger, cache.Options{})
-	creds.Load(cfg)
-	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: signer, Credentials: creds})
-	if err != nil {
-		return err
-	}
+	signerc := make(chan signed, 1)
+	go func() {
+		s, err := handlers.NewSigner(nil, time.Now())
+		signerc <- signed{s, err}
+	}()
 
-	var servers []*http.Server
-	var listeners []net.Listener
+	type listener struct {
+		net.Listener
+		kind string
+	}
+	var listeners []listener
 	closeAll := func() {
 		for _, l := range listeners {
 			_ = l.Close()
 		}
 	}
-	listen := func(addr string, h http.Handler, what string) error {
+	listen := func(addr, kind string) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("%s listener: %w", what, err)
+			return fmt.Errorf("%s listener: %w", kind, err)
 		}
-		listeners = append(listeners, l)
-		servers = append(servers, &http.Server{
+		listeners = append(listeners, listener{l, kind})
+		logger.Info().Str("addr", l.Addr().String()).Str("listener", kind).Msg("listening")
+		return nil
+	}
+	for _, addr := range cfg.Server.Listen {
+		if err := listen(addr, "imds"); err != nil {
+			return err
+		}
+	}
+	if cfg.Server.ContainerListen != "" {
+		if err := listen(cfg.Server.ContainerListen, "container"); err != nil {
+			return err
+		}
+	}
+	if cfg.Server.AdminListen != "off" {
+		if err := listen(cfg.Server.AdminListen, "admin"); err != nil {
+			return err
+		}
+	}
+
+	nameRolesFromProfiles(ctx, cfg)
+	creds := newCredentialCache(ctx, loadProfile, logger, cache.Options{})
+	creds.Load(cfg)
+	sig := <-signerc
+	if sig.err != nil {
+		closeAll()
+		return sig.err
+	}
+	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: sig.s, Credentials: creds})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	for _, t := range cfg.Tenants {
+		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
+	}
+
+	servers := make([]*http.Server, len(listeners))
+	for i, l := range listeners {
+		var h http.Handler = srv
+		switch l.kind {
+		case "container":
+			h = srv.ContainerCredentials()
+		case "admin":
+			h = srv.Admin()
+		}
+		servers[i] = &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
@@ -108,27 +157,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 			MaxHeaderBytes:    maxHeaderBytes,
 			ConnContext:       handlers.ConnContext,
 			ErrorLog:          log.New(logWriter{logger}, "", 0),
-		})
-		logger.Info().Str("addr", l.Addr().String()).Str("listener", what).Msg("listening")
-		return nil
-	}
-	for _, addr := range cfg.Server.Listen {
-		if err := listen(addr, srv, "imds"); err != nil {
-			return err
 		}
-	}
-	if cfg.Server.ContainerListen != "" {
-		if err := listen(cfg.Server.ContainerListen, srv.ContainerCredentials(), "container"); err != nil {
-			return err
-		}
-	}
-	if cfg.Server.AdminListen != "off" {
-		if err := listen(cfg.Server.AdminListen, srv.Admin(), "admin"); err != nil {
-			return err
-		}
-	}
-	for _, t := range cfg.Tenants {
-		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
 	}
 
 	errc := make(chan error, len(servers))
@@ -140,7 +169,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
-		}(hs, listeners[i])
+		}(hs, listeners[i].Listener)
 	}
 
 	var runErr error
