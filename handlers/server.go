@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,6 +148,7 @@ func (s *Server) Tokens(tenant string) *TokenStore {
 // proxy, X-Forwarded-For) chooses the tenant.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: s.opts.Now()}
+	defer s.recoverPanic(x, r)
 	w.Header()["Server"] = serverHeader
 	st := s.state.Load()
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -171,6 +173,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.logAccess(x, r)
+}
+
+// recoverPanic turns a handler's panic into a 500 and a log line with the
+// stack, instead of a dropped connection and a message on stderr.
+func (s *Server) recoverPanic(x *exchange, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	s.log.Error().Str("src", x.src.String()).Str("path", r.URL.Path).Interface("panic", v).
+		Bytes("stack", debug.Stack()).Msg("handler panic")
+	if x.status == 0 {
+		x.reply(http.StatusInternalServerError, nil, nil)
+	}
 }
 
 func (s *Server) warnUnknown(a netip.Addr) {

@@ -1,0 +1,186 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// fakeCredentials hands out fixed credentials per tenant, or an error.
+type fakeCredentials struct {
+	byTenant map[string]tenants.Credentials
+	err      error
+	panics   bool
+}
+
+func (f *fakeCredentials) Credentials(_ context.Context, t *tenants.Tenant) (*handlers.Credentials, error) {
+	if f.panics {
+		panic("credential source exploded")
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return handlers.RenderCredentials(f.byTenant[t.Name]), nil
+}
+
+var (
+	credsFull = tenants.Credentials{AccessKeyID: "ASIAFULLEXAMPLE00001", SecretAccessKey: "full/secret+key", SessionToken: "full-session-token",
+		Expiration: launch.Add(time.Hour), AccountID: "444455556666", Retrieved: launch.Add(time.Minute)}
+	credsRequired = tenants.Credentials{AccessKeyID: "ASIAREQDEXAMPLE00002", SecretAccessKey: "required-secret", SessionToken: "required-session-token",
+		Expiration: launch.Add(2 * time.Hour), Retrieved: launch}
+)
+
+const credentialsConfig = testConfig + `
+  - name: boxed
+    sources: ["127.0.0.6"]
+    credentials: {profile: dev}
+    container_credentials: {token: "boxed-token-0123456789"}
+  - name: anywhere
+    sources: ["127.0.0.7"]
+    credentials: {profile: dev}
+    container_credentials: {token: "anywhere-token-012345", any_source: true}
+`
+
+func TestRoleCredentialsDocument(t *testing.T) {
+	src := &fakeCredentials{byTenant: map[string]tenants.Credentials{"full": credsFull}}
+	srv, _ := newServer(t, testConfig, handlers.Options{Credentials: src})
+	w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull)
+	want := `{
+  "Code" : "Success",
+  "LastUpdated" : "2024-05-01T12:01:00Z",
+  "Type" : "AWS-HMAC",
+  "AccessKeyId" : "ASIAFULLEXAMPLE00001",
+  "SecretAccessKey" : "full/secret+key",
+  "Token" : "full-session-token",
+  "Expiration" : "2024-05-01T13:00:00Z"
+}`
+	if w.Code != 200 || w.Body.String() != want || w.Header().Get("Content-Type") != "text/plain" {
+		t.Fatalf("status %d, type %q, body:\n%s\nwant:\n%s", w.Code, w.Header().Get("Content-Type"), w.Body, want)
+	}
+	ident := serve(srv, http.MethodGet, "/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance", srcFull)
+	if ident.Body.String() != want {
+		t.Fatalf("identity credentials differ from the role's:\n%s", ident.Body)
+	}
+	info := serve(srv, http.MethodGet, "/latest/meta-data/iam/info", srcFull)
+	if !strings.Contains(info.Body.String(), `"InstanceProfileArn" : "arn:aws:iam::444455556666:instance-profile/web-role"`) ||
+		!strings.Contains(info.Body.String(), `"LastUpdated" : "2024-05-01T12:01:00Z"`) {
+		t.Fatalf("iam/info:\n%s", info.Body)
+	}
+}
+
+func TestIAMInfoNamesTheCredentialsAccount(t *testing.T) {
+	c := credsRequired
+	c.AccountID = "999988887777"
+	src := &fakeCredentials{byTenant: map[string]tenants.Credentials{"boxed": c}}
+	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: src})
+	info := serve(srv, http.MethodGet, "/latest/meta-data/iam/info", "127.0.0.6:1")
+	if !strings.Contains(info.Body.String(), "arn:aws:iam::999988887777:instance-profile/dev") {
+		t.Fatalf("iam/info does not name the credentials' account:\n%s", info.Body)
+	}
+}
+
+func TestCredentialFailureShape(t *testing.T) {
+	src := &fakeCredentials{err: &tenants.CredentialError{Code: "SSOSessionExpired",
+		Message: "run `aws sso login --sso-session corp`"}}
+	srv, _ := newServer(t, testConfig, handlers.Options{Credentials: src})
+	start := time.Now()
+	w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull)
+	if time.Since(start) > time.Second {
+		t.Fatal("a failure answer took over a second")
+	}
+	want := "{\n  \"Code\" : \"SSOSessionExpired\",\n  \"LastUpdated\" : \"2024-05-01T12:00:00Z\",\n  \"Message\" : \"run `aws sso login --sso-session corp`\"\n}"
+	if w.Code != 200 || w.Body.String() != want {
+		t.Fatalf("status %d body:\n%s\nwant:\n%s", w.Code, w.Body, want)
+	}
+	// Any other error keeps its detail in the log, not in the answer.
+	src.err = context.DeadlineExceeded
+	w = serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull)
+	if !strings.Contains(w.Body.String(), `"Code" : "CredentialsNotReady"`) || strings.Contains(w.Body.String(), "deadline") {
+		t.Fatalf("generic failure body:\n%s", w.Body)
+	}
+}
+
+func TestPanicIsA500AndLogged(t *testing.T) {
+	var log bytes.Buffer
+	src := &fakeCredentials{panics: true}
+	srv, _ := newServer(t, testConfig, handlers.Options{Credentials: src, Logger: zerolog.New(&log)})
+	w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", w.Code)
+	}
+	if !strings.Contains(log.String(), "handler panic") || !strings.Contains(log.String(), "credential source exploded") {
+		t.Fatalf("log lacks the panic:\n%s", log.String())
+	}
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcFull); w.Code != 200 {
+		t.Fatalf("after a panic the next request got %d", w.Code)
+	}
+}
+
+func TestContainerCredentials(t *testing.T) {
+	creds := map[string]tenants.Credentials{"boxed": credsFull, "anywhere": credsRequired}
+	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: &fakeCredentials{byTenant: creds}})
+	h := srv.ContainerCredentials()
+	tests := []struct {
+		name, method, path, src, auth string
+		status                        int
+		key, code                     string
+	}{
+		{"token and source match", "GET", "/credentials", "127.0.0.6:1", "boxed-token-0123456789", 200, credsFull.AccessKeyID, ""},
+		{"token from another tenant's source", "GET", "/credentials", "127.0.0.7:1", "boxed-token-0123456789", 403, "", "AccessDenied"},
+		{"token from an unknown source", "GET", "/credentials", "192.0.2.7:1", "boxed-token-0123456789", 403, "", "AccessDenied"},
+		{"any_source token from anywhere", "GET", "/credentials", "192.0.2.7:1", "anywhere-token-012345", 200, credsRequired.AccessKeyID, ""},
+		{"no token", "GET", "/credentials", "127.0.0.6:1", "", 401, "", "AccessDenied"},
+		{"wrong token", "GET", "/credentials", "127.0.0.6:1", "boxed-token-0123456788", 401, "", "AccessDenied"},
+		{"other path", "GET", "/v2/credentials", "127.0.0.6:1", "boxed-token-0123456789", 404, "", "NotFound"},
+		{"wrong method", "POST", "/credentials", "127.0.0.6:1", "boxed-token-0123456789", 405, "", "MethodNotAllowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.auth != "" {
+				hdr = []string{"Authorization", tc.auth}
+			}
+			w := serve(h, tc.method, tc.path, tc.src, hdr...)
+			if w.Code != tc.status || w.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("status %d type %q, want %d application/json; body %s", w.Code, w.Header().Get("Content-Type"), tc.status, w.Body)
+			}
+			var body struct {
+				AccessKeyId, SecretAccessKey, Token, Expiration, AccountId string
+				Code                                                       string `json:"code"`
+				Message                                                    string `json:"message"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body is not JSON: %v\n%s", err, w.Body)
+			}
+			if body.AccessKeyId != tc.key || body.Code != tc.code {
+				t.Fatalf("key %q code %q, want %q %q", body.AccessKeyId, body.Code, tc.key, tc.code)
+			}
+			if tc.status == 200 {
+				if _, err := time.Parse(time.RFC3339, body.Expiration); err != nil || body.Token == "" || body.SecretAccessKey == "" {
+					t.Fatalf("credentials document incomplete: %s", w.Body)
+				}
+			} else if strings.Contains(w.Body.String(), "secret") {
+				t.Fatalf("an error body shows a secret: %s", w.Body)
+			}
+		})
+	}
+}
+
+func TestContainerCredentialsFailure(t *testing.T) {
+	src := &fakeCredentials{err: &tenants.CredentialError{Code: "AssumeRoleUnauthorizedAccess", Message: "profile dev may not assume it"}}
+	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: src})
+	w := serve(srv.ContainerCredentials(), "GET", "/credentials", "127.0.0.6:1", "Authorization", "boxed-token-0123456789")
+	want := `{"code":"AssumeRoleUnauthorizedAccess","message":"profile dev may not assume it"}`
+	if w.Code != http.StatusServiceUnavailable || w.Body.String() != want {
+		t.Fatalf("status %d body %s, want 503 %s", w.Code, w.Body, want)
+	}
+}
