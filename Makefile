@@ -1,0 +1,96 @@
+# imds-proxy. `make help` lists the targets.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BIN      := bin/imds-proxy
+IMAGE    ?= imds-proxy
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+
+# The seed's port: where `make run` listens (127.0.0.1:$(APP_PORT)) and the
+# container port of `make run-docker`.
+APP_PORT ?= 8080
+# Extra arguments for the run targets, e.g. ARGS='--config configs/example.yaml'.
+ARGS     ?=
+
+# Fuzz targets as package:FuzzFunc. Each runs only once its package has it,
+# so a target can be listed here before its test is written.
+FUZZ_TARGETS    := ./tenants/:FuzzParse ./handlers/:FuzzRoute
+FUZZTIME        ?= 20s
+FUZZTIME_LONG   ?= 5m
+BENCH_PKGS      := ./handlers/ ./resolver/
+
+.PHONY: help build run run-linux test fuzz bench vet fmt-check docker run-docker clean
+
+help:
+	@echo 'build       build $(BIN) (version $(VERSION))'
+	@echo 'run         run it on the built-in default config, 127.0.0.1:$(APP_PORT) (ARGS=... for more flags)'
+	@echo 'run-linux   serve 169.254.169.254:80 through a loopback alias (uses sudo unless root)'
+	@echo 'test        race-enabled tests, then $(FUZZTIME) of each fuzz target (what CI runs)'
+	@echo 'fuzz        $(FUZZTIME_LONG) of each fuzz target'
+	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready)'
+	@echo 'vet         go vet'
+	@echo 'fmt-check   fail if gofmt would change a file'
+	@echo 'docker      build the image $(IMAGE):$(VERSION)'
+	@echo 'run-docker  run that image, published on port 80'
+	@echo 'clean       remove bin/'
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/imds-proxy
+
+# APP_PORT reaches the proxy as the seed's environment variable, which only
+# applies without --config; with --listen in ARGS, set APP_PORT= (empty).
+run: build
+	APP_PORT=$(APP_PORT) ./$(BIN) $(ARGS)
+
+test:
+	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME)
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME_LONG)
+
+# fuzz-run runs every target of FUZZ_TARGETS that `go test -list` finds in
+# its package for FUZZ_FOR. A package that does not compile fails the run.
+.PHONY: fuzz-run
+fuzz-run:
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; fn=$${target##*:}; \
+		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; exit 1; }; \
+		if printf '%s\n' "$$list" | grep -qx "$$fn"; then \
+			echo "$(GO) test -run='^\$$' -fuzz='^$$fn\$$' -fuzztime=$(FUZZ_FOR) $$pkg"; \
+			$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZ_FOR) $$pkg; \
+		else \
+			echo "skipping $$fn: $$pkg has no such fuzz test yet"; \
+		fi; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(BENCH_PKGS)
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# As in the seed: the container's port published on the host's port 80.
+# Through -p the proxy sees the bridge gateway as every client's source, so
+# this serves one tenant; see README.md for per-container tenants.
+run-docker:
+	docker run -it --rm -p 80:$(APP_PORT) $(IMAGE):$(VERSION) \
+		--listen 0.0.0.0:$(APP_PORT) --source 172.16.0.0/12 $(ARGS)
+
+# Serves 169.254.169.254:80 on this host: a /32 alias on lo (added once),
+# and a listener on it, which needs root or CAP_NET_BIND_SERVICE. Local
+# processes reach a loopback alias from the alias itself, hence the source.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+run-linux: build
+	@ip -4 addr show dev lo | grep -q 'inet 169\.254\.169\.254/32' || \
+		{ echo '$(SUDO) ip addr add 169.254.169.254/32 dev lo'; $(SUDO) ip addr add 169.254.169.254/32 dev lo; }
+	$(SUDO) ./$(BIN) --listen 169.254.169.254:80 --source 127.0.0.0/8,::1,169.254.169.254 $(ARGS)
+
+clean:
+	rm -rf bin/
