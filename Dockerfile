@@ -17,11 +17,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/imds-proxy /imds-proxy
 USER nonroot:nonroot
-# Docker sets HOSTNAME to the container id, and without --config imds-proxy
-# reads HOSTNAME as the seed's --hostname (local-hostname). Empty it so the
-# hostname is derived from the private address, as on EC2; pass
-# --hostname or -e HOSTNAME=... to choose one.
-ENV HOSTNAME=""
 EXPOSE 8080
 ENTRYPOINT ["/imds-proxy"]
 # Listen on every address of the container: without -p or a DNAT rule

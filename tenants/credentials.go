@@ -260,8 +260,20 @@ func (s *CredentialSource) explain(p *Profile, err error) error {
 		return &CredentialError{Code: api.ErrorCode(), Err: err,
 			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, api.ErrorMessage())}
 	}
+	if noCredentials(err) {
+		return &CredentialError{Code: "NoCredentials", Err: err,
+			Message: fmt.Sprintf("profile %q has no credentials: add keys to ~/.aws/credentials, set AWS_ACCESS_KEY_ID, or run `aws configure sso`", profile)}
+	}
 	return &CredentialError{Code: "CredentialsUnavailable", Err: err,
 		Message: fmt.Sprintf("credentials for profile %q could not be obtained; the imds-proxy log has the cause", profile)}
+}
+
+// noCredentials recognises the SDK's "nothing in the chain" failure, which
+// this proxy meets when its instance-metadata fallback is disabled.
+func noCredentials(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "no EC2 IMDS role found") || strings.Contains(msg, "failed to retrieve credentials") ||
+		strings.Contains(msg, "static credentials are empty")
 }
 
 func ssoExpired(err error, api smithy.APIError) bool {

@@ -108,8 +108,8 @@ func TestRetrieve(t *testing.T) {
 			},
 		},
 		{
-			name: "role chaining caps the duration at 1h",
-			spec: tenants.CredentialSpec{Profile: "sso", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "s1", Duration: 4 * time.Hour},
+			name:  "role chaining caps the duration at 1h",
+			spec:  tenants.CredentialSpec{Profile: "sso", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "s1", Duration: 4 * time.Hour},
 			creds: temp, wantKey: "ASIAROLEKEYID1234", wantAccount: "111122223333",
 			check: func(t *testing.T, f *fakeSTS) {
 				if d := aws.ToInt32(f.assumed[0].DurationSeconds); d != 3600 {
@@ -178,14 +178,21 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 		},
 		{
 			name: "AccessDenied on AssumeRole names role and caller", profile: &tenants.Profile{Credentials: staticKeys()},
-			spec: tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "x1", Duration: time.Hour},
+			spec:   tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "x1", Duration: time.Hour},
 			stsErr: denied, wantCode: "AssumeRoleUnauthorizedAccess",
 			wantMessage: []string{"arn:aws:iam::111122223333:role/web", "user/dev", "trust policy"},
 		},
 		{
 			name: "rejected keys", profile: &tenants.Profile{Credentials: staticKeys()}, spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},
-			stsErr: &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."},
+			stsErr:   &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."},
 			wantCode: "InvalidCredentials", wantMessage: []string{`"dev"`, "renew"},
+		},
+		{
+			name: "empty chain", spec: tenants.CredentialSpec{Profile: "default", Duration: time.Hour},
+			profile: &tenants.Profile{Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{}, errors.New("failed to refresh cached credentials, no EC2 IMDS role found, operation error ec2imds: GetMetadata, access disabled")
+			})},
+			wantCode: "NoCredentials", wantMessage: []string{`"default"`, "~/.aws/credentials"},
 		},
 		{
 			name: "network failure", profile: &tenants.Profile{Credentials: staticKeys()}, spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/rs/zerolog"
 
@@ -26,7 +27,12 @@ const sdkRegion = "us-east-1"
 // "default" profile is loaded without naming it, so the SDK's standard
 // chain (environment credentials first) applies, as for the AWS CLI.
 func sdkOptions(profile string) []func(*config.LoadOptions) error {
-	opts := []func(*config.LoadOptions) error{config.WithDefaultRegion(sdkRegion)}
+	opts := []func(*config.LoadOptions) error{
+		config.WithDefaultRegion(sdkRegion),
+		// Never fall back to instance metadata: on this host, that may be
+		// imds-proxy itself.
+		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+	}
 	if profile != "" && profile != "default" {
 		opts = append(opts, config.WithSharedConfigProfile(profile))
 	}
@@ -100,7 +106,7 @@ func newCredentialCache(ctx context.Context, load tenants.ProfileLoader, log zer
 	return cc
 }
 
-// logFetch reports each refresh: successes at debug, failures as warnings
+// logFetch reports each refresh: successes at info, failures as warnings
 // with what to do. Never a secret: errors from the SDK carry none, and
 // credentials print masked.
 func logFetch(log zerolog.Logger, ev cache.Event) {

@@ -23,6 +23,7 @@ type options struct {
 	seed            seedFlags
 	seedSet         []string // seed flags given on the command line
 	sourcesGiven    bool
+	appPortFlag     bool // --app-port typed, not only APP_PORT in the environment
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -30,6 +31,7 @@ type options struct {
 type seedFlags struct {
 	availabilityZone, instanceID, instanceType, hostname, privateIP string
 	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile   string
+	containerTokenFile                                              string
 	sources                                                         []string
 }
 
@@ -82,6 +84,16 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	o := &options{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage:
+  %[1]s [flags]               serve IMDS (without --config: one tenant from the flags below)
+  %[1]s check --config FILE   validate a configuration and print its tenants
+  %[1]s version               print the version
+
+Flags:
+`, name)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.config, "config", "", "YAML configuration `file` (tenants, server); without it the seed flags below describe one tenant")
 	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
@@ -104,6 +116,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&s.roleARN, "role-arn", "", "role to assume with the profile's credentials (env ROLE_ARN)")
 	fs.StringVar(&s.appPort, "app-port", "", "port of the default listen address (env APP_PORT; default 8080)")
 	fs.StringVar(&s.profile, "profile", "", "AWS profile whose credentials are vended (env AWS_PROFILE; default \"default\")")
+	fs.StringVar(&s.containerTokenFile, "container-token-file", "", "`file` holding the token that authorises the tenant on the container credentials endpoint")
 	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
 
 	if err := fs.Parse(args); err != nil {
@@ -123,9 +136,16 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		}
 	})
 	o.sourcesGiven = set["source"]
+	o.appPortFlag = set["app-port"]
 	if o.config == "" {
 		for name, env := range seedEnv {
-			if !set[name] && getenv(env) != "" {
+			v := getenv(env)
+			if name == "hostname" && !strings.Contains(v, ".") {
+				// Shells and Docker export HOSTNAME as a bare host or
+				// container name; only a DNS name is meant for us.
+				continue
+			}
+			if !set[name] && v != "" {
 				if err := fs.Set(name, getenv(env)); err != nil {
 					return nil, err
 				}
@@ -145,7 +165,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 	listen := o.listen
 	if len(listen) == 0 {
 		listen = []string{net.JoinHostPort("127.0.0.1", port)}
-	} else if s.appPort != "" {
+	} else if o.appPortFlag {
 		return nil, errors.New("--app-port and --listen both choose where to listen: give one")
 	}
 	sources := s.sources
@@ -159,8 +179,9 @@ func (o *options) seedFile() (*tenants.File, error) {
 	return &tenants.File{
 		Server: tenants.ServerConfig{Listen: listen, AdminListen: o.adminListen, ContainerListen: o.containerListen},
 		Tenants: []tenants.TenantConfig{{
-			Name:    "default",
-			Sources: sources,
+			Name:                 "default",
+			Sources:              sources,
+			ContainerCredentials: tenants.ContainerCredentialsConfig{TokenFile: s.containerTokenFile},
 			Credentials: tenants.CredentialsConfig{
 				Profile:  profile,
 				RoleARN:  s.roleARN,
@@ -199,6 +220,8 @@ var seedKeyFlags = map[string]string{
 	"admin_listen":      "--admin-listen",
 	"container_listen":  "--container-listen",
 	"session_name":      "--instance-id",
+	"token_file":        "--container-token-file",
+	"token":             "--container-token-file",
 }
 
 // flagErrors rewrites configuration errors in terms of flags.

@@ -1,0 +1,364 @@
+package main
+
+// The headline benchmark: what serving a tenant costs over real loopback
+// HTTP, compared with a bare net/http handler writing the same bytes, on
+// http.Servers configured as serve configures them and with the production
+// logger (JSON, level info, through the diode) writing to a file.
+//
+//	go test -run='^$' -bench=MetadataGET -benchmem -count=3 ./cmd/imds-proxy/
+//
+// BenchmarkMetadataGET/bare and /imds-proxy are for benchstat;
+// BenchmarkMetadataGETRatio measures both alternately in one process and
+// reports proxy req/s ÷ bare req/s as throughput-ratio. The client runs in
+// the same process on the same CPUs, so the ratio understates the server's
+// own overhead; scripts/bench-wrk.sh measures with an external client.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+const (
+	benchInstanceID = "i-0a1b2c3d4e5f60001"
+	benchPath       = "/latest/meta-data/instance-id"
+	// benchConns is the client concurrency per CPU: with RunParallel's
+	// SetParallelism it makes benchConns*GOMAXPROCS goroutines, each with
+	// its own keep-alive connection (wrk -c32 on two CPUs is 16 per CPU).
+	benchConns = 16
+)
+
+// benchTarget is one server under load and what it must answer.
+type benchTarget struct {
+	url    string
+	header http.Header // sent with every request (the IMDSv2 token)
+}
+
+// benchListen serves h on 127.0.0.1:0 with serve's http.Server settings
+// until the benchmark ends.
+func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       handlers.ConnContext,
+		ErrorLog:          errorLog,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			tb.Error(err)
+		}
+	}()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	})
+	return "http://" + l.Addr().String()
+}
+
+// benchBare answers the path exactly as imds-proxy does (Date aside, which
+// net/http adds to both), and nothing else.
+func benchBare() http.Handler {
+	body := []byte(benchInstanceID)
+	length := []string{strconv.Itoa(len(body))}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h["Server"] = []string{"EC2ws"}
+		h["Content-Type"] = []string{"text/plain"}
+		h["Content-Length"] = length
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	})
+}
+
+// benchProxy starts the full stack with the production logger writing to
+// a temporary file, and returns its URL and the log file.
+func benchProxy(tb testing.TB) (string, string) {
+	tb.Helper()
+	logPath := filepath.Join(tb.TempDir(), "imds-proxy.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logger, closeLog, err := newLogger(&options{logLevel: "info", logFormat: "json"}, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, errs := tenants.Build(&tenants.File{Tenants: []tenants.TenantConfig{{
+		Name:     "bench",
+		Sources:  []string{"127.0.0.1"},
+		Instance: tenants.InstanceConfig{InstanceID: benchInstanceID},
+	}}}, ".", time.Now())
+	if errs != nil {
+		tb.Fatal(errs)
+	}
+	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: nil})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Registered before benchListen's cleanup, so it runs after the server
+	// has drained: the diode is flushed last.
+	tb.Cleanup(func() {
+		closeLog()
+		_ = f.Close()
+	})
+	return benchListen(tb, srv, log.New(logWriter{logger}, "", 0)), logPath
+}
+
+// benchClient keeps one idle connection per goroutine RunParallel starts.
+func benchClient(tb testing.TB) *http.Client {
+	conns := max(benchConns*runtime.GOMAXPROCS(0), 4*runtime.GOMAXPROCS(0))
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// benchGet does one request and returns the status, the headers and the
+// body read into buf, leaving the connection ready for the next request.
+func benchGet(c *http.Client, req *http.Request, buf []byte) (int, http.Header, []byte, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	n, err := io.ReadFull(resp.Body, buf)
+	if err == nil { // longer than expected: drain so the connection is reused
+		_, err = io.Copy(io.Discard, resp.Body)
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Header, buf[:n], err
+}
+
+func (t benchTarget) request(tb testing.TB) *http.Request {
+	req, err := http.NewRequest(http.MethodGet, t.url+benchPath, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range t.header {
+		req.Header[k] = v
+	}
+	return req
+}
+
+// benchLoad is the measured loop: every goroutine GETs the path over its own
+// keep-alive connection as fast as it is answered.
+func benchLoad(b *testing.B, c *http.Client, t benchTarget) {
+	b.ReportAllocs()
+	b.SetParallelism(benchConns)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req := t.request(b)
+		buf := make([]byte, 512)
+		for pb.Next() {
+			status, _, body, err := benchGet(c, req, buf)
+			if err != nil || status != http.StatusOK || len(body) != len(benchInstanceID) {
+				b.Errorf("GET %s: %d %q %v", req.URL, status, body, err)
+				return
+			}
+		}
+	})
+}
+
+// benchCheck makes sure a target answers what the bare handler answers, so
+// the comparison is between equal responses.
+func benchCheck(tb testing.TB, c *http.Client, t benchTarget, want http.Header) http.Header {
+	tb.Helper()
+	status, h, body, err := benchGet(c, t.request(tb), make([]byte, 512))
+	if err != nil || status != http.StatusOK || string(body) != benchInstanceID {
+		tb.Fatalf("GET %s%s: %d %q %v", t.url, benchPath, status, body, err)
+	}
+	h = h.Clone()
+	h.Del("Date")
+	h.Del("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") // IMDSv2 adds it, as IMDS does
+	if want != nil && !benchSameHeader(h, want) {
+		tb.Fatalf("GET %s%s: headers %v, bare sends %v", t.url, benchPath, h, want)
+	}
+	return h
+}
+
+func benchSameHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// benchToken mints an IMDSv2 token from the proxy.
+func benchToken(tb testing.TB, c *http.Client, url string) string {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPut, url+"/latest/api/token", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+	status, _, body, err := benchGet(c, req, make([]byte, 512))
+	if err != nil || status != http.StatusOK {
+		tb.Fatalf("PUT token: %d %q %v", status, body, err)
+	}
+	return string(bytes.Clone(body))
+}
+
+// benchTargets starts the bare server and the proxy, checks they answer
+// alike, and returns them with a client shared by both.
+func benchTargets(b *testing.B) (c *http.Client, bare, proxy, proxyV2 benchTarget, logPath string) {
+	c = benchClient(b)
+	bare = benchTarget{url: benchListen(b, benchBare(), log.New(io.Discard, "", 0))}
+	proxyURL, logPath := benchProxy(b)
+	proxy = benchTarget{url: proxyURL}
+	proxyV2 = benchTarget{url: proxyURL, header: http.Header{
+		"X-Aws-Ec2-Metadata-Token": {benchToken(b, c, proxyURL)},
+	}}
+	want := benchCheck(b, c, bare, nil)
+	benchCheck(b, c, proxy, want)
+	benchCheck(b, c, proxyV2, want)
+	return c, bare, proxy, proxyV2, logPath
+}
+
+func BenchmarkMetadataGET(b *testing.B) {
+	c, bare, proxy, proxyV2, _ := benchTargets(b)
+	b.Run("bare", func(b *testing.B) { benchLoad(b, c, bare) })
+	b.Run("imds-proxy", func(b *testing.B) { benchLoad(b, c, proxy) })
+	b.Run("imds-proxy-v2", func(b *testing.B) { benchLoad(b, c, proxyV2) })
+}
+
+// benchRounds is how many times each side is measured in the ratio
+// benchmark; alternating them spreads drift (other load, thermal) evenly.
+const benchRounds = 5
+
+// benchRoundTime is roughly how long each side runs in each round.
+const benchRoundTime = time.Second
+
+// BenchmarkMetadataGETRatio measures bare and proxy alternately in one
+// process, benchRounds rounds of the same number of requests each, and
+// reports the ratio of their rates (proxy ÷ bare) as throughput-ratio.
+//
+// It times its own rounds rather than nesting testing.Benchmark: that
+// deadlocks inside a running benchmark (both take testing's benchmark lock).
+// One op is the whole comparison; the framework stops after it, as it takes
+// longer than -benchtime.
+func BenchmarkMetadataGETRatio(b *testing.B) {
+	c, bare, proxy, proxyV2, logPath := benchTargets(b)
+	// Size the rounds from a short warm-up of the faster side.
+	n := int(benchRate(b, c, bare, 2000) * benchRoundTime.Seconds())
+	var bareRate, proxyRate, v2Rate float64
+	var ratios []float64
+	for range b.N {
+		for i := range benchRounds {
+			// Alternate who goes first, so neither always runs first.
+			var br, pr float64
+			if i%2 == 0 {
+				br, pr = benchRate(b, c, bare, n), benchRate(b, c, proxy, n)
+			} else {
+				pr, br = benchRate(b, c, proxy, n), benchRate(b, c, bare, n)
+			}
+			bareRate += br
+			proxyRate += pr
+			v2Rate += benchRate(b, c, proxyV2, n)
+			ratios = append(ratios, pr/br)
+		}
+	}
+	slices.Sort(ratios)
+	// Per-op figures mean nothing here (one op is every round, client
+	// included); BenchmarkMetadataGET reports them per request.
+	for _, unit := range []string{"ns/op", "B/op", "allocs/op"} {
+		b.ReportMetric(0, unit)
+	}
+	b.ReportMetric(proxyRate/bareRate, "throughput-ratio")
+	b.ReportMetric(v2Rate/bareRate, "throughput-ratio-v2")
+	b.ReportMetric(ratios[0], "min-ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
+	b.ReportMetric(ratios[len(ratios)-1], "max-ratio")
+	rounds := float64(len(ratios))
+	b.ReportMetric(bareRate/rounds, "bare-req/s")
+	b.ReportMetric(proxyRate/rounds, "proxy-req/s")
+	b.ReportMetric(v2Rate/rounds, "proxy-v2-req/s")
+	lines, dropped := benchLogStats(b, logPath)
+	b.ReportMetric(float64(lines), "log-lines")
+	b.ReportMetric(float64(dropped), "log-lines-dropped")
+}
+
+// benchRate sends n requests to t from as many goroutines as benchLoad
+// uses, and returns the rate they were answered at.
+func benchRate(tb testing.TB, c *http.Client, t benchTarget, n int) float64 {
+	workers := benchConns * runtime.GOMAXPROCS(0)
+	left := atomic.Int64{}
+	left.Store(int64(n))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := t.request(tb)
+			buf := make([]byte, 512)
+			for left.Add(-1) >= 0 {
+				status, _, body, err := benchGet(c, req, buf)
+				if err != nil || status != http.StatusOK || len(body) != len(benchInstanceID) {
+					tb.Errorf("GET %s: %d %q %v", req.URL, status, body, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// benchLogStats counts the access-log lines written and those the diode
+// dropped, so a fast result cannot come from logging nothing.
+func benchLogStats(tb testing.TB, path string) (lines, dropped int) {
+	time.Sleep(100 * time.Millisecond) // the diode drains every 10ms
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range bytes.Lines(data) {
+		var n int
+		if _, err := fmt.Sscanf(string(line), "imds-proxy: log buffer full, %d lines dropped", &n); err == nil {
+			dropped += n
+			continue
+		}
+		lines++
+	}
+	return lines, dropped
+}
