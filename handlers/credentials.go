@@ -79,9 +79,9 @@ func (s *Server) serveCredentials(x *exchange, r *http.Request) {
 // serveIAMInfo renders iam/info with the account the credentials belong to,
 // once known, so the instance profile ARN names the right account.
 func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
-	t := x.site.tenant
+	t := x.view.tenant
 	account, updated := t.Instance.AccountID, t.Instance.PendingTime
-	if c, err := s.credentials(r.Context(), t); err == nil {
+	if c, err := s.credentials(r.Context(), x.site.tenant); err == nil {
 		updated = c.Retrieved
 		if c.AccountID != "" {
 			account = c.AccountID

@@ -184,3 +184,31 @@ func TestContainerCredentialsFailure(t *testing.T) {
 		t.Fatalf("status %d body %s, want 503 %s", w.Code, w.Body, want)
 	}
 }
+
+func TestPublishReplacesWhatIsServed(t *testing.T) {
+	srv, _ := newServer(t, testConfig, handlers.Options{})
+	tok := mint(t, srv, srcRequired, "60")
+	cfg := parseConfig(t, testConfig)
+	var mirrored *tenants.Tenant
+	for _, tn := range cfg.Tenants {
+		if tn.Name == "required" {
+			c := *tn
+			c.Instance.ID = "i-0fedcba9876543210"
+			c.IMDS.TokensRequired = false
+			mirrored = &c
+		}
+	}
+	if !srv.Publish("required", mirrored) {
+		t.Fatal("Publish found no tenant named required")
+	}
+	if srv.Publish("nobody", mirrored) {
+		t.Fatal("Publish accepted an unknown tenant")
+	}
+	w := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcRequired, headerToken, tok)
+	if w.Code != 200 || w.Body.String() != "i-0fedcba9876543210" {
+		t.Fatalf("after Publish: %d %q", w.Code, w.Body)
+	}
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcRequired); w.Code != 200 {
+		t.Fatalf("published options (tokens optional) not applied: %d", w.Code)
+	}
+}

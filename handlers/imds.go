@@ -31,7 +31,8 @@ type exchange struct {
 	http.ResponseWriter
 	start       time.Time
 	peer, src   netip.Addr
-	site        *site
+	site        *site // the tenant as configured: name, tokens
+	view        *view // the tenant as served now: identity, options, catalogue
 	trustedPeer bool
 	status      int
 	bytes       int
@@ -111,7 +112,7 @@ func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c := connFrom(r.Context()); c != nil {
-		if err := SetHopLimit(c, x.site.tenant.IMDS.HopLimit); err != nil {
+		if err := SetHopLimit(c, x.view.tenant.IMDS.HopLimit); err != nil {
 			s.log.Debug().Err(err).Msg("hop limit not applied")
 		}
 	}
@@ -147,7 +148,7 @@ func (s *Server) handleNotFound(w http.ResponseWriter, _ *http.Request) {
 func (x *exchange) authorize(r *http.Request) bool {
 	tok := r.Header[headerToken]
 	if len(tok) == 0 {
-		if x.site.tenant.IMDS.TokensRequired {
+		if x.view.tenant.IMDS.TokensRequired {
 			x.page(http.StatusUnauthorized)
 			return false
 		}
@@ -188,7 +189,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e := x.site.cat[strings.TrimSuffix(rest, "/")]
+	e := x.view.cat[strings.TrimSuffix(rest, "/")]
 	if e == nil {
 		x.page(http.StatusNotFound)
 		return

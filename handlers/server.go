@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -64,11 +65,18 @@ type state struct {
 	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
 }
 
-// site is everything served for one tenant.
+// site is everything served for one configured tenant.
 type site struct {
+	tenant *tenants.Tenant // as configured; the resolver's and the credentials' key
+	view   atomic.Pointer[view]
+	tokens *TokenStore
+}
+
+// view is a tenant as served at the moment: the configured tenant, or what
+// a mirror of a live instance made of it, with its rendered catalogue.
+type view struct {
 	tenant *tenants.Tenant
 	cat    catalogue
-	tokens *TokenStore
 }
 
 // New returns a Server for cfg.
@@ -110,11 +118,18 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		byToken:  make(map[[32]byte]*site),
 	}
 	for _, t := range cfg.Tenants {
-		si := &site{tenant: t, cat: buildCatalogue(t, s.opts.Signer)}
-		if prev := old.site(t.Name); prev != nil {
+		si := &site{tenant: t}
+		prev := old.site(t.Name)
+		if prev != nil {
 			si.tokens = prev.tokens
 		} else {
 			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.Now, s.opts.Rand)
+		}
+		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
+			// Unchanged: keep what is served, a mirrored identity included.
+			si.view.Store(prev.view.Load())
+		} else {
+			si.view.Store(&view{tenant: t, cat: buildCatalogue(t, s.opts.Signer)})
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
@@ -163,16 +178,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case !ok:
 			s.warnUnknown(x.src)
 			x.page(http.StatusForbidden)
-		case !t.IMDS.Enabled:
-			x.site = st.sites[t]
+		case !x.serveAs(st.sites[t]):
 			x.page(http.StatusForbidden)
 		default:
-			x.site = st.sites[t]
 			x.trustedPeer = st.resolver.Trusted(x.peer)
 			s.router.ServeHTTP(x, r)
 		}
 	}
 	s.logAccess(x, r)
+}
+
+// serveAs binds the exchange to a tenant and reports whether its metadata
+// service is enabled.
+func (x *exchange) serveAs(si *site) bool {
+	x.site, x.view = si, si.view.Load()
+	return x.view.tenant.IMDS.Enabled
+}
+
+// Publish replaces what is served for the configured tenant named name:
+// how a refreshed mirror of a live instance reaches clients. t must be the
+// configured tenant or one derived from it (same name, sources and
+// credentials). It reports false when no such tenant is configured.
+func (s *Server) Publish(name string, t *tenants.Tenant) bool {
+	s.reload.Lock() // a Load in progress must not copy the view being replaced
+	defer s.reload.Unlock()
+	si := s.state.Load().site(name)
+	if si == nil {
+		return false
+	}
+	si.view.Store(&view{tenant: t, cat: buildCatalogue(t, s.opts.Signer)})
+	return true
 }
 
 // recoverPanic turns a handler's panic into a 500 and a log line with the
