@@ -7,7 +7,9 @@
 //   - refresh ahead of expiry while the current value keeps being served;
 //   - on failure, the last good value stays (until it expires) and the
 //     refresh is retried with jittered exponential backoff;
-//   - a value past its expiry is never returned.
+//   - a value past its expiry is never returned;
+//   - or, for values that do not expire (a mirrored instance), a refresh
+//     at a fixed interval, the last good value being served forever.
 //
 // The registry of entries is a go-cache; the values themselves are typed
 // (Entry[V]), and a request reads one with a single atomic load.
@@ -103,17 +105,36 @@ func New[V any](ctx context.Context, opts Options) *Cache[V] {
 	return &Cache[V]{ctx: ctx, opts: opts, reg: gocache.New(gocache.NoExpiration, 0)}
 }
 
+// Policy says when an entry's value is refreshed and whether it expires.
+type Policy struct {
+	// RefreshBefore refreshes a value this long before the expiry its
+	// fetch gave (credentials).
+	RefreshBefore time.Duration
+	// Every, if positive, refreshes at this fixed interval instead, and
+	// values never expire: the fetcher's expiry is ignored and the last
+	// good value is served for ever, however long the upstream fails
+	// (mirrored instances). Retries after a failure back off up to Every
+	// at most.
+	Every time.Duration
+}
+
 // Entry returns the entry for key, creating it and starting its refresher
 // (which fetches at once: the prefetch) when it does not exist yet. An
-// existing entry keeps its value and its fetcher.
+// existing entry keeps its value and its fetcher. Its values expire, and
+// are refreshed refreshBefore ahead of that.
 func (c *Cache[V]) Entry(key string, refreshBefore time.Duration, fetch Fetcher[V]) *Entry[V] {
+	return c.EntryWith(key, Policy{RefreshBefore: refreshBefore}, fetch)
+}
+
+// EntryWith is Entry with any refresh policy.
+func (c *Cache[V]) EntryWith(key string, p Policy, fetch Fetcher[V]) *Entry[V] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v, ok := c.reg.Get(key); ok {
 		return v.(*Entry[V])
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	e := &Entry[V]{key: key, opts: &c.opts, fetch: fetch, refreshBefore: refreshBefore,
+	e := &Entry[V]{key: key, opts: &c.opts, fetch: fetch, policy: p,
 		cancel: cancel, kick: make(chan struct{}, 1)}
 	changed := make(chan struct{})
 	e.changed.Store(&changed)
@@ -140,22 +161,24 @@ func (c *Cache[V]) Len() int { return c.reg.ItemCount() }
 
 // Entry is one cached value and its refresher.
 type Entry[V any] struct {
-	key           string
-	opts          *Options
-	fetch         Fetcher[V]
-	refreshBefore time.Duration
-	cancel        context.CancelFunc
+	key    string
+	opts   *Options
+	fetch  Fetcher[V]
+	policy Policy
+	cancel context.CancelFunc
 
 	cur     atomic.Pointer[state[V]]
 	changed atomic.Pointer[chan struct{}] // closed and replaced after each fetch
 	kick    chan struct{}
 	fetches atomic.Int64
+	failed  atomic.Int64
 }
 
 // state is what an entry knows after its latest fetch.
 type state[V any] struct {
 	val       V
-	expiry    time.Time // of val; zero when there has never been a value
+	has       bool      // false until the first successful fetch
+	expiry    time.Time // of val; zero for values that never expire
 	refreshed time.Time // when val was fetched
 	err       error     // of the latest fetch, nil if it succeeded
 	failedAt  time.Time
@@ -190,28 +213,38 @@ func (e *Entry[V]) Get(ctx context.Context) (V, error) {
 
 func (e *Entry[V]) valid() (V, bool) {
 	s := e.cur.Load()
-	if s != nil && !s.expiry.IsZero() && e.opts.Clock.Now().Before(s.expiry) {
+	if s != nil && e.live(s) {
 		return s.val, true
 	}
 	var zero V
 	return zero, false
 }
 
+// live reports whether s holds a value that may still be served.
+func (e *Entry[V]) live(s *state[V]) bool {
+	return s.has && (e.policy.Every > 0 || e.opts.Clock.Now().Before(s.expiry))
+}
+
 // Status is an entry's state, for readiness and status pages.
 type Status struct {
 	Valid     bool
-	Expiry    time.Time
-	Refreshed time.Time
-	LastError error
+	Expiry    time.Time // zero for values that never expire
+	Refreshed time.Time // of the value served; zero before the first success
+	LastError error     // of the latest fetch; nil if it succeeded
+	FailedAt  time.Time // of the latest fetch, when it failed
 	Fetches   int64
+	Failures  int64 // fetches that failed, in all
 }
 
 // Status reports the entry's state.
 func (e *Entry[V]) Status() Status {
-	st := Status{Fetches: e.fetches.Load()}
+	st := Status{Fetches: e.fetches.Load(), Failures: e.failed.Load()}
 	if s := e.cur.Load(); s != nil {
 		st.Expiry, st.Refreshed, st.LastError = s.expiry, s.refreshed, s.err
-		st.Valid = !s.expiry.IsZero() && e.opts.Clock.Now().Before(s.expiry)
+		if s.err != nil {
+			st.FailedAt = s.failedAt
+		}
+		st.Valid = e.live(s)
 	}
 	return st
 }
@@ -242,9 +275,14 @@ func (e *Entry[V]) refresh(ctx context.Context, failures *int) time.Time {
 	var s state[V]
 	if err == nil {
 		*failures = 0
-		s = state[V]{val: val, expiry: expiry, refreshed: now}
-		next = e.refreshAt(now, expiry)
+		if e.policy.Every > 0 {
+			expiry, next = time.Time{}, now.Add(e.policy.Every)
+		} else {
+			next = e.refreshAt(now, expiry)
+		}
+		s = state[V]{val: val, has: true, expiry: expiry, refreshed: now}
 	} else {
+		e.failed.Add(1)
 		*failures++
 		if prev != nil {
 			s = *prev
@@ -265,7 +303,7 @@ func (e *Entry[V]) refresh(ctx context.Context, failures *int) time.Time {
 // lives shorter than that is refreshed at half its remaining life instead,
 // never sooner than a second from now.
 func (e *Entry[V]) refreshAt(now, expiry time.Time) time.Time {
-	at := expiry.Add(-e.refreshBefore)
+	at := expiry.Add(-e.policy.RefreshBefore)
 	if !at.After(now) {
 		at = now.Add(expiry.Sub(now) / 2)
 	}
@@ -276,12 +314,16 @@ func (e *Entry[V]) refreshAt(now, expiry time.Time) time.Time {
 }
 
 func (e *Entry[V]) backoff(failures int) time.Duration {
+	max := e.opts.MaxBackoff
+	if e.policy.Every > 0 && e.policy.Every < max {
+		max = e.policy.Every
+	}
 	d := e.opts.MinBackoff
-	for i := 1; i < failures && d < e.opts.MaxBackoff; i++ {
+	for i := 1; i < failures && d < max; i++ {
 		d *= 2
 	}
-	if d > e.opts.MaxBackoff {
-		d = e.opts.MaxBackoff
+	if d > max {
+		d = max
 	}
 	return time.Duration(float64(d) * e.opts.Jitter())
 }
@@ -314,3 +356,6 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 		}
 	}
 }
+
+// Peek returns the value being served, if any, without waiting or fetching.
+func (e *Entry[V]) Peek() (V, bool) { return e.valid() }

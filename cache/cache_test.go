@@ -322,3 +322,72 @@ func TestColdWaitBoundsTheWait(t *testing.T) {
 		t.Fatalf("cold Get waited %v, want about ColdWait (50ms)", took)
 	}
 }
+
+// Mirrored instances: a fixed refresh interval and no expiry.
+
+func TestEveryRefreshesAtTheInterval(t *testing.T) {
+	c, clock, up, ev := setup(t, time.Minute) // the fetcher's expiry must be ignored
+	e := c.EntryWith("mirror", Policy{Every: 10 * time.Minute}, up.fetch)
+	first := ev.next(t)
+	if got := first.Next.Sub(clock.Now()); got != 10*time.Minute {
+		t.Fatalf("next refresh in %v, want the interval, 10m", got)
+	}
+	if !first.Expiry.IsZero() {
+		t.Fatalf("event expiry %v, want none", first.Expiry)
+	}
+	clock.Advance(5 * time.Minute) // past the fetcher's 1m expiry
+	if v, err := e.Get(context.Background()); err != nil || v != 1 {
+		t.Fatalf("Get = %d, %v; want 1: values of an Every entry never expire", v, err)
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Fatalf("%d upstream calls before the interval, want 1", n)
+	}
+	clock.Advance(5 * time.Minute)
+	ev.next(t)
+	if v, _ := e.Get(context.Background()); v != 2 {
+		t.Fatalf("after the interval Get = %d, want 2", v)
+	}
+}
+
+func TestEveryKeepsTheLastGoodValueForever(t *testing.T) {
+	c, clock, up, ev := setup(t, time.Minute)
+	e := c.EntryWith("mirror", Policy{Every: 10 * time.Second}, up.fetch)
+	ev.next(t)
+	down := errors.New("ec2 down")
+	up.set(down, nil)
+	for i := 0; i < 30; i++ { // retries back off, but never beyond the interval
+		clock.Advance(10 * time.Second)
+		got := ev.next(t)
+		if !errors.Is(got.Err, down) {
+			t.Fatalf("fetch %d: %v, want the upstream error", i, got.Err)
+		}
+		if d := got.Next.Sub(clock.Now()); d > 10*time.Second {
+			t.Fatalf("retry %d planned in %v, beyond the 10s interval", i, d)
+		}
+	}
+	clock.Advance(24 * time.Hour)
+	ev.next(t)
+	if v, err := e.Get(context.Background()); err != nil || v != 1 {
+		t.Fatalf("a day of failures later Get = %d, %v; want the last good value 1", v, err)
+	}
+	st := e.Status()
+	if !st.Valid || !errors.Is(st.LastError, down) || st.Refreshed.IsZero() || st.FailedAt.IsZero() || !st.Expiry.IsZero() {
+		t.Fatalf("status %+v: want valid, the last error and when, the last success, no expiry", st)
+	}
+}
+
+func TestEveryNeverFetchedIsNotValid(t *testing.T) {
+	c, _, up, ev := setup(t, time.Minute)
+	down := errors.New("InvalidInstanceID.NotFound")
+	up.set(down, nil)
+	e := c.EntryWith("mirror", Policy{Every: time.Minute}, up.fetch)
+	ev.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := e.Get(ctx); !errors.Is(err, down) {
+		t.Fatalf("Get before any success: %v, want the upstream error", err)
+	}
+	if st := e.Status(); st.Valid || !st.Refreshed.IsZero() || !errors.Is(st.LastError, down) {
+		t.Fatalf("status %+v: want not valid, never refreshed, the error", st)
+	}
+}

@@ -1,14 +1,18 @@
 package handlers
 
-import "net/http"
+import (
+	"strconv"
 
-// Admin returns the admin listener's handler: /healthz answers while the
-// process serves.
-func (s *Server) Admin() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Content-Type"] = textPlainHeader
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"net/http"
+)
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
+
+// Metrics returns the server's metrics, for the upstream observations only
+// the caller can make.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func itoa(n int) string { return strconv.Itoa(n) }

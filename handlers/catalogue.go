@@ -49,6 +49,21 @@ type entry struct {
 	listing     bool            // body set explicitly, not derived from children
 }
 
+// route classifies a request for the entry at path, for metrics.
+func (e *entry) route(path string) route {
+	switch {
+	case e.dir:
+		return routeListing
+	case e.kind == roleCredentials || e.kind == instanceCreds:
+		return routeCredentials
+	case path == "user-data":
+		return routeUserData
+	case strings.HasPrefix(path, "dynamic/"):
+		return routeDynamic
+	}
+	return routeMetadata
+}
+
 // catalogue is a tenant's whole metadata tree under one version, keyed by
 // the path below the version without leading or trailing slashes ("" is the
 // version's root). It is immutable once built.
@@ -117,7 +132,12 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
 
 	md("ami-id", in.AMIID)
-	md("ami-launch-index", strconv.Itoa(in.LaunchIndex))
+	// A mirrored tenant not copied yet has no instance id: what only the
+	// copy can say (the launch index, the identity document) answers 404.
+	known := in.ID != ""
+	if known {
+		md("ami-launch-index", strconv.Itoa(in.LaunchIndex))
+	}
 	md("ami-manifest-path", "(unknown)")
 	md("hostname", in.LocalHostname)
 	md("local-hostname", in.LocalHostname)
@@ -173,11 +193,15 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		}
 	}
 	for _, ifc := range in.Interfaces {
-		addInterface(c, "meta-data/network/interfaces/macs/"+ifc.MAC, &ifc)
+		if ifc.MAC != "" { // unknown until mirrored
+			addInterface(c, "meta-data/network/interfaces/macs/"+ifc.MAC, &ifc)
+		}
 	}
 	if r := t.Role; r != nil {
 		c.add("meta-data/iam/info", &entry{contentType: textPlain, kind: iamInfo})
 		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
+	}
+	if r := t.Role; r != nil && known {
 		c.text("meta-data/identity-credentials/ec2/info", string(document(
 			str("Code", "Success"),
 			str("LastUpdated", imdsTime(in.PendingTime)),
@@ -186,15 +210,17 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		c.add("meta-data/identity-credentials/ec2/security-credentials/ec2-instance", &entry{contentType: textPlain, kind: instanceCreds})
 	}
 
-	doc := identityDocument(in)
-	c.text("dynamic/instance-identity/document", string(doc))
-	if sign != nil {
-		sig := sign.Sign(doc)
-		c.text("dynamic/instance-identity/signature", sig.Signature)
-		c.text("dynamic/instance-identity/pkcs7", sig.PKCS7)
-		c.text("dynamic/instance-identity/rsa2048", sig.PKCS7)
+	if known { // no document, no signature, for an identity not known yet
+		doc := identityDocument(in)
+		c.text("dynamic/instance-identity/document", string(doc))
+		if sign != nil {
+			sig := sign.Sign(doc)
+			c.text("dynamic/instance-identity/signature", sig.Signature)
+			c.text("dynamic/instance-identity/pkcs7", sig.PKCS7)
+			c.text("dynamic/instance-identity/rsa2048", sig.PKCS7)
+		}
+		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}
-	c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	if len(t.UserData) > 0 { // EC2 has no empty user data: "" is none, 404
 		c.add("user-data", &entry{body: t.UserData, contentType: octetStream})
 	}

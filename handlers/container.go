@@ -24,9 +24,12 @@ var jsonHeader = []string{"application/json"}
 // tenant allows any.
 func (s *Server) ContainerCredentials() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true}
+		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
 		s.serveContainer(x, r)
 		s.logAccess(x, r)
+		if x.site != nil {
+			x.site.counts.add(x)
+		}
 	})
 }
 

@@ -37,7 +37,8 @@ type exchange struct {
 	status      int
 	bytes       int
 	v2          bool
-	container   bool // served by the container credentials endpoint
+	container   bool  // served by the container credentials endpoint
+	route       route // for metrics
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -116,7 +117,7 @@ func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug().Err(err).Msg("hop limit not applied")
 		}
 	}
-	x.v2 = true
+	x.v2, x.route = true, routeToken
 	// Real IMDS closes every connection; here it matters for the PUT, whose
 	// packets carry the hop limit: later answers must not inherit it.
 	x.Header()["Connection"] = []string{"close"}
@@ -172,6 +173,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	if p == "/" {
+		x.route = routeListing
 		x.reply(http.StatusOK, textPlainHeader, versionListing)
 		return
 	}
@@ -194,6 +196,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		x.page(http.StatusNotFound)
 		return
 	}
+	x.route = e.route(rest)
 	switch e.kind {
 	case roleCredentials, instanceCreds:
 		s.serveCredentials(x, r)

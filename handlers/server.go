@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -38,6 +39,12 @@ type Options struct {
 	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
 	// DefaultMaxTokens is used.
 	MaxTokensPerTenant int
+	// Metrics receives the server's metrics. If nil, new ones are made;
+	// either way Server.Metrics returns them.
+	Metrics *Metrics
+	// Status reports tenants' credentials and mirrors for /readyz,
+	// /status and /metrics. If nil, every tenant counts as ready.
+	Status StatusSource
 	// WarnEvery is how often an unknown source is logged again. If 0, ten
 	// minutes.
 	WarnEvery time.Duration
@@ -54,6 +61,7 @@ type Server struct {
 	router  chi.Router
 	state   atomic.Pointer[state]
 	unknown warnLimiter
+	metrics *Metrics
 	reload  sync.Mutex // serialises Load; readers never take it
 }
 
@@ -63,6 +71,7 @@ type state struct {
 	sites    map[*tenants.Tenant]*site
 	byName   map[string]*site
 	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
+	ordered  []*site            // in configuration order
 }
 
 // site is everything served for one configured tenant.
@@ -70,6 +79,7 @@ type site struct {
 	tenant *tenants.Tenant // as configured; the resolver's and the credentials' key
 	view   atomic.Pointer[view]
 	tokens *TokenStore
+	counts *requestCounts
 }
 
 // view is a tenant as served at the moment: the configured tenant, or what
@@ -96,6 +106,13 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.router = s.routes()
+	s.metrics = opts.Metrics
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if err := s.metrics.attach(s); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := s.Load(cfg); err != nil {
 		return nil, err
 	}
@@ -121,9 +138,10 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		si := &site{tenant: t}
 		prev := old.site(t.Name)
 		if prev != nil {
-			si.tokens = prev.tokens
+			si.tokens, si.counts = prev.tokens, prev.counts
 		} else {
 			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.Now, s.opts.Rand)
+			si.counts = new(requestCounts)
 		}
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
 			// Unchanged: keep what is served, a mirrored identity included.
@@ -133,6 +151,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
+		st.ordered = append(st.ordered, si)
 		if t.ContainerToken != "" {
 			// Keyed by digest: looking up a guess compares hashes, not
 			// the secret itself.
@@ -186,6 +205,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.logAccess(x, r)
+	if x.site != nil {
+		x.site.counts.add(x)
+	} else {
+		s.metrics.unknown.Add(1)
+	}
 }
 
 // serveAs binds the exchange to a tenant and reports whether its metadata

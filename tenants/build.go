@@ -3,7 +3,6 @@ package tenants
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -82,7 +81,7 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 			// holds either; inheriting the other key would make them conflict.
 			merged.UserData, merged.UserDataFile = tc.UserData, tc.UserDataFile
 		}
-		t := buildTenant(merged, tc.Region, path, baseDir, now, el)
+		t := buildTenant(merged, tc, path, baseDir, now, el)
 		if t == nil {
 			continue
 		}
@@ -210,10 +209,11 @@ func overlay(dst, src reflect.Value) {
 	}
 }
 
-// buildTenant builds one tenant from its merged configuration; ownRegion is
-// the region the tenant itself set, which, unlike an inherited default, must
-// agree with its zone.
-func buildTenant(tc TenantConfig, ownRegion string, path []any, baseDir string, now time.Time, el errorList) *Tenant {
+// buildTenant builds one tenant from its merged configuration; own is what
+// the tenant itself set: its region, unlike an inherited default, must agree
+// with its zone, and only its own instance and imds values override a
+// mirror.
+func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time, el errorList) *Tenant {
 	t := &Tenant{Name: tc.Name}
 	switch {
 	case tc.Name == "":
@@ -239,35 +239,38 @@ func buildTenant(tc TenantConfig, ownRegion string, path []any, baseDir string, 
 		t.Sources = append(t.Sources, p)
 	}
 	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
-	t.Instance = buildInstance(tc, ownRegion, at(path, "instance"), now, el)
-	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, at(path, "credentials"), el)
+	if tc.Instance.Mirror != nil {
+		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
+		parseStatic(tc.Instance, at(path, "instance"), el) // reports invalid values, inherited ones included
+		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{new(Errors)})
+		t.Mirror.IMDS = own.IMDS
+		t.Instance = t.Mirror.unmirrored()
+	} else {
+		t.Instance = buildInstance(tc, own.Region, at(path, "instance"), now, el)
+	}
+	session := t.Instance.ID
+	if session == "" && t.Mirror != nil {
+		// The instance id is the session name EC2 uses; a mirror found by
+		// filters has none until it is copied, and the name must not change.
+		session = or(t.Mirror.InstanceID, truncate("imds-proxy-"+tc.Name, 64))
+	}
+	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, session, at(path, "credentials"), el)
 	t.UserData = loadUserData(tc, path, baseDir, el)
 	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, t.Role != nil, at(path, "container_credentials"), baseDir, el)
 	return t
 }
 
 func buildIMDS(c IMDSConfig, path []any, el errorList) IMDSOptions {
-	o := IMDSOptions{Enabled: true, HopLimit: 2, Tags: true}
-	if c.Enabled != nil {
-		o.Enabled = *c.Enabled
-	}
-	if c.Tags != nil {
-		o.Tags = *c.Tags
-	}
 	switch c.Tokens {
-	case "", "optional":
-	case "required":
-		o.TokensRequired = true
+	case "", "optional", "required":
 	default:
 		el.add(at(path, "tokens"), "%q: must be optional or required", c.Tokens)
 	}
-	if c.HopLimit != 0 {
-		if c.HopLimit < 1 || c.HopLimit > 64 {
-			el.add(at(path, "hop_limit"), "%d: must be between 1 and 64", c.HopLimit)
-		} else {
-			o.HopLimit = c.HopLimit
-		}
+	if c.HopLimit != 0 && (c.HopLimit < 1 || c.HopLimit > 64) {
+		el.add(at(path, "hop_limit"), "%d: must be between 1 and 64", c.HopLimit)
 	}
+	o := IMDSOptions{Enabled: true, HopLimit: 2, Tags: true}
+	o.apply(c)
 	return o
 }
 
@@ -346,60 +349,29 @@ func parseCIDR(el errorList, path []any, s string, v4 bool) netip.Prefix {
 	return p
 }
 
+// buildInstance validates the instance: block and derives everything it
+// leaves out; the static values are then laid over the derived instance by
+// Static.Apply, the same function that lays them over a mirrored one.
 func buildInstance(tc TenantConfig, ownRegion string, path []any, now time.Time, el errorList) Instance {
-	c := tc.Instance
-	if c.Mirror != nil {
-		el.add(at(path, "mirror"), "mirroring a live instance is not supported by this version yet; set the attributes statically")
-	}
-	check(el, at(path, "instance_id"), c.InstanceID, instanceIDPattern, "an instance id (i- and 8 or 17 hex digits)")
-	check(el, at(path, "instance_type"), c.InstanceType, typePattern, "an instance type such as t3.micro")
-	check(el, at(path, "ami_id"), c.AMIID, amiPattern, "an AMI id (ami- and 8 or 17 hex digits)")
-	check(el, at(path, "kernel_id"), c.KernelID, akiPattern, "a kernel id (aki-...)")
-	check(el, at(path, "ramdisk_id"), c.RamdiskID, ariPattern, "a ramdisk id (ari-...)")
-	check(el, at(path, "reservation_id"), c.ReservationID, rPattern, "a reservation id (r-...)")
-	check(el, at(path, "account_id"), c.AccountID, accountPattern, "an account id (12 digits)")
-	check(el, at(path, "availability_zone_id"), c.AvailabilityZoneID, azIDPattern, "an availability zone id such as use1-az1")
-	check(el, at(path, "host_id"), c.HostID, hostIDPattern, "a dedicated host id (h-...)")
-	check(el, at(path, "vpc_id"), c.VPCID, vpcPattern, "a VPC id (vpc- and 8 or 17 hex digits)")
-	check(el, at(path, "subnet_id"), c.SubnetID, subnetPattern, "a subnet id (subnet-...)")
-	check(el, at(path, "interface_id"), c.InterfaceID, eniPattern, "a network interface id (eni-...)")
-	for i, id := range c.SecurityGroupIDs {
-		check(el, at(path, "security_group_ids", i), id, sgPattern, "a security group id (sg-...)")
-	}
-	for i, pc := range c.ProductCodes {
-		check(el, at(path, "product_codes", i), pc, productPattern, "a product code")
-	}
-	if c.LifeCycle != "" && !lifeCycles[c.LifeCycle] {
-		el.add(at(path, "instance_life_cycle"), "%q: must be on-demand, spot, scheduled or capacity-block", c.LifeCycle)
-	}
-	if c.Architecture != "" && !architectures[c.Architecture] {
-		el.add(at(path, "architecture"), "%q: must be x86_64, arm64, i386, x86_64_mac or arm64_mac", c.Architecture)
-	}
-	if c.AMILaunchIndex < 0 {
-		el.add(at(path, "ami_launch_index"), "%d: must not be negative", c.AMILaunchIndex)
-	}
-	if c.PartitionNumber < 0 || c.PartitionNumber > 7 {
-		el.add(at(path, "partition_number"), "%d: must be between 1 and 7 (0: none)", c.PartitionNumber)
-	}
-	if c.PublicKey != "" && c.KeyName == "" {
-		el.add(at(path, "public_key"), "a public key is served under its key_name: set key_name too")
-	}
+	s := parseStatic(tc.Instance, path, el)
+	region, az := placementOf(tc.Region, ownRegion, s.cfg.AvailabilityZone, path, el)
+	in := derive(tc, &s, region, az, now, path, el)
+	s.Apply(&in)
+	return in
+}
 
-	region := tc.Region
+// placementOf is the region and zone of a derived instance: a zone decides
+// over an inherited region, but must be in the tenant's own.
+func placementOf(region, ownRegion, az string, path []any, el errorList) (string, string) {
 	if region != "" && !regionPattern.MatchString(region) {
 		el.add(at(path[:len(path)-1], "region"), "%q is not a region such as us-east-1", region)
 		region = ""
 	}
-	az := c.AvailabilityZone
 	if az != "" {
-		switch zr := regionOfZone(az); {
-		case zr == "":
-			el.add(at(path, "availability_zone"), "%q is not an availability zone such as us-east-1a", az)
-			az = ""
-		case ownRegion != "" && zr != ownRegion:
+		if zr := regionOfZone(az); ownRegion != "" && zr != ownRegion {
 			el.add(at(path, "availability_zone"), "%q is not in the tenant's region %s", az, ownRegion)
-		default:
-			region = zr // the zone decides over an inherited region
+		} else {
+			region = zr
 		}
 	}
 	if region == "" {
@@ -408,29 +380,26 @@ func buildInstance(tc TenantConfig, ownRegion string, path []any, now time.Time,
 	if az == "" {
 		az = region + "a"
 	}
+	return region, az
+}
 
+// derive makes the instance EC2 would have launched for a tenant that said
+// nothing more than s: the static values that other values follow from
+// (addresses, account, type, VPC) are read here; Apply sets the rest.
+func derive(tc TenantConfig, s *Static, region, az string, now time.Time, path []any, el errorList) Instance {
+	c := &s.cfg
 	in := Instance{
-		ID:                 or(c.InstanceID, "i-"+stableHex(17, "instance", tc.Name)),
-		Type:               or(c.InstanceType, defaultInstanceType),
-		AMIID:              or(c.AMIID, "ami-"+stableHex(17, "ami", region)),
-		KernelID:           c.KernelID,
-		RamdiskID:          c.RamdiskID,
-		LaunchIndex:        c.AMILaunchIndex,
-		ReservationID:      or(c.ReservationID, "r-"+stableHex(17, "reservation", tc.Name)),
+		ID:                 "i-" + stableHex(17, "instance", tc.Name),
+		Type:               defaultInstanceType,
+		AMIID:              "ami-" + stableHex(17, "ami", region),
+		ReservationID:      "r-" + stableHex(17, "reservation", tc.Name),
 		AccountID:          c.AccountID,
-		LifeCycle:          or(c.LifeCycle, "on-demand"),
+		Architecture:       architectureOf(or(c.InstanceType, defaultInstanceType)),
+		LifeCycle:          "on-demand",
 		PendingTime:        now.UTC().Truncate(time.Second),
-		ProductCodes:       c.ProductCodes,
-		Monitoring:         c.Monitoring != nil && *c.Monitoring,
 		Region:             region,
 		AvailabilityZone:   az,
-		AvailabilityZoneID: or(c.AvailabilityZoneID, zoneID(region, az)),
-		PlacementGroup:     c.PlacementGroup,
-		PartitionNumber:    c.PartitionNumber,
-		HostID:             c.HostID,
-		KeyName:            c.KeyName,
-		PublicKey:          strings.TrimSpace(c.PublicKey),
-		Tags:               c.Tags,
+		AvailabilityZoneID: zoneID(region, az),
 	}
 	if in.AccountID == "" {
 		if m := roleARNPattern.FindStringSubmatch(tc.Credentials.RoleARN); m != nil {
@@ -439,20 +408,13 @@ func buildInstance(tc TenantConfig, ownRegion string, path []any, now time.Time,
 			in.AccountID = defaultAccountID
 		}
 	}
-	in.Architecture = or(c.Architecture, architectureOf(in.Type))
-	in.BlockDevices = c.BlockDeviceMapping
-	if in.BlockDevices == nil {
+	if c.BlockDeviceMapping == nil {
 		in.BlockDevices = map[string]string{"ami": "/dev/xvda", "root": "/dev/xvda"}
 	}
-	for k := range in.BlockDevices {
-		if !validDeviceKey(k) {
-			el.add(at(path, "block_device_mapping", k), "%q: keys are ami, root, swap, ebsN or ephemeralN", k)
-		}
-	}
-	in.Interfaces = []Interface{buildPrimaryInterface(tc, c, &in, path, el)}
-	in.LocalHostname = or(c.Hostname, localHostname(in.PrivateIP(), region))
+	in.Interfaces = []Interface{derivePrimary(tc.Name, s, &in, path, el)}
+	in.LocalHostname = localHostname(in.PrivateIP(), region)
 	in.Interfaces[0].LocalHostname = in.LocalHostname
-	in.PublicHostname = or(c.PublicHostname, publicHostname(in.PublicIP(), region))
+	in.PublicHostname = publicHostname(in.PublicIP(), region)
 	in.Interfaces[0].PublicHostname = in.PublicHostname
 	in.SecurityGroups = in.Interfaces[0].SecurityGroups
 	return in
@@ -482,13 +444,11 @@ func isDigits(s string) bool {
 	return true
 }
 
-func buildPrimaryInterface(tc TenantConfig, c InstanceConfig, in *Instance, path []any, el errorList) Interface {
-	name := tc.Name
-	private := parseAddr4(el, at(path, "private_ip"), c.PrivateIP)
-	public := parseAddr4(el, at(path, "public_ip"), c.PublicIP)
-	vpcCIDR := parseCIDR(el, at(path, "vpc_cidr"), c.VPCCIDR, true)
-	subnetCIDR := parseCIDR(el, at(path, "subnet_cidr"), c.SubnetCIDR, true)
-
+// derivePrimary derives the primary network interface, as in EC2's default
+// VPC unless the static addresses and blocks place it elsewhere.
+func derivePrimary(name string, s *Static, in *Instance, path []any, el errorList) Interface {
+	c := &s.cfg
+	private, public, vpcCIDR, subnetCIDR := s.privateIP, s.publicIP, s.vpcCIDR, s.subnetCIDR
 	switch {
 	case subnetCIDR.IsValid():
 	case private.IsValid() && defaultVPC.Contains(private):
@@ -516,44 +476,20 @@ func buildPrimaryInterface(tc TenantConfig, c InstanceConfig, in *Instance, path
 		el.add(at(path, "subnet_cidr"), "%s is outside the VPC %s", subnetCIDR, vpcCIDR)
 	}
 
-	mac := stableMAC(name)
-	if c.MACAddress != "" {
-		hw, err := net.ParseMAC(c.MACAddress)
-		if err != nil || len(hw) != 6 {
-			el.add(at(path, "mac_address"), "%q is not a MAC address such as 0e:49:61:0f:c3:11", c.MACAddress)
-		} else {
-			mac = hw.String()
-		}
-	}
-	var ipv6 []netip.Addr
-	for i, s := range c.IPv6 {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is6() || a.Is4In6() {
-			el.add(at(path, "ipv6", i), "%q is not an IPv6 address", s)
-			continue
-		}
-		ipv6 = append(ipv6, a)
-	}
-
 	vpcID := or(c.VPCID, "vpc-"+stableHex(17, "vpc", in.AccountID, in.Region))
-	groups := c.SecurityGroups
-	groupIDs := c.SecurityGroupIDs
-	if len(groups) == 0 && len(groupIDs) == 0 {
-		groups = []string{"default"}
-		groupIDs = []string{"sg-" + stableHex(17, "sg", vpcID, "default")}
-	}
 	ifc := Interface{
-		MAC:              mac,
-		ID:               or(c.InterfaceID, "eni-"+stableHex(17, "eni", name)),
-		OwnerID:          in.AccountID,
-		LocalIPv4s:       []netip.Addr{private},
-		IPv6s:            ipv6,
-		SecurityGroups:   groups,
-		SecurityGroupIDs: groupIDs,
-		SubnetID:         or(c.SubnetID, "subnet-"+stableHex(17, "subnet", in.AccountID, in.AvailabilityZone, subnetCIDR.String())),
-		SubnetIPv4CIDR:   subnetCIDR,
-		VPCID:            vpcID,
-		VPCIPv4CIDRs:     []netip.Prefix{vpcCIDR},
+		MAC:            or(s.mac, stableMAC(name)),
+		ID:             "eni-" + stableHex(17, "eni", name),
+		OwnerID:        in.AccountID,
+		LocalIPv4s:     []netip.Addr{private},
+		SubnetID:       "subnet-" + stableHex(17, "subnet", in.AccountID, in.AvailabilityZone, subnetCIDR.String()),
+		SubnetIPv4CIDR: subnetCIDR,
+		VPCID:          vpcID,
+		VPCIPv4CIDRs:   []netip.Prefix{vpcCIDR},
+	}
+	if len(c.SecurityGroups) == 0 && len(c.SecurityGroupIDs) == 0 {
+		ifc.SecurityGroups = []string{"default"}
+		ifc.SecurityGroupIDs = []string{"sg-" + stableHex(17, "sg", vpcID, "default")}
 	}
 	if public.IsValid() {
 		ifc.PublicIPv4s = []netip.Addr{public}
@@ -562,11 +498,11 @@ func buildPrimaryInterface(tc TenantConfig, c InstanceConfig, in *Instance, path
 	return ifc
 }
 
-func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorList) (*Role, CredentialSpec) {
+func buildCredentials(c CredentialsConfig, in *Instance, session string, path []any, el errorList) (*Role, CredentialSpec) {
 	spec := CredentialSpec{
 		Profile:        c.Profile,
 		RoleARN:        c.RoleARN,
-		SessionName:    or(c.SessionName, in.ID),
+		SessionName:    or(c.SessionName, session),
 		ExternalID:     c.ExternalID,
 		SourceIdentity: c.SourceIdentity,
 		Policy:         c.Policy,
@@ -616,11 +552,15 @@ func buildCredentials(c CredentialsConfig, in *Instance, path []any, el errorLis
 		name = c.Profile
 	}
 	partition, _ := Partition(in.Region)
+	account := in.AccountID
+	if account == "" && m != nil { // a mirror not copied yet
+		account = m[1]
+	}
 	return &Role{
 		Name:               name,
 		ARN:                c.RoleARN,
-		InstanceProfileARN: fmt.Sprintf("arn:%s:iam::%s:instance-profile/%s", partition, in.AccountID, name),
-		InstanceProfileID:  instanceProfileID(in.AccountID + "/" + name),
+		InstanceProfileARN: fmt.Sprintf("arn:%s:iam::%s:instance-profile/%s", partition, account, name),
+		InstanceProfileID:  instanceProfileID(account + "/" + name),
 		FromProfile:        fromProfile,
 	}, spec
 }
@@ -659,6 +599,13 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 		el.add(path, "the container credentials endpoint serves role credentials: set credentials.profile or credentials.role_arn")
 	}
 	return token, c.AnySource
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func or(v, fallback string) string {

@@ -34,6 +34,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(tenantConfig("", "instance: {subnet_cidr: 10.9.8.0/28, vpc_cidr: 10.0.0.0/8}")))
 	f.Add([]byte("tenants:\n  - name: web\n    sources: [\"::ffff:10.0.0.0/120\", fd00::/64]\n"))
 	f.Add([]byte("tenants:\n  - &t {name: a, sources: [10.0.0.1]}\n  - <<: *t\n    name: b\n"))
+	f.Add([]byte(tenantConfig("", "instance: {mirror: {filters: [tag:Name=web-1, instance-state-name=running], refresh: 1m}, instance_type: t3.large}")))
 
 	// A directory of its own, so that relative user_data_file paths the
 	// fuzzer invents resolve to nothing of the repository's.
@@ -72,6 +73,13 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, tn := range cfg.Tenants {
 			in := tn.Instance
+			if m := tn.Mirror; m != nil {
+				// Known only once copied: what it is must be said.
+				if (m.InstanceID == "") == (len(m.Filters) == 0) || m.Refresh < tenants.MinMirrorRefresh {
+					t.Errorf("tenant %q: mirror %+v", tn.Name, m)
+				}
+				continue
+			}
 			if len(tn.Sources) == 0 {
 				t.Errorf("tenant %q has no source", tn.Name)
 			}

@@ -399,14 +399,37 @@ tenant: {}
 		want: []string{`c.yaml:4: tenants[0].user_data: 16385 bytes: EC2 allows at most 16384`},
 	},
 	{
-		name: "mirror is not supported yet",
+		name: "mirror names no instance",
 		config: `tenants:
   - name: web
     sources: [10.0.0.1]
     instance:
-      mirror: {instance_id: i-0123456789abcdef0}
+      mirror: {region: eu-west-1}
 `,
-		want: []string{`c.yaml:5: tenants[0].instance.mirror: mirroring a live instance is not supported by this version yet; set the attributes statically`},
+		want: []string{`c.yaml:5: tenants[0].instance.mirror: name the instance to mirror: set instance_id or filters`},
+	},
+	{
+		name: "mirror by id and filters, bad values",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    region: eu-west-1
+    instance:
+      mirror:
+        instance_id: i-123
+        filters: ["tag:Name", "instance-state-name=running,,stopped"]
+        region: eu-west-9x
+        refresh: 500ms
+`,
+		want: []string{
+			`c.yaml:7: tenants[0].instance.mirror.instance_id: "i-123" is not an instance id (i- and 8 or 17 hex digits)`,
+			`c.yaml:8: tenants[0].instance.mirror.filters: set instance_id or filters, not both`,
+			`c.yaml:8: tenants[0].instance.mirror.filters[0]: "tag:Name" is not a filter such as tag:Name=web-1 or instance-state-name=running (Name=Value[,Value2])`,
+			`c.yaml:8: tenants[0].instance.mirror.filters[1]: "instance-state-name=running,,stopped" has an empty value; separate values with single commas`,
+			`c.yaml:9: tenants[0].instance.mirror.region: "eu-west-9x" is not a region such as eu-west-1`,
+			`c.yaml:9: tenants[0].instance.mirror.region: eu-west-9x differs from the tenant's region eu-west-1: a mirrored tenant is where its instance is; remove the tenant's region`,
+			`c.yaml:10: tenants[0].instance.mirror.refresh: 500ms: at least 1s (DescribeInstances is throttled; minutes are usual)`,
+		},
 	},
 	{
 		name: "defaults carrying name and sources",

@@ -24,6 +24,10 @@ type Tenant struct {
 	ContainerToken string
 	// ContainerAnySource accepts ContainerToken from any address.
 	ContainerAnySource bool
+	// Mirror is the live instance the tenant copies; nil for a tenant
+	// derived from its name. A mirrored tenant as configured holds only its
+	// static values: WithMirror makes what is served from each copy.
+	Mirror *MirrorSpec
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
@@ -35,6 +39,25 @@ type IMDSOptions struct {
 	Tags           bool // tags/instance/ is served (InstanceMetadataTags=enabled)
 }
 
+// apply lays the options a configuration sets explicitly over o.
+func (o *IMDSOptions) apply(c IMDSConfig) {
+	if c.Enabled != nil {
+		o.Enabled = *c.Enabled
+	}
+	if c.Tags != nil {
+		o.Tags = *c.Tags
+	}
+	switch c.Tokens {
+	case "optional":
+		o.TokensRequired = false
+	case "required":
+		o.TokensRequired = true
+	}
+	if c.HopLimit >= 1 && c.HopLimit <= 64 {
+		o.HopLimit = c.HopLimit
+	}
+}
+
 // Role is the instance profile a tenant's credentials are served under.
 type Role struct {
 	Name               string // the entry under iam/security-credentials/
@@ -44,6 +67,9 @@ type Role struct {
 	// FromProfile is true when the name is only the profile's: the role the
 	// profile itself uses (role_arn, sso_role_name) names it better.
 	FromProfile bool
+	// Mirrored is true when the instance profile is a live instance's:
+	// its ARN names that instance's account, whatever the credentials'.
+	Mirrored bool
 }
 
 // Rename gives the role another name, keeping the instance profile in step.
@@ -57,7 +83,7 @@ func (r *Role) Rename(name string) {
 // InstanceProfileARNIn is the instance profile's ARN in the given account
 // (the credentials' account, once known); "" keeps the configured one.
 func (r *Role) InstanceProfileARNIn(account string) string {
-	if account == "" || r.InstanceProfileARN == "" {
+	if account == "" || r.InstanceProfileARN == "" || r.Mirrored {
 		return r.InstanceProfileARN
 	}
 	// arn:<partition>:iam::<account>:instance-profile/<name>

@@ -49,11 +49,30 @@ func loadProfile(ctx context.Context, profile string) (*tenants.Profile, error) 
 		return nil, fmt.Errorf("load profile %q: %w", profile, err)
 	}
 	p := &tenants.Profile{Name: profile, Credentials: cfg.Credentials, STS: sts.NewFromConfig(cfg)}
-	if sc, err := config.LoadSharedConfigProfile(ctx, profileName(profile)); err == nil {
+	if sc, err := sharedConfigProfile(ctx, profile); err == nil {
 		p.SSOSession = sc.SSOSessionName
 		p.SSO = sc.SSOSessionName != "" || sc.SSOStartURL != "" || sc.SSORoleName != ""
 	}
 	return p, nil
+}
+
+// sharedConfigProfile reads a profile from the files LoadDefaultConfig
+// reads: config.LoadSharedConfigProfile on its own ignores AWS_CONFIG_FILE
+// and AWS_SHARED_CREDENTIALS_FILE, which would leave an SSO profile
+// unrecognised (no `aws sso login` advice) and roles unnamed.
+func sharedConfigProfile(ctx context.Context, profile string) (config.SharedConfig, error) {
+	env, err := config.NewEnvConfig()
+	if err != nil {
+		return config.SharedConfig{}, err
+	}
+	return config.LoadSharedConfigProfile(ctx, profileName(profile), func(o *config.LoadSharedConfigOptions) {
+		if env.SharedConfigFile != "" {
+			o.ConfigFiles = []string{env.SharedConfigFile}
+		}
+		if env.SharedCredentialsFile != "" {
+			o.CredentialsFiles = []string{env.SharedCredentialsFile}
+		}
+	})
 }
 
 func profileName(p string) string {
@@ -72,7 +91,7 @@ func nameRolesFromProfiles(ctx context.Context, cfg *tenants.Config) {
 		if t.Role == nil || !t.Role.FromProfile {
 			continue
 		}
-		sc, err := config.LoadSharedConfigProfile(ctx, profileName(t.Credentials.Profile))
+		sc, err := sharedConfigProfile(ctx, t.Credentials.Profile)
 		if err != nil {
 			continue
 		}
@@ -95,15 +114,31 @@ type credentialCache struct {
 	load    tenants.ProfileLoader
 	now     func() time.Time
 	entries atomic.Pointer[map[*tenants.Tenant]*cache.Entry[*handlers.Credentials]]
+	current []*tenants.Tenant // of the last Load; Load is not called concurrently
 }
 
-func newCredentialCache(ctx context.Context, load tenants.ProfileLoader, log zerolog.Logger, opts cache.Options) *credentialCache {
-	opts.OnFetch = func(ev cache.Event) { logFetch(log, ev) }
+func newCredentialCache(ctx context.Context, load tenants.ProfileLoader, log zerolog.Logger, metrics *handlers.Metrics, opts cache.Options) *credentialCache {
+	opts.OnFetch = func(ev cache.Event) {
+		logFetch(log, ev)
+		metrics.ObserveUpstream("credentials", ev.Took, errorCode(ev.Err))
+	}
 	cc := &credentialCache{load: load, now: time.Now}
 	cc.cache = cache.New[*handlers.Credentials](ctx, opts)
 	empty := map[*tenants.Tenant]*cache.Entry[*handlers.Credentials]{}
 	cc.entries.Store(&empty)
 	return cc
+}
+
+// errorCode is the Code of a credential failure, "" for success.
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ce *tenants.CredentialError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return "Unknown"
 }
 
 // logFetch reports each refresh: successes at info, failures as warnings
@@ -133,7 +168,9 @@ func logFetch(log zerolog.Logger, ev cache.Event) {
 
 // Load makes the tenants' entries current: new specs start fetching at
 // once (the prefetch, which does not hold up the listeners), unchanged ones
-// keep their credentials, unused ones stop.
+// keep their credentials, unused ones stop. The previous configuration's
+// tenants stay mapped until the next Load, so requests still in flight on
+// the old configuration during a reload are answered, not refused.
 func (cc *credentialCache) Load(cfg *tenants.Config) {
 	entries := make(map[*tenants.Tenant]*cache.Entry[*handlers.Credentials], len(cfg.Tenants))
 	keep := map[string]bool{}
@@ -152,8 +189,21 @@ func (cc *credentialCache) Load(cfg *tenants.Config) {
 		})
 		keep[key] = true
 	}
-	cc.entries.Store(&entries)
+	for _, t := range cc.current {
+		keep[t.Credentials.Key()] = true
+	}
+	mapped := make(map[*tenants.Tenant]*cache.Entry[*handlers.Credentials], len(entries)+len(cc.current))
+	for _, t := range cc.current {
+		if e := (*cc.entries.Load())[t]; e != nil {
+			mapped[t] = e
+		}
+	}
+	for t, e := range entries {
+		mapped[t] = e
+	}
+	cc.entries.Store(&mapped)
 	cc.cache.Retain(keep)
+	cc.current = cfg.Tenants
 }
 
 // Credentials implements handlers.CredentialSource.

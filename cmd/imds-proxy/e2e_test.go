@@ -102,8 +102,11 @@ type e2eProcess struct {
 	log       *e2eLog
 	imdsAddr  string
 	adminAddr string
-	exited    chan struct{}
-	waitErr   error
+	// containerAddr is the container credentials listener's, if the
+	// configuration has one (it is not waited for).
+	containerAddr string
+	exited        chan struct{}
+	waitErr       error
 }
 
 // e2eLog collects the process's stderr and reports the listeners' addresses
@@ -184,6 +187,8 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProcess {
 				p.imdsAddr = l[1]
 			case "admin":
 				p.adminAddr = l[1]
+			case "container":
+				p.containerAddr = l[1]
 			}
 		case <-p.exited:
 			t.Fatalf("imds-proxy exited before listening: %v\n%s", p.waitErr, p.log)

@@ -88,6 +88,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		fmt.Fprintf(stderr, `Usage:
   %[1]s [flags]               serve IMDS (without --config: one tenant from the flags below)
   %[1]s check --config FILE   validate a configuration and print its tenants
+  %[1]s setup --mode MODE     print (--apply: perform) the host networking for 169.254.169.254; setup --remove undoes it
   %[1]s version               print the version
 
 Flags:

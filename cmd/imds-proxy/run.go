@@ -24,6 +24,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "check":
 			return runCheck(args[1:], getenv, stdout, stderr)
+		case "setup":
+			return runSetup(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return nil
@@ -67,24 +69,33 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := applyFlagOverrides(o, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyFlagOverrides lets listen flags replace the file's server: block, at
+// start and at every reload alike.
+func applyFlagOverrides(o *options, cfg *tenants.Config) error {
 	if len(o.listen) > 0 {
 		cfg.Server.Listen = o.listen
+	}
+	for _, l := range cfg.Server.Listen {
+		if _, err := tenants.ParseListen(l); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
 	}
 	if o.adminListen != "" {
 		cfg.Server.AdminListen = o.adminListen
 	}
 	if o.containerListen != "" {
 		if _, err := tenants.ParseListen(o.containerListen); err != nil {
-			return nil, fmt.Errorf("--container-listen: %w", err)
+			return fmt.Errorf("--container-listen: %w", err)
 		}
 		cfg.Server.ContainerListen = o.containerListen
 	}
-	for _, l := range cfg.Server.Listen {
-		if _, err := tenants.ParseListen(l); err != nil {
-			return nil, fmt.Errorf("--listen: %w", err)
-		}
-	}
-	return cfg, nil
+	return nil
 }
 
 func versionString() string {

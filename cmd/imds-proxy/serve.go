@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -67,6 +69,10 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 
 // serve runs the listeners until ctx ends, then drains them.
 func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Writer) error {
+	// Every goroutine serve starts (refreshers, the reloader) ends with
+	// this context, which ends with serve.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	logger, closeLog, err := newLogger(o, stderr)
 	if err != nil {
 		return err
@@ -123,18 +129,22 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	}
 
 	nameRolesFromProfiles(ctx, cfg)
-	creds := newCredentialCache(ctx, loadProfile, logger, cache.Options{})
+	metrics := handlers.NewMetrics()
+	creds := newCredentialCache(ctx, loadProfile, logger, metrics, cache.Options{})
 	creds.Load(cfg)
+	mirrored := newMirrors(ctx, loadEC2, logger, cache.Options{})
 	sig := <-signerc
 	if sig.err != nil {
 		closeAll()
 		return sig.err
 	}
-	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: sig.s, Credentials: creds})
+	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: sig.s, Credentials: creds,
+		Metrics: metrics, Status: tenantStates{creds: creds, mirror: mirrored.State}})
 	if err != nil {
 		closeAll()
 		return err
 	}
+	mirrored.Load(cfg, srv.Publish)
 	for _, t := range cfg.Tenants {
 		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
 	}
@@ -172,6 +182,25 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		}(hs, listeners[i].Listener)
 	}
 
+	if o.config != "" {
+		rl := &reloader{o: o, log: logger, current: cfg, apply: func(next *tenants.Config) {
+			nameRolesFromProfiles(ctx, next)
+			creds.Load(next) // first: the new tenants' credentials start fetching
+			if err := srv.Load(next); err != nil {
+				logger.Error().Err(err).Msg("configuration not applied")
+			}
+			mirrored.Load(next, srv.Publish)
+		}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rl.run(ctx)
+		}()
+	} else {
+		// Seed mode has no file to reload; SIGHUP must not kill the proxy.
+		signal.Ignore(syscall.SIGHUP)
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -183,6 +212,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	for _, hs := range servers {
 		_ = hs.Shutdown(sctx)
 	}
+	stop()
 	wg.Wait()
 	logger.Info().Msg("stopped")
 	return runErr

@@ -1,0 +1,175 @@
+package handlers
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// route is what a request asked for, coarsely: the label that keeps
+// request metrics few and meaningful.
+type route uint8
+
+const (
+	routeOther route = iota
+	routeToken
+	routeListing
+	routeMetadata
+	routeCredentials
+	routeUserData
+	routeDynamic
+	routeContainer
+	numRoutes
+)
+
+var routeNames = [numRoutes]string{"other", "token", "listing", "metadata", "credentials", "user-data", "dynamic", "container"}
+
+// The statuses this server answers, and the IMDS versions of a request.
+var (
+	statusCodes  = [...]int{200, 400, 401, 403, 404, 405, 429, 500, 503}
+	versionNames = [...]string{"v1", "v2", "container"}
+)
+
+const numStatuses = len(statusCodes) + 1 // the last counts anything else
+
+func statusIndex(code int) int {
+	for i, c := range statusCodes {
+		if c == code {
+			return i
+		}
+	}
+	return len(statusCodes)
+}
+
+// requestCounts counts one tenant's requests. A request costs one atomic
+// add: no label lookup, no lock, on the hot path.
+type requestCounts [numRoutes][numStatuses][len(versionNames)]atomic.Uint64
+
+func (c *requestCounts) add(x *exchange) {
+	v := 0
+	switch {
+	case x.container:
+		v = 2
+	case x.v2:
+		v = 1
+	}
+	status := x.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	c[x.route][statusIndex(status)][v].Add(1)
+}
+
+// Metrics are the server's Prometheus metrics.
+type Metrics struct {
+	registry *prometheus.Registry
+	upstream *prometheus.HistogramVec
+	failures *prometheus.CounterVec
+	unknown  atomic.Uint64
+}
+
+var (
+	descRequests = prometheus.NewDesc("imds_proxy_requests_total",
+		"Requests answered, by tenant, route, status and IMDS version (v1, v2, container).",
+		[]string{"tenant", "route", "status", "imds"}, nil)
+	descUnknown = prometheus.NewDesc("imds_proxy_unknown_source_rejections_total",
+		"Requests refused because no tenant lists their source address.", nil, nil)
+	descTokens = prometheus.NewDesc("imds_proxy_tokens_live",
+		"IMDSv2 session tokens held, by tenant.", []string{"tenant"}, nil)
+	descExpiry = prometheus.NewDesc("imds_proxy_credentials_expiry_seconds",
+		"Seconds until the tenant's served credentials expire (negative: none valid).", []string{"tenant"}, nil)
+	descRefreshes = prometheus.NewDesc("imds_proxy_credential_refreshes_total",
+		"Credential fetches from upstream for the tenant's credential spec (shared specs share counts).", []string{"tenant"}, nil)
+	descRefreshFailures = prometheus.NewDesc("imds_proxy_credential_refresh_failures_total",
+		"Failed credential fetches for the tenant's credential spec.", []string{"tenant"}, nil)
+	descReady = prometheus.NewDesc("imds_proxy_tenant_ready",
+		"1 when the tenant has valid credentials and, if mirrored, a mirror.", []string{"tenant"}, nil)
+)
+
+// NewMetrics makes the metrics a Server will fill; made before it so that
+// upstream calls made while the server starts are counted too.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "imds_proxy_upstream_call_seconds",
+			Help:    "Latency of calls to AWS (credentials: STS/SSO; mirror: EC2), successful or not.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"kind", "outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imds_proxy_upstream_failures_total",
+			Help: "Failed calls to AWS, by kind and error code.",
+		}, []string{"kind", "code"}),
+	}
+	m.registry.MustRegister(m.upstream, m.failures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// attach adds the server's per-tenant metrics; once per Metrics.
+func (m *Metrics) attach(s *Server) error {
+	return m.registry.Register(collector{s})
+}
+
+// ObserveUpstream records one call to AWS; code is the error code ("" on
+// success).
+func (m *Metrics) ObserveUpstream(kind string, took time.Duration, code string) {
+	outcome := "ok"
+	if code != "" {
+		outcome = "error"
+		m.failures.WithLabelValues(kind, code).Inc()
+	}
+	m.upstream.WithLabelValues(kind, outcome).Observe(took.Seconds())
+}
+
+// collector renders the per-tenant metrics at scrape time from the live
+// state, so that a removed tenant's series disappear with it.
+type collector struct{ s *Server }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	ch <- prometheus.MustNewConstMetric(descUnknown, prometheus.CounterValue, float64(s.metrics.unknown.Load()))
+	now := s.opts.Now()
+	for _, si := range s.state.Load().ordered {
+		name := si.tenant.Name
+		for r := range si.counts {
+			for st := range si.counts[r] {
+				for v := range si.counts[r][st] {
+					if n := si.counts[r][st][v].Load(); n > 0 {
+						status := "other"
+						if st < len(statusCodes) {
+							status = itoa(statusCodes[st])
+						}
+						ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n),
+							name, routeNames[r], status, versionNames[v])
+					}
+				}
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descTokens, prometheus.GaugeValue, float64(si.tokens.Len()), name)
+		st := s.tenantState(si)
+		if cs := st.Credentials; cs != nil {
+			left := -1.0
+			if cs.Valid {
+				left = cs.Expiration.Sub(now).Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(descExpiry, prometheus.GaugeValue, left, name)
+			ch <- prometheus.MustNewConstMetric(descRefreshes, prometheus.CounterValue, float64(cs.Fetches), name)
+			ch <- prometheus.MustNewConstMetric(descRefreshFailures, prometheus.CounterValue, float64(cs.Failures), name)
+		}
+		ready := 1.0
+		if len(problems(si, st)) > 0 {
+			ready = 0
+		}
+		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready, name)
+	}
+}

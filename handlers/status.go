@@ -1,0 +1,215 @@
+package handlers
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// StatusSource reports the state of what a tenant depends on. Implementations
+// answer from memory.
+type StatusSource interface {
+	TenantState(t *tenants.Tenant) TenantState
+}
+
+// TenantState is what a tenant's readiness depends on.
+type TenantState struct {
+	Credentials *CredentialState // nil: the tenant has no role
+	Mirror      *MirrorState     // nil: the tenant mirrors nothing
+}
+
+// CredentialState describes a tenant's credentials, never their secrets.
+type CredentialState struct {
+	Valid      bool      `json:"valid"`
+	KeyID      string    `json:"key_id,omitempty"` // masked to its last 4 characters
+	Expiration time.Time `json:"expiration,omitzero"`
+	Refreshed  time.Time `json:"last_refresh,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	Fetches    int64     `json:"fetches"`
+	Failures   int64     `json:"failures"`
+}
+
+// MirrorState describes a mirrored tenant's mirror.
+type MirrorState struct {
+	Mirrored  bool      `json:"mirrored"`
+	Instance  string    `json:"instance,omitempty"`
+	Refreshed time.Time `json:"last_refresh,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Problem is one reason a tenant is not ready.
+type Problem struct {
+	Tenant string `json:"tenant"`
+	What   string `json:"what"` // credentials | mirror
+	Reason string `json:"reason"`
+}
+
+func (s *Server) tenantState(si *site) TenantState {
+	if s.opts.Status == nil {
+		return TenantState{}
+	}
+	return s.opts.Status.TenantState(si.tenant)
+}
+
+// problems lists why a tenant is not ready: no valid credentials for a
+// tenant with a role, no successful mirror for a mirrored tenant.
+func problems(si *site, st TenantState) []Problem {
+	var out []Problem
+	if c := st.Credentials; c != nil && !c.Valid {
+		reason := c.LastError
+		if reason == "" {
+			reason = "not fetched yet"
+		}
+		out = append(out, Problem{si.tenant.Name, "credentials", reason})
+	}
+	if m := st.Mirror; m != nil && !m.Mirrored {
+		reason := m.LastError
+		if reason == "" {
+			reason = "not mirrored yet"
+		}
+		out = append(out, Problem{si.tenant.Name, "mirror", reason})
+	}
+	return out
+}
+
+// TenantStatus is one row of /status.
+type TenantStatus struct {
+	Name             string           `json:"name"`
+	Sources          []string         `json:"sources"`
+	InstanceID       string           `json:"instance_id"`
+	AvailabilityZone string           `json:"availability_zone"`
+	Role             string           `json:"role,omitempty"`
+	IMDS             string           `json:"imds"` // optional | required | disabled
+	Tokens           int              `json:"tokens_live"`
+	Ready            bool             `json:"ready"`
+	Problems         []Problem        `json:"problems,omitempty"`
+	Credentials      *CredentialState `json:"credentials,omitempty"`
+	Mirror           *MirrorState     `json:"mirror,omitempty"`
+}
+
+// Status is the body of /status.json.
+type Status struct {
+	Generated time.Time      `json:"generated"`
+	Tenants   []TenantStatus `json:"tenants"`
+}
+
+// Status reports every tenant as served now.
+func (s *Server) Status() Status {
+	out := Status{Generated: s.opts.Now().UTC()}
+	for _, si := range s.state.Load().ordered {
+		v := si.view.Load()
+		st := s.tenantState(si)
+		ts := TenantStatus{
+			Name:             si.tenant.Name,
+			InstanceID:       v.tenant.Instance.ID,
+			AvailabilityZone: v.tenant.Instance.AvailabilityZone,
+			IMDS:             imdsMode(v.tenant.IMDS),
+			Tokens:           si.tokens.Len(),
+			Problems:         problems(si, st),
+			Credentials:      st.Credentials,
+			Mirror:           st.Mirror,
+		}
+		ts.Ready = len(ts.Problems) == 0
+		for _, p := range si.tenant.Sources {
+			ts.Sources = append(ts.Sources, p.String())
+		}
+		if v.tenant.Role != nil {
+			ts.Role = v.tenant.Role.Name
+		}
+		out.Tenants = append(out.Tenants, ts)
+	}
+	return out
+}
+
+func imdsMode(o tenants.IMDSOptions) string {
+	switch {
+	case !o.Enabled:
+		return "disabled"
+	case o.TokensRequired:
+		return "required"
+	}
+	return "optional"
+}
+
+// Admin returns the admin listener's handler: /healthz (the process
+// serves), /readyz (every tenant ready, else 503 and what is missing),
+// /metrics (Prometheus), /status (HTML) and /status.json.
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = textPlainHeader
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("GET /status", s.handleStatusPage)
+	return mux
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	var missing []Problem
+	for _, si := range s.state.Load().ordered {
+		missing = append(missing, problems(si, s.tenantState(si))...)
+	}
+	if len(missing) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, struct {
+			Ready   bool      `json:"ready"`
+			Missing []Problem `json:"missing"`
+		}{false, missing})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Ready bool `json:"ready"`
+	}{true})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = jsonHeader
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>imds-proxy status</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+.ok{color:#060}.bad{color:#b00}</style></head><body>
+<h1>imds-proxy</h1><p>Generated {{when .Generated}}; {{len .Tenants}} tenants. <a href="status.json">JSON</a></p>
+<table><thead><tr><th>Tenant</th><th>Sources</th><th>Instance</th><th>Zone</th><th>Role</th><th>IMDS</th>
+<th>Credentials expire</th><th>Last refresh</th><th>Mirror</th><th>Tokens</th><th>State</th></tr></thead><tbody>
+{{range .Tenants}}<tr id="tenant-{{.Name}}"><td>{{.Name}}</td><td>{{range .Sources}}{{.}}<br>{{end}}</td>
+<td>{{.InstanceID}}</td><td>{{.AvailabilityZone}}</td><td>{{or .Role "-"}}</td><td>{{.IMDS}}</td>
+<td>{{with .Credentials}}{{when .Expiration}}{{else}}-{{end}}</td>
+<td>{{with .Credentials}}{{when .Refreshed}}{{else}}-{{end}}</td>
+<td>{{with .Mirror}}{{if .Mirrored}}{{.Instance}} at {{when .Refreshed}}{{else}}not yet{{end}}{{else}}-{{end}}</td>
+<td>{{.Tokens}}</td>
+<td>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="bad">{{range .Problems}}{{.What}}: {{.Reason}}<br>{{end}}</span>{{end}}</td></tr>
+{{end}}</tbody></table></body></html>
+`))
+
+func (s *Server) handleStatusPage(w http.ResponseWriter, _ *http.Request) {
+	w.Header()["Content-Type"] = []string{"text/html; charset=utf-8"}
+	if err := statusPage.Execute(w, s.Status()); err != nil {
+		s.log.Error().Err(err).Msg("status page")
+	}
+}
