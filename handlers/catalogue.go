@@ -224,7 +224,28 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 	if len(t.UserData) > 0 { // EC2 has no empty user data: "" is none, 404
 		c.add("user-data", &entry{body: t.UserData, contentType: octetStream})
 	}
+	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
+		c = c.restrict(t.Paths)
+	}
 	return c.finish()
+}
+
+// restrict keeps what the tenant's path policy permits: a denied value
+// answers 404 and leaves its listing, and a directory left empty goes too.
+// Applied once per build, it costs requests nothing.
+func (c catalogue) restrict(p tenants.PathPolicy) catalogue {
+	out := catalogue{}
+	for path, e := range c {
+		if e.dir && !e.listing || !p.Permits(path) {
+			continue
+		}
+		kept := *e
+		if e.listing {
+			kept.children = map[string]bool{}
+		}
+		out.add(path, &kept)
+	}
+	return out
 }
 
 // validTagPath keeps tag keys that can be a path segment; EC2 refuses to

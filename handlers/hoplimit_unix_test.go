@@ -183,11 +183,11 @@ func TestPutSetsHopLimit(t *testing.T) {
 			}
 			br := bufio.NewReader(c)
 
-			exchange(t, c, br, "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusOK)
+			exchange(t, c, br, "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n", http.StatusOK)
 			if got := hopLimit(t, server); got != before {
 				t.Fatalf("a GET changed the hop limit from %d to %d", before, got)
 			}
-			exchange(t, c, br, "PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\r\n", http.StatusOK)
+			exchange(t, c, br, "PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\r\n", http.StatusOK)
 			select {
 			case got := <-cl.atClose:
 				if got != tc.hops {

@@ -69,6 +69,7 @@ type Metrics struct {
 	upstream *prometheus.HistogramVec
 	failures *prometheus.CounterVec
 	unknown  atomic.Uint64
+	refused  atomic.Uint64 // connections over a source's cap
 }
 
 var (
@@ -85,6 +86,10 @@ var (
 		"Credential fetches from upstream for the tenant's credential spec (shared specs share counts).", []string{"tenant"}, nil)
 	descRefreshFailures = prometheus.NewDesc("imds_proxy_credential_refresh_failures_total",
 		"Failed credential fetches for the tenant's credential spec.", []string{"tenant"}, nil)
+	descRefused = prometheus.NewDesc("imds_proxy_connections_refused_total",
+		"Connections closed at once because their source held its limit of open connections.", nil, nil)
+	descSources = prometheus.NewDesc("imds_proxy_sources_tracked",
+		"Source addresses with rate-limit state held (bounded).", nil, nil)
 	descReady = prometheus.NewDesc("imds_proxy_tenant_ready",
 		"1 when the tenant has valid credentials and, if mirrored, a mirror.", []string{"tenant"}, nil)
 )
@@ -130,7 +135,7 @@ func (m *Metrics) ObserveUpstream(kind string, took time.Duration, code string) 
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
+	for _, d := range []*prometheus.Desc{descRefused, descSources, descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
 		ch <- d
 	}
 }
@@ -138,6 +143,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	ch <- prometheus.MustNewConstMetric(descUnknown, prometheus.CounterValue, float64(s.metrics.unknown.Load()))
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.metrics.refused.Load()))
+	ch <- prometheus.MustNewConstMetric(descSources, prometheus.GaugeValue, float64(s.sources.Len()))
 	now := s.opts.Now()
 	for _, si := range s.state.Load().ordered {
 		name := si.tenant.Name

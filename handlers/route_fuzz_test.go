@@ -61,6 +61,7 @@ func FuzzRoute(f *testing.F) {
 		req.Method = method
 		req.URL = &url.URL{Path: path}
 		req.RemoteAddr = "[" + src + "]:4242"
+		req.Host = "169.254.169.254"
 		req.Header.Set(headerTokenTTL, "60")
 		if token != "" {
 			req.Header[headerToken] = []string{token}

@@ -62,6 +62,7 @@ type Server struct {
 	state   atomic.Pointer[state]
 	unknown warnLimiter
 	metrics *Metrics
+	sources *sources
 	reload  sync.Mutex // serialises Load; readers never take it
 }
 
@@ -72,6 +73,7 @@ type state struct {
 	byName   map[string]*site
 	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
 	ordered  []*site            // in configuration order
+	hosts    []string           // extra Host names accepted
 }
 
 // site is everything served for one configured tenant.
@@ -106,6 +108,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.router = s.routes()
+	s.sources = newSources(opts.Now)
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -133,6 +136,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		sites:    make(map[*tenants.Tenant]*site, len(cfg.Tenants)),
 		byName:   make(map[string]*site, len(cfg.Tenants)),
 		byToken:  make(map[[32]byte]*site),
+		hosts:    cfg.Server.Hosts,
 	}
 	for _, t := range cfg.Tenants {
 		si := &site{tenant: t}
@@ -187,7 +191,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	switch {
-	case err != nil:
+	case err != nil || !hostAllowed(r.Host, st.hosts) || fromBrowser(r):
 		x.page(http.StatusForbidden)
 	default:
 		x.peer = peer.Addr().Unmap()
@@ -199,6 +203,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.page(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
 			x.page(http.StatusForbidden)
+		case !s.sources.allow(x.src, t.Limits):
+			x.page(http.StatusTooManyRequests)
 		default:
 			x.trustedPeer = st.resolver.Trusted(x.peer)
 			s.router.ServeHTTP(x, r)

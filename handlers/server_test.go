@@ -163,6 +163,7 @@ func newServer(t testing.TB, config string, opts handlers.Options) (*handlers.Se
 func serve(h http.Handler, method, target, src string, hdr ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = src
+	r.Host = "169.254.169.254" // what clients send; httptest's example.com is refused
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Add(hdr[i], hdr[i+1])
 	}

@@ -16,6 +16,7 @@ import (
 const MaxUserData = 16 << 10
 
 var (
+	hostNamePattern    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$`)
 	namePattern        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	instanceIDPattern  = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 	typePattern        = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
@@ -112,6 +113,13 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 
 func buildServer(sc ServerConfig, el errorList) Server {
 	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen}
+	for i, h := range sc.Hosts {
+		if !hostNamePattern.MatchString(h) {
+			el.add([]any{"server", "hosts", i}, "%q is not a host name", h)
+			continue
+		}
+		s.Hosts = append(s.Hosts, strings.ToLower(h))
+	}
 	if sc.ContainerListen != "" {
 		if _, err := ParseListen(sc.ContainerListen); err != nil {
 			el.add([]any{"server", "container_listen"}, "%v", err)
@@ -239,6 +247,8 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		t.Sources = append(t.Sources, p)
 	}
 	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
+	t.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
+	t.Limits = buildLimits(tc.Limits, at(path, "limits"), el)
 	if tc.Instance.Mirror != nil {
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
 		parseStatic(tc.Instance, at(path, "instance"), el) // reports invalid values, inherited ones included

@@ -15,7 +15,8 @@ type Server struct {
 	Listen          []string
 	AdminListen     string
 	TrustedProxies  []netip.Prefix
-	ContainerListen string // empty: no container credentials endpoint
+	ContainerListen string   // empty: no container credentials endpoint
+	Hosts           []string // extra Host header names accepted
 }
 
 // DefaultListen is where the proxy listens unless told otherwise: loopback

@@ -23,6 +23,10 @@ type ServerConfig struct {
 	// ContainerListen is the optional container-credentials listener
 	// (AWS_CONTAINER_CREDENTIALS_FULL_URI); empty: none.
 	ContainerListen string `yaml:"container_listen"`
+	// Hosts are extra names clients may send as the Host header (besides
+	// IP literals, localhost, instance-data and host.docker.internal);
+	// any other name is refused, which defeats DNS rebinding.
+	Hosts []string `yaml:"hosts"`
 }
 
 // TenantConfig is one entry of tenants:, and also the shape of defaults:,
@@ -38,7 +42,11 @@ type TenantConfig struct {
 	// ContainerCredentials authorises the tenant on the container
 	// credentials endpoint.
 	ContainerCredentials ContainerCredentialsConfig `yaml:"container_credentials"`
-	UserDataFile         string                     `yaml:"user_data_file"`
+	// Paths hides parts of the catalogue from the tenant.
+	Paths PathsConfig `yaml:"paths"`
+	// Limits bound each source address of the tenant.
+	Limits       LimitsConfig `yaml:"limits"`
+	UserDataFile string       `yaml:"user_data_file"`
 }
 
 // IMDSConfig is the imds: block, EC2's MetadataOptions.
@@ -74,6 +82,21 @@ type ContainerCredentialsConfig struct {
 	// tenant's sources: for clients that reach the endpoint through NAT,
 	// such as Docker Desktop's VM.
 	AnySource bool `yaml:"any_source"`
+}
+
+// PathsConfig is the paths: block: patterns below the version root
+// ("user-data", "dynamic/*") or, for anything else, below meta-data/
+// ("iam/*", "tags").
+type PathsConfig struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// LimitsConfig is the limits: block, per source address.
+type LimitsConfig struct {
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	Burst             int     `yaml:"burst"`
+	Connections       int     `yaml:"connections"`
 }
 
 // InstanceConfig is the instance: block: static attributes, each overriding

@@ -28,6 +28,10 @@ type Tenant struct {
 	// derived from its name. A mirrored tenant as configured holds only its
 	// static values: WithMirror makes what is served from each copy.
 	Mirror *MirrorSpec
+	// Paths hides parts of the catalogue.
+	Paths PathPolicy
+	// Limits bound each of the tenant's source addresses.
+	Limits Limits
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's

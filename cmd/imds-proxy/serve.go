@@ -92,10 +92,6 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		signerc <- signed{s, err}
 	}()
 
-	type listener struct {
-		net.Listener
-		kind string
-	}
 	var listeners []listener
 	closeAll := func() {
 		for _, l := range listeners {
@@ -179,7 +175,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
-		}(hs, listeners[i].Listener)
+		}(hs, served(srv, listeners[i]))
 	}
 
 	if o.config != "" {
@@ -216,6 +212,21 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	wg.Wait()
 	logger.Info().Msg("stopped")
 	return runErr
+}
+
+// listener is an open socket and what it serves: imds, container, admin.
+type listener struct {
+	net.Listener
+	kind string
+}
+
+// served is the listener a server accepts from: IMDS listeners cap each
+// source's open connections.
+func served(srv *handlers.Server, l listener) net.Listener {
+	if l.kind == "imds" {
+		return srv.Listener(l.Listener)
+	}
+	return l.Listener
 }
 
 // logWriter carries net/http's own error messages (TLS noise, accept

@@ -1,0 +1,50 @@
+package handlers
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// wellKnownHosts are the names by which clients legitimately reach IMDS.
+var wellKnownHosts = map[string]bool{
+	"localhost":                  true,
+	"instance-data":              true, // EC2's legacy name of 169.254.169.254
+	"instance-data.ec2.internal": true,
+	"host.docker.internal":       true, // Docker Desktop's name for the host
+}
+
+// hostAllowed accepts a Host header that is empty, an IP literal, a
+// well-known IMDS name or a configured one. Any other name is how a DNS
+// rebinding attack reaches a local service from a browser: the page's own
+// domain, now resolving to this address.
+func hostAllowed(host string, extra []string) bool {
+	if host == "" {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if wellKnownHosts[host] {
+		return true
+	}
+	for _, h := range extra {
+		if h == host {
+			return true
+		}
+	}
+	return false
+}
+
+// fromBrowser recognises requests a web page made: no SDK or tool sends
+// these headers, and IMDS must never answer a page.
+func fromBrowser(r *http.Request) bool {
+	h := r.Header
+	return len(h["Origin"]) > 0 || len(h["Referer"]) > 0 || len(h["Sec-Fetch-Mode"]) > 0 || len(h["Sec-Fetch-Site"]) > 0
+}
