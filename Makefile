@@ -19,13 +19,14 @@ FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
 BENCH_PKGS      := ./handlers/ ./resolver/
 
-.PHONY: help build run run-linux test fuzz bench vet fmt-check docker run-docker clean
+.PHONY: help build run run-linux test e2e fuzz bench vet fmt-check docker run-docker clean
 
 help:
 	@echo 'build       build $(BIN) (version $(VERSION))'
 	@echo 'run         run it on the built-in default config, 127.0.0.1:$(APP_PORT) (ARGS=... for more flags)'
 	@echo 'run-linux   serve 169.254.169.254:80 through a loopback alias (uses sudo unless root)'
 	@echo 'test        race-enabled tests, then $(FUZZTIME) of each fuzz target (what CI runs)'
+	@echo 'e2e         as root: namespaces as containers, setup --apply, AWS CLI and boto3 inside (CI runs it after test)'
 	@echo 'fuzz        $(FUZZTIME_LONG) of each fuzz target'
 	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready)'
 	@echo 'vet         go vet'
@@ -45,6 +46,15 @@ run: build
 test:
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME)
+
+# The shared dev host end to end (cmd/imds-proxy/netns_test.go, build tag
+# netns): a bridge and network namespaces as containers, `imds-proxy setup
+# --apply` in both modes, the proxy with moto as STS, and the AWS CLI, boto3
+# and curl inside each namespace; then `setup --remove` must restore the
+# host. Needs root (it skips otherwise), ip, iptables, curl, /usr/bin/aws,
+# moto_server and a python3 with boto3. About 40 s.
+e2e:
+	$(GO) test -tags netns -run '^TestNetns$$' -count=1 -timeout 150s -v ./cmd/imds-proxy/
 
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME_LONG)
@@ -83,13 +93,13 @@ run-docker:
 	docker run -it --rm -p 80:$(APP_PORT) $(IMAGE):$(VERSION) \
 		--listen 0.0.0.0:$(APP_PORT) --source 172.16.0.0/12 $(ARGS)
 
-# Serves 169.254.169.254:80 on this host: a /32 alias on lo (added once),
+# Serves 169.254.169.254:80 on this host: a /32 alias on lo (added once by
+# `imds-proxy setup`, removed by `imds-proxy setup --remove`),
 # and a listener on it, which needs root or CAP_NET_BIND_SERVICE. Local
 # processes reach a loopback alias from the alias itself, hence the source.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run-linux: build
-	@ip -4 addr show dev lo | grep -q 'inet 169\.254\.169\.254/32' || \
-		{ echo '$(SUDO) ip addr add 169.254.169.254/32 dev lo'; $(SUDO) ip addr add 169.254.169.254/32 dev lo; }
+	$(SUDO) ./$(BIN) setup --mode address --interface lo --ipv6=false --apply
 	$(SUDO) ./$(BIN) --listen 169.254.169.254:80 --source 127.0.0.0/8,::1,169.254.169.254 $(ARGS)
 
 clean:

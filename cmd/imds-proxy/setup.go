@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -164,6 +165,23 @@ Flags:
 			errs = append(errs, fmt.Sprintf("--bridge %q is not an interface name", b))
 		}
 	}
+	var more []string
+	o.cidrs, more = parseCIDRs(cidrs)
+	errs = append(errs, more...)
+	o.to, more = parseTargets(to)
+	errs = append(errs, more...)
+	if len(errs) == 0 {
+		errs = o.check(set)
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	return o, nil
+}
+
+func parseCIDRs(cidrs []string) ([]netip.Prefix, []string) {
+	var ps []netip.Prefix
+	var errs []string
 	for _, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -177,8 +195,14 @@ Flags:
 		if p != p.Masked() {
 			errs = append(errs, fmt.Sprintf("--cidr %s has host bits set: did you mean %s?", p, p.Masked()))
 		}
-		o.cidrs = append(o.cidrs, p.Masked())
+		ps = append(ps, p.Masked())
 	}
+	return ps, errs
+}
+
+func parseTargets(to []string) ([]netip.AddrPort, []string) {
+	var aps []netip.AddrPort
+	var errs []string
 	for _, s := range to {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
@@ -186,51 +210,59 @@ Flags:
 			continue
 		}
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		for _, prev := range o.to {
+		for _, prev := range aps {
 			if prev.Addr().Is4() == ap.Addr().Is4() {
 				errs = append(errs, fmt.Sprintf("--to %s and %s: give at most one address per IP version", prev, ap))
 			}
 		}
-		o.to = append(o.to, ap)
+		aps = append(aps, ap)
 	}
+	return aps, errs
+}
 
-	modeFlags := map[string][]string{
-		"address":        {"interface", "ipv6"},
-		"dnat":           {"bridge", "cidr", "to", "host"},
-		"docker-desktop": {"container-port"},
-	}
-	switch {
-	case o.remove:
-		for name := range set {
+// setupModeFlags are the flags each mode takes, besides --mode and --apply.
+var setupModeFlags = map[string][]string{
+	"address":        {"interface", "ipv6"},
+	"dnat":           {"bridge", "cidr", "to", "host"},
+	"docker-desktop": {"container-port"},
+}
+
+// check validates the flags given (set) together.
+func (o *setupOptions) check(set map[string]bool) []string {
+	var errs []string
+	if o.remove {
+		for _, name := range slices.Sorted(maps.Keys(set)) {
 			if name != "remove" && name != "apply" {
 				errs = append(errs, fmt.Sprintf("--remove undoes everything setup added and takes no other flag (got --%s)", name))
 			}
 		}
+		return errs
+	}
+	own, ok := setupModeFlags[o.mode]
+	switch {
 	case o.mode == "":
-		errs = append(errs, "setup: --mode is required (address, dnat or docker-desktop), or --remove")
-	default:
-		own, ok := modeFlags[o.mode]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("--mode %q: use address, dnat or docker-desktop", o.mode))
-			break
-		}
-		for m, names := range modeFlags {
-			for _, n := range names {
-				if m != o.mode && set[n] && !slices.Contains(own, n) {
-					errs = append(errs, fmt.Sprintf("--%s belongs to --mode %s, not %s", n, m, o.mode))
-				}
+		return []string{"setup: --mode is required (address, dnat or docker-desktop), or --remove"}
+	case !ok:
+		return []string{fmt.Sprintf("--mode %q: use address, dnat or docker-desktop", o.mode)}
+	}
+	for _, m := range slices.Sorted(maps.Keys(setupModeFlags)) {
+		for _, n := range setupModeFlags[m] {
+			if m != o.mode && set[n] && !slices.Contains(own, n) {
+				errs = append(errs, fmt.Sprintf("--%s belongs to --mode %s, not %s", n, m, o.mode))
 			}
 		}
 	}
-	switch {
-	case o.remove || len(errs) > 0:
-	case o.mode == "address":
+	if len(errs) > 0 {
+		return errs
+	}
+	switch o.mode {
+	case "address":
 		if !ifaceName.MatchString(o.iface) || strings.HasSuffix(o.iface, "+") {
 			errs = append(errs, fmt.Sprintf("--interface %q is not an interface name", o.iface))
 		}
-	case o.mode == "dnat":
-		errs = append(errs, o.checkDNAT()...)
-	case o.mode == "docker-desktop":
+	case "dnat":
+		errs = o.checkDNAT()
+	case "docker-desktop":
 		if o.apply {
 			errs = append(errs, "--mode docker-desktop changes nothing on this host: there is nothing to --apply")
 		}
@@ -238,10 +270,7 @@ Flags:
 			errs = append(errs, fmt.Sprintf("--container-port %d: want 1-65535", o.containerPort))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
-	}
-	return o, nil
+	return errs
 }
 
 // ifaceName: what Linux and iptables accept, at most 15 bytes; a trailing
@@ -300,7 +329,8 @@ func setup(o *setupOptions, r hostRunner, w io.Writer) error {
 
 // Address mode.
 
-// ipLink is the part of `ip -j addr show` that setup reads.
+// ipLink is the part of `ip -d -j addr show` that setup reads. Without -d
+// (details), ip leaves out the alias.
 type ipLink struct {
 	Name     string   `json:"ifname"`
 	Alias    string   `json:"ifalias"`
@@ -313,10 +343,12 @@ type ipLink struct {
 	} `json:"addr_info"`
 }
 
+var ipAddrShow = hostCommand{"ip", "-d", "-j", "addr", "show"}
+
 func parseIPAddr(out []byte) ([]ipLink, error) {
 	var links []ipLink
 	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, fmt.Errorf("ip -j addr show: %w", err)
+		return nil, fmt.Errorf("ip -d -j addr show: %w", err)
 	}
 	return links, nil
 }
@@ -388,7 +420,7 @@ func setupAddresses(o *setupOptions, r hostRunner, w io.Writer) error {
 		printCommands(w, todo)
 		return nil
 	}
-	out, err := r.output(hostCommand{"ip", "-j", "addr", "show"})
+	out, err := r.output(ipAddrShow)
 	if err != nil {
 		return err
 	}
@@ -538,7 +570,7 @@ func removeSetup(r hostRunner, w io.Writer) error {
 			cmds = append(cmds, rule.command("-D"))
 		}
 	}
-	out, err := r.output(hostCommand{"ip", "-j", "addr", "show"})
+	out, err := r.output(ipAddrShow)
 	if err != nil {
 		return err
 	}
