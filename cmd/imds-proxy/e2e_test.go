@@ -549,9 +549,10 @@ func TestE2ESeedMode(t *testing.T) {
 // e2eRun runs the binary to completion and returns its exit code and output.
 func e2eRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	bin := e2eBinary(t) // built before the clock starts: a build may take longer than e2eWait
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e2eBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = e2eEnv(t)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
