@@ -192,7 +192,8 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>imds-proxy status</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}
+td.state{white-space:normal;max-width:28em}body{font-size:14px}
 .ok{color:#060}.bad{color:#b00}</style></head><body>
 <h1>imds-proxy</h1><p>Generated {{when .Generated}}; {{len .Tenants}} tenants. <a href="status.json">JSON</a></p>
 <table><thead><tr><th>Tenant</th><th>Sources</th><th>Instance</th><th>Zone</th><th>Role</th><th>IMDS</th>
@@ -203,7 +204,7 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top
 <td>{{with .Credentials}}{{when .Refreshed}}{{else}}-{{end}}</td>
 <td>{{with .Mirror}}{{if .Mirrored}}{{.Instance}} at {{when .Refreshed}}{{else}}not yet{{end}}{{else}}-{{end}}</td>
 <td>{{.Tokens}}</td>
-<td>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="bad">{{range .Problems}}{{.What}}: {{.Reason}}<br>{{end}}</span>{{end}}</td></tr>
+<td class="state">{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="bad">{{range .Problems}}{{.What}}: {{.Reason}}<br>{{end}}</span>{{end}}</td></tr>
 {{end}}</tbody></table></body></html>
 `))
 

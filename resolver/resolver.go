@@ -113,3 +113,29 @@ func (s *Snapshot) isTrusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// Match is one tenant source that contains an address.
+type Match struct {
+	Tenant *tenants.Tenant
+	Source netip.Prefix
+}
+
+// Candidates lists every tenant source that contains a, most specific
+// first: the first is the one Lookup chooses, the others are shadowed by
+// it. It serves explanations (imds-proxy explain), not requests, so it may
+// allocate.
+func (s *Snapshot) Candidates(a netip.Addr) []Match {
+	a = a.Unmap().WithZone("")
+	tb := &s.v6
+	if a.Is4() {
+		tb = &s.v4
+	}
+	var out []Match
+	for _, bits := range tb.lengths {
+		p, _ := a.Prefix(bits)
+		if t, ok := tb.byLen[bits][p.Addr()]; ok {
+			out = append(out, Match{Tenant: t, Source: p})
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -91,6 +92,47 @@ func TestClient(t *testing.T) {
 			got := snap.Client(netip.MustParseAddr(tc.peer), tc.xff)
 			if got != netip.MustParseAddr(tc.want) {
 				t.Fatalf("Client(%s, %q) = %s, want %s", tc.peer, tc.xff, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	all := []*tenants.Tenant{
+		tenant("wide", "10.0.0.0/8", "fd00::/16"),
+		tenant("subnet", "10.1.0.0/16", "10.1.2.0/24"),
+		tenant("host", "10.1.2.3"),
+		tenant("v6host", "fd00:30::10"),
+		tenant("everything", "0.0.0.0/0"),
+	}
+	snap := New(all, nil)
+	tests := []struct {
+		name, addr string
+		want       []string // "tenant source", longest first
+	}{
+		{"every containing source, longest first", "10.1.2.3",
+			[]string{"host 10.1.2.3/32", "subnet 10.1.2.0/24", "subnet 10.1.0.0/16", "wide 10.0.0.0/8", "everything 0.0.0.0/0"}},
+		{"a tenant's own wider source is listed too", "10.1.2.9",
+			[]string{"subnet 10.1.2.0/24", "subnet 10.1.0.0/16", "wide 10.0.0.0/8", "everything 0.0.0.0/0"}},
+		{"only the default route", "192.0.2.1", []string{"everything 0.0.0.0/0"}},
+		{"ipv4-mapped is unmapped", "::ffff:10.200.0.1", []string{"wide 10.0.0.0/8", "everything 0.0.0.0/0"}},
+		{"ipv6 host and its block", "fd00:30::10%eth0", []string{"v6host fd00:30::10/128", "wide fd00::/16"}},
+		{"no ipv6 source contains it", "2001:db8::1", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := netip.MustParseAddr(tc.addr)
+			var got []string
+			for _, m := range snap.Candidates(a) {
+				got = append(got, m.Tenant.Name+" "+m.Source.String())
+			}
+			if strings.Join(got, "; ") != strings.Join(tc.want, "; ") {
+				t.Fatalf("Candidates(%s) = %q, want %q", tc.addr, got, tc.want)
+			}
+			// The first candidate is, by definition, what Lookup serves.
+			lt, lp, ok := snap.Lookup(a)
+			if c := snap.Candidates(a); ok != (len(c) > 0) || ok && (c[0].Tenant != lt || c[0].Source != lp) {
+				t.Fatalf("Lookup(%s) = %v %v %v, but Candidates begins %v", tc.addr, lt, lp, ok, c)
 			}
 		})
 	}

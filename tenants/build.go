@@ -71,6 +71,7 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 
 	names := map[string]int{}
 	owners := map[netip.Prefix]int{}
+	selectors := map[ContainerSelector]int{}
 	tokens := map[string]int{}
 	for i, tc := range f.Tenants {
 		path := []any{"tenants", i}
@@ -97,6 +98,12 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 			}
 			owners[p] = i
 		}
+		for _, sel := range t.Containers {
+			if j, dup := selectors[sel]; dup && j != i {
+				el.add(at(path, "sources"), "%s is already a source of tenants[%d] (%s); a source must choose one tenant", sel, j, f.Tenants[j].Name)
+			}
+			selectors[sel] = i
+		}
 		if t.ContainerToken != "" {
 			if j, dup := tokens[t.ContainerToken]; dup {
 				el.add(at(path, "container_credentials"), "the same token is used by tenants[%d]; each tenant needs its own", j)
@@ -119,6 +126,13 @@ func buildServer(sc ServerConfig, el errorList) Server {
 			continue
 		}
 		s.Hosts = append(s.Hosts, strings.ToLower(h))
+	}
+	if sc.DockerSocket != "" {
+		sock, err := ParseDockerSocket(sc.DockerSocket)
+		if err != nil {
+			el.add([]any{"server", "docker_socket"}, "%v", err)
+		}
+		s.DockerSocket = sock
 	}
 	if sc.ContainerListen != "" {
 		if _, err := ParseListen(sc.ContainerListen); err != nil {
@@ -230,10 +244,23 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		el.add(at(path, "name"), "%q: use letters, digits, '.', '_' and '-' (at most 63)", tc.Name)
 	}
 	if len(tc.Sources) == 0 {
-		el.add(at(path, "sources"), "tenant %q needs at least one source address or CIDR block", tc.Name)
+		el.add(at(path, "sources"), "tenant %q needs at least one source: an address, a CIDR block or a container", tc.Name)
 	}
 	seen := map[netip.Prefix]bool{}
+	seenSel := map[ContainerSelector]bool{}
 	for i, s := range tc.Sources {
+		if sel, ok, err := parseSelector(s); ok {
+			switch {
+			case err != nil:
+				el.add(at(path, "sources", i), "%v", err)
+			case seenSel[sel]:
+				el.add(at(path, "sources", i), "%s is listed twice", sel)
+			default:
+				seenSel[sel] = true
+				t.Containers = append(t.Containers, sel)
+			}
+			continue
+		}
 		p, err := ParseSource(s)
 		if err != nil {
 			el.add(at(path, "sources", i), "%v", err)
@@ -250,6 +277,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	t.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
 	t.Limits = buildLimits(tc.Limits, at(path, "limits"), el)
 	if tc.Instance.Mirror != nil {
+		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
 		parseStatic(tc.Instance, at(path, "instance"), el) // reports invalid values, inherited ones included
 		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{new(Errors)})

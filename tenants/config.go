@@ -17,6 +17,7 @@ type Server struct {
 	TrustedProxies  []netip.Prefix
 	ContainerListen string   // empty: no container credentials endpoint
 	Hosts           []string // extra Host header names accepted
+	DockerSocket    string   // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
 }
 
 // DefaultListen is where the proxy listens unless told otherwise: loopback

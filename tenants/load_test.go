@@ -162,7 +162,7 @@ tenant: {}
 `,
 		want: []string{
 			`c.yaml:2: tenants[0].name: every tenant needs a name`,
-			`c.yaml:2: tenants[0].sources: tenant "" needs at least one source address or CIDR block`,
+			`c.yaml:2: tenants[0].sources: tenant "" needs at least one source: an address, a CIDR block or a container`,
 		},
 	},
 	{

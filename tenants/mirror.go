@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // NetworkDescriber is the part of the EC2 API that gives a mirror its
@@ -181,6 +182,11 @@ func (s *MirrorSource) target() string {
 // explain turns an EC2 failure into what the operator must do about it.
 func (s *MirrorSource) explain(action, region string, err error) error {
 	var api smithy.APIError
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
+		return &MirrorError{Code: "EC2Unavailable", Err: err,
+			Message: fmt.Sprintf("ec2:%s in %s answered %d: EC2 (or the endpoint AWS_ENDPOINT_URL_EC2 names) is failing; retrying", action, region, resp.HTTPStatusCode())}
+	}
 	if !errors.As(err, &api) {
 		if noCredentials(err) {
 			return &MirrorError{Code: "NoCredentials", Err: err,

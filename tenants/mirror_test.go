@@ -135,14 +135,14 @@ func liveInstance() ec2types.Reservation {
 				HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled, InstanceMetadataTags: ec2types.InstanceMetadataTagsStateEnabled},
 			NetworkInterfaces: []ec2types.InstanceNetworkInterface{
 				{
-					Attachment: &ec2types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(1), NetworkCardIndex: aws.Int32(0)},
+					Attachment:         &ec2types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(1), NetworkCardIndex: aws.Int32(0)},
 					NetworkInterfaceId: aws.String("eni-0bbb0000000000002"), MacAddress: aws.String("0A:00:00:00:00:02"),
 					OwnerId: aws.String("111122223333"), SubnetId: aws.String("subnet-0bbb0000000000002"), VpcId: aws.String("vpc-0ccc0000000000001"),
 					PrivateDnsName: aws.String("ip-10-20-2-20.eu-west-1.compute.internal"), Groups: []ec2types.GroupIdentifier{ssh},
 					PrivateIpAddresses: []ec2types.InstancePrivateIpAddress{{PrivateIpAddress: aws.String("10.20.2.20"), Primary: aws.Bool(true)}},
 				},
 				{
-					Attachment: &ec2types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(0), NetworkCardIndex: aws.Int32(0)},
+					Attachment:         &ec2types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(0), NetworkCardIndex: aws.Int32(0)},
 					NetworkInterfaceId: aws.String("eni-0aaa0000000000001"), MacAddress: aws.String("0a:00:00:00:00:01"),
 					OwnerId: aws.String("111122223333"), SubnetId: aws.String("subnet-0aaa0000000000001"), VpcId: aws.String("vpc-0ccc0000000000001"),
 					PrivateDnsName: aws.String("ip-10-20-1-10.eu-west-1.compute.internal"), Groups: []ec2types.GroupIdentifier{web, ssh},

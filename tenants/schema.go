@@ -27,13 +27,17 @@ type ServerConfig struct {
 	// IP literals, localhost, instance-data and host.docker.internal);
 	// any other name is refused, which defeats DNS rebinding.
 	Hosts []string `yaml:"hosts"`
+	// DockerSocket is the Docker Engine API's unix socket, read only when
+	// a tenant names containers in its sources; empty: DOCKER_HOST if it
+	// is unix://..., else /var/run/docker.sock.
+	DockerSocket string `yaml:"docker_socket"`
 }
 
 // TenantConfig is one entry of tenants:, and also the shape of defaults:,
 // whose values every tenant inherits field by field.
 type TenantConfig struct {
 	Name        string            `yaml:"name"`
-	Sources     []string          `yaml:"sources"`
+	Sources     Sources           `yaml:"sources"`
 	Region      string            `yaml:"region"`
 	IMDS        IMDSConfig        `yaml:"imds"`
 	Credentials CredentialsConfig `yaml:"credentials"`

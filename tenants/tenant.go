@@ -8,10 +8,13 @@ import (
 
 // Tenant is one client of the proxy, served as its own EC2 instance.
 type Tenant struct {
-	Name     string
-	Sources  []netip.Prefix
-	IMDS     IMDSOptions
-	Instance Instance
+	Name    string
+	Sources []netip.Prefix
+	// Containers choose running Docker containers whose addresses are
+	// served as the tenant too, while they run (Config.WithContainers).
+	Containers []ContainerSelector
+	IMDS       IMDSOptions
+	Instance   Instance
 	// UserData is nil when the tenant has none (user-data answers 404).
 	UserData []byte
 	// Role is nil when the tenant has no instance profile (iam/ answers 404).

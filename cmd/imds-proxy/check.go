@@ -39,19 +39,20 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		for i, p := range t.Sources {
 			srcs[i] = p.String()
 		}
+		for _, sel := range t.Containers {
+			srcs = append(srcs, sel.String())
+		}
 		role := "-"
 		if t.Role != nil {
 			role = t.Role.Name
 		}
-		tokens := "optional"
-		if t.IMDS.TokensRequired {
-			tokens = "required"
+		instance, zone, ip := t.Instance.ID, t.Instance.AvailabilityZone, t.Instance.PrivateIP().String()
+		if t.Mirror != nil { // known once copied; the static values show
+			instance = "mirror of " + t.Mirror.Target()
+			zone, ip = or(zone, "-"), or(strings.TrimPrefix(ip, "invalid IP"), "-")
 		}
-		if !t.IMDS.Enabled {
-			tokens = "disabled"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(srcs, ","), t.Instance.ID,
-			t.Instance.AvailabilityZone, t.Instance.PrivateIP(), role, tokens)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(srcs, ","), instance,
+			zone, ip, role, imdsModeName(t.IMDS))
 	}
 	return tw.Flush()
 }

@@ -21,6 +21,9 @@ func TestPackageBoundaries(t *testing.T) {
 		"cache":    {"tenants"},
 		"handlers": {"tenants", "resolver", "cache"},
 		"configs":  {},
+		// The Docker Engine client knows containers, not tenants.
+		"internal/docker":            {},
+		"internal/docker/dockertest": {},
 	}
 	forbidden := map[string][]string{
 		"tenants":  {"net/http", "github.com/go-chi/"},

@@ -29,7 +29,7 @@ import (
 )
 
 // e2eWait bounds every wait on the process: start, a request, a stop.
-const e2eWait = 5 * time.Second
+const e2eWait = 15 * time.Second
 
 var e2eBin struct {
 	once sync.Once

@@ -23,7 +23,8 @@ type options struct {
 	seed            seedFlags
 	seedSet         []string // seed flags given on the command line
 	sourcesGiven    bool
-	appPortFlag     bool // --app-port typed, not only APP_PORT in the environment
+	appPortFlag     bool   // --app-port typed, not only APP_PORT in the environment
+	dockerHost      string // DOCKER_HOST: the engine of tenants that name containers
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -81,7 +82,7 @@ var seedEnv = map[string]string{
 }
 
 func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	o := &options{}
+	o := &options{dockerHost: getenv("DOCKER_HOST")}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

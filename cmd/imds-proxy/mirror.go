@@ -198,3 +198,11 @@ func (m *mirrors) NotReady(cfg *tenants.Config) []handlers.Problem {
 	}
 	return out
 }
+
+// or is v, or fallback when v is empty.
+func or(v, fallback string) string {
+	if v != "" {
+		return v
+	}
+	return fallback
+}

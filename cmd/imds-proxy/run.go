@@ -26,6 +26,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runCheck(args[1:], getenv, stdout, stderr)
 		case "setup":
 			return runSetup(args[1:], stdout, stderr)
+		case "status":
+			return runStatus(ctx, args[1:], getenv, stdout, stderr)
+		case "explain":
+			return runExplain(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return nil

@@ -187,10 +187,19 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 			}
 			mirrored.Load(next, srv.Publish)
 		}}
-		wg.Add(1)
+		// Every later configuration, reloaded or changed by a container,
+		// is applied through live, which adds the addresses of the
+		// containers that tenants name.
+		live := newContainerSources(logger, o.dockerHost, cfg, rl.apply)
+		rl.apply = live.SetFile
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			rl.run(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			live.run(ctx)
 		}()
 	} else {
 		// Seed mode has no file to reload; SIGHUP must not kill the proxy.

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// adminEnv names the admin listener for `imds-proxy status` when --admin
+// does not.
+const adminEnv = "IMDS_PROXY_ADMIN"
+
+// statusBodyLimit bounds what status reads: a status of thousands of
+// tenants is well under it, and anything larger is not an imds-proxy.
+const statusBodyLimit = 32 << 20
+
+// runStatus asks a running proxy's admin listener for /status.json and
+// prints it as a table, so an operator sees at a glance which tenant lacks
+// what.
+func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("imds-proxy status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := getenv(adminEnv)
+	if def == "" {
+		def = tenants.DefaultAdminListen
+	}
+	admin := fs.String("admin", def, "admin listener `address` of the running proxy (env "+adminEnv+")")
+	raw := fs.Bool("json", false, "print /status.json as the server sent it")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up on the admin listener after this `duration`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("status: unexpected argument %q", fs.Arg(0))
+	}
+	body, err := fetchStatus(ctx, adminURL(*admin), *timeout)
+	if err != nil {
+		return err
+	}
+	if *raw {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st handlers.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("status: %s/status.json is not an imds-proxy status: %w", adminURL(*admin), err)
+	}
+	return writeStatus(stdout, *admin, st)
+}
+
+// adminURL accepts the admin address as the listener logs it (host:port)
+// or as a URL.
+func adminURL(admin string) string {
+	if !strings.Contains(admin, "://") {
+		admin = "http://" + admin
+	}
+	return strings.TrimRight(admin, "/")
+}
+
+func fetchStatus(ctx context.Context, base string, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := base + "/status.json"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	// The admin listener is local: no proxy from the environment applies.
+	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is said below
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s", timeout)
+		}
+		return nil, fmt.Errorf("status: cannot reach the admin listener at %s: %w; "+
+			"is imds-proxy running with server.admin_listen there? Choose the address with --admin or %s", base, err, adminEnv)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, statusBodyLimit))
+	if err != nil {
+		return nil, fmt.Errorf("status: GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status: GET %s: %s (an imds-proxy older than /status.json, or not imds-proxy?)", u, resp.Status)
+	}
+	return body, nil
+}
+
+// writeStatus prints a summary line, one row per tenant, then every
+// problem in full: a table cell holds only the start of an error.
+func writeStatus(w io.Writer, admin string, st handlers.Status) error {
+	ready := 0
+	for _, t := range st.Tenants {
+		if t.Ready {
+			ready++
+		}
+	}
+	fmt.Fprintf(w, "%s: %d tenants, %d ready (as of %s)\n", admin, len(st.Tenants), ready, st.Generated.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tROLE\tIMDS\tCREDENTIALS\tMIRROR\tTOKENS\tREADY")
+	for _, t := range st.Tenants {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", t.Name, dash(strings.Join(t.Sources, ",")),
+			dash(t.InstanceID), dash(t.AvailabilityZone), dash(t.Role), t.IMDS,
+			credentialsCell(t.Credentials, st.Generated), mirrorCell(t.Mirror), t.Tokens, yesNo(t.Ready))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var problems []string
+	for _, t := range st.Tenants {
+		for _, p := range t.Problems {
+			problems = append(problems, fmt.Sprintf("  %s: %s: %s", t.Name, p.What, p.Reason))
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(w, "\nnot ready:\n%s\n", strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// cellWidth is where an error is cut in a cell; the full text follows the
+// table.
+const cellWidth = 40
+
+// credentialsCell says how long the served credentials last, measured on
+// the server's clock (now: when it generated the status) so that the
+// client's clock does not matter.
+func credentialsCell(c *handlers.CredentialState, now time.Time) string {
+	switch {
+	case c == nil:
+		return "-"
+	case !c.Valid && c.LastError != "":
+		return "error: " + cut(c.LastError, cellWidth)
+	case !c.Valid:
+		return "not fetched yet"
+	}
+	left := c.Expiration.Sub(now).Round(time.Second)
+	s := "expires in " + left.String()
+	if left < 0 {
+		s = "expired " + (-left).String() + " ago"
+	}
+	if c.LastError != "" {
+		s += " (refresh failing)"
+	}
+	return s
+}
+
+func mirrorCell(m *handlers.MirrorState) string {
+	switch {
+	case m == nil:
+		return "-"
+	case m.Mirrored && m.LastError != "":
+		return dash(m.Instance) + " (refresh failing)"
+	case m.Mirrored:
+		return dash(m.Instance)
+	case m.LastError != "":
+		return "error: " + cut(m.LastError, cellWidth)
+	}
+	return "not yet"
+}
+
+// cut shortens s to n runes, on one line.
+func cut(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,268 @@
+package tenants
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Sources is a tenant's sources: addresses and CIDR blocks, and containers
+// named as {container: NAME} or {label: KEY=VALUE}. A container is kept as
+// the string "container:NAME" or "label:KEY=VALUE", so that a source list
+// stays a []string to everything that builds one.
+type Sources []string
+
+// Prefixes of the strings that stand for container selectors in Sources.
+const (
+	containerPrefix = "container:"
+	labelPrefix     = "label:"
+)
+
+// UnmarshalYAML reads a list whose items are strings or one-key maps.
+func (s *Sources) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		var list []string
+		return n.Decode(&list) // the library's own "cannot unmarshal" error
+	}
+	out := make(Sources, 0, len(n.Content))
+	var msgs []string
+	for _, item := range n.Content {
+		if item.Kind != yaml.MappingNode {
+			var v string
+			var te *yaml.TypeError
+			switch err := item.Decode(&v); {
+			case errors.As(err, &te):
+				msgs = append(msgs, te.Errors...)
+			case err != nil:
+				return err
+			}
+			out = append(out, v)
+			continue
+		}
+		v, err := selectorSource(item)
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("line %d: %v", item.Line, err))
+			continue
+		}
+		out = append(out, v)
+	}
+	if len(msgs) > 0 {
+		// A TypeError lets the decoder go on and report every problem.
+		return &yaml.TypeError{Errors: msgs}
+	}
+	*s = out
+	return nil
+}
+
+// selectorSource turns {container: NAME} or {label: KEY=VALUE} into its
+// string form.
+func selectorSource(n *yaml.Node) (string, error) {
+	const want = "a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}"
+	if len(n.Content) != 2 {
+		return "", fmt.Errorf("%s: one key per source", want)
+	}
+	k, v := n.Content[0], n.Content[1]
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		return "", fmt.Errorf("%s: %s needs a string value", want, k.Value)
+	}
+	switch k.Value {
+	case "container":
+		return containerPrefix + v.Value, nil
+	case "label":
+		return labelPrefix + v.Value, nil
+	}
+	return "", fmt.Errorf("%s, not %q", want, k.Value)
+}
+
+// ContainerSelector chooses running Docker containers by name or by label;
+// exactly one of Name and LabelKey is set.
+type ContainerSelector struct {
+	Name       string
+	LabelKey   string
+	LabelValue string
+}
+
+// Matches reports whether c is a container the selector chooses.
+func (s ContainerSelector) Matches(c Container) bool {
+	if s.Name != "" {
+		return c.Name == s.Name
+	}
+	v, ok := c.Labels[s.LabelKey]
+	return ok && v == s.LabelValue
+}
+
+func (s ContainerSelector) String() string {
+	if s.Name != "" {
+		return "container " + s.Name
+	}
+	return "label " + s.LabelKey + "=" + s.LabelValue
+}
+
+var (
+	// containerNamePattern is Docker's own rule for container names.
+	containerNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	labelKeyPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+)
+
+// parseSelector reads the string form of a container selector; ok is false
+// when s is not one (it is then an address or CIDR block).
+func parseSelector(s string) (sel ContainerSelector, ok bool, err error) {
+	switch {
+	case strings.HasPrefix(s, containerPrefix):
+		name := strings.TrimPrefix(strings.TrimPrefix(s, containerPrefix), "/")
+		if !containerNamePattern.MatchString(name) {
+			return sel, true, fmt.Errorf("container %q: a container name is letters, digits, '_', '.' and '-'", name)
+		}
+		return ContainerSelector{Name: name}, true, nil
+	case strings.HasPrefix(s, labelPrefix):
+		l := strings.TrimPrefix(s, labelPrefix)
+		k, v, found := strings.Cut(l, "=")
+		switch {
+		case !found:
+			return sel, true, fmt.Errorf("label %q: write KEY=VALUE, such as imds-proxy.tenant=web", l)
+		case !labelKeyPattern.MatchString(k):
+			return sel, true, fmt.Errorf("label %q: %q is not a label key", l, k)
+		case strings.ContainsAny(v, "\r\n"):
+			return sel, true, fmt.Errorf("label %q: a label value is one line", l)
+		}
+		return ContainerSelector{LabelKey: k, LabelValue: v}, true, nil
+	}
+	return sel, false, nil
+}
+
+// Container is a running Docker container as the tenants see it.
+type Container struct {
+	ID     string
+	Name   string // without Docker's leading "/"
+	Labels map[string]string
+	Addrs  []netip.Addr // on every network it is attached to
+}
+
+// WithContainers returns the configuration served while cs are the running
+// containers: every tenant's Sources extended by the addresses (/32, /128)
+// of the containers its selectors choose. It never fails; each conflict is
+// resolved the same way every time and described in the warnings:
+//   - a container chosen by two tenants serves the first in the file;
+//   - an address that is another tenant's static source stays that
+//     tenant's;
+//   - an address of two containers of different tenants serves neither.
+//
+// The tenants are copies, their Role included, so the result can be
+// prepared (roles named) while c is served.
+func (c *Config) WithContainers(cs []Container) (*Config, []string) {
+	var warnings []string
+	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+
+	cs = slices.Clone(cs)
+	slices.SortFunc(cs, func(a, b Container) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+
+	static := map[netip.Prefix]int{}
+	for i, t := range c.Tenants {
+		for _, p := range t.Sources {
+			static[p] = i
+		}
+	}
+	owner := map[string]int{} // container ID → tenant index
+	for i, t := range c.Tenants {
+		for _, ct := range cs {
+			if !matchesAny(t.Containers, ct) {
+				continue
+			}
+			if j, taken := owner[ct.ID]; taken {
+				if j != i {
+					warn("container %s is chosen by tenants %s and %s: served as %s, the first in the file", ct.Name, c.Tenants[j].Name, t.Name, c.Tenants[j].Name)
+				}
+				continue
+			}
+			owner[ct.ID] = i
+		}
+	}
+
+	added := map[netip.Prefix]int{} // -1: ambiguous, served as no tenant
+	for _, ct := range cs {
+		i, ok := owner[ct.ID]
+		if !ok {
+			continue
+		}
+		for _, a := range ct.Addrs {
+			a = a.Unmap().WithZone("")
+			if !a.IsValid() {
+				continue
+			}
+			p := netip.PrefixFrom(a, a.BitLen())
+			if j, ok := static[p]; ok {
+				if j != i {
+					warn("container %s's address %s is a source of tenant %s: served as %s, not %s", ct.Name, a, c.Tenants[j].Name, c.Tenants[j].Name, c.Tenants[i].Name)
+				}
+				continue
+			}
+			if j, ok := added[p]; ok && j != i {
+				if j >= 0 {
+					warn("address %s belongs to containers of tenants %s and %s: served as neither", a, c.Tenants[j].Name, c.Tenants[i].Name)
+				}
+				added[p] = -1
+				continue
+			}
+			added[p] = i
+		}
+	}
+
+	extra := make([][]netip.Prefix, len(c.Tenants))
+	for p, i := range added {
+		if i >= 0 {
+			extra[i] = append(extra[i], p)
+		}
+	}
+	out := &Config{Server: c.Server, Tenants: make([]*Tenant, len(c.Tenants))}
+	for i, t := range c.Tenants {
+		cp := *t
+		if t.Role != nil {
+			r := *t.Role
+			cp.Role = &r
+		}
+		slices.SortFunc(extra[i], func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		cp.Sources = append(slices.Clip(t.Sources), extra[i]...)
+		out.Tenants[i] = &cp
+	}
+	return out, warnings
+}
+
+func matchesAny(sels []ContainerSelector, c Container) bool {
+	for _, s := range sels {
+		if s.Matches(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// NamesContainers reports whether some tenant of c chooses containers, which
+// is when the Docker Engine API is watched.
+func (c *Config) NamesContainers() bool {
+	for _, t := range c.Tenants {
+		if len(t.Containers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultDockerSocket is where the Docker Engine API listens on Linux.
+const DefaultDockerSocket = "/var/run/docker.sock"
+
+// ParseDockerSocket reads a Docker socket as server.docker_socket and
+// DOCKER_HOST give it: an absolute path or unix:///path. Only unix sockets
+// are supported: the Engine API over TCP would need TLS client certificates.
+func ParseDockerSocket(s string) (string, error) {
+	path := strings.TrimPrefix(s, "unix://")
+	if !strings.HasPrefix(path, "/") {
+		return "", fmt.Errorf("%q: give the Docker socket as an absolute path or unix:///path, such as %s", s, DefaultDockerSocket)
+	}
+	return path, nil
+}
