@@ -80,9 +80,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// imdsBodies holds the pages recorded from real instances, when the test
-// runs where they are checked out.
-const imdsBodies = "/work/shared/imds-bodies"
+// imdsBodies holds the pages recorded from real instances: the project's
+// shared/ folder, which stands beside the repository (also on CI).
+const imdsBodies = "../../shared/imds-bodies"
 
 // TestErrorPages checks the error pages against IMDS.md: their sizes, the
 // one line that tells them apart, and, when available, the recorded pages.
