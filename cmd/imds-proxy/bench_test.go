@@ -9,14 +9,15 @@ package main
 //
 //	go test -run='^$' -bench=MetadataGET -benchmem -count=3 ./cmd/imds-proxy/
 //
-// BenchmarkMetadataGET/bare and /imds-proxy are for benchstat;
-// BenchmarkMetadataGETRatio measures both alternately in one process and
-// reports proxy req/s ÷ bare req/s as throughput-ratio, and the ratio of
-// process CPU time per request (bare ÷ proxy) as cpu-ratio: the throughput
-// ratio a CPU-bound host would see, and far less swayed by other load on
-// the machine than wall-clock rates are. The client runs in
-// the same process on the same CPUs, so the ratio understates the server's
-// own overhead; scripts/bench-wrk.sh measures with an external client.
+// BenchmarkMetadataGET/bare and /imds-proxy are for benchstat
+// (/imds-proxy-v2 sends an IMDSv2 token; /imds-proxy-nolog logs nothing).
+// BenchmarkMetadataGETRatio measures them alternately in one process and
+// reports proxy req/s ÷ bare req/s as throughput-ratio, and process CPU time
+// per request, bare ÷ proxy, as cpu-ratio: the throughput ratio of a
+// CPU-bound host, and far less swayed than wall-clock rates by whatever
+// else the machine runs. The client shares the process and its CPUs, which
+// dilutes both ratios; scripts/bench-wrk.sh measures with an external
+// client.
 
 import (
 	"bytes"
@@ -37,6 +38,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -111,18 +114,30 @@ func benchBare() http.Handler {
 // and measures serving, not answering 429. The limiter still runs.
 var benchLimits = tenants.LimitsConfig{RequestsPerSecond: 1e9, Burst: 1 << 30, Connections: 4096}
 
-// benchProxy starts the full stack with the production logger writing to
-// a temporary file, and returns its URL and the log file.
-func benchProxy(tb testing.TB) (string, string) {
+// benchProxy starts the full stack. With logged, its logger is the
+// production one (newLogger: JSON, level info, through the diode) writing to
+// a temporary file, whose path is returned; without, the zero Logger, which
+// logs nothing: the difference is what default logging costs.
+func benchProxy(tb testing.TB, logged bool) (url, logPath string) {
 	tb.Helper()
-	logPath := filepath.Join(tb.TempDir(), "imds-proxy.log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	logger, closeLog, err := newLogger(&options{logLevel: "info", logFormat: "json"}, f)
-	if err != nil {
-		tb.Fatal(err)
+	var logger zerolog.Logger
+	if logged {
+		logPath = filepath.Join(tb.TempDir(), "imds-proxy.log")
+		f, err := os.Create(logPath)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var closeLog func()
+		logger, closeLog, err = newLogger(&options{logLevel: "info", logFormat: "json"}, f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		// Registered before benchListen's cleanup, so it runs after the
+		// server has drained: the diode is flushed last.
+		tb.Cleanup(func() {
+			closeLog()
+			_ = f.Close()
+		})
 	}
 	cfg, errs := tenants.Build(&tenants.File{Tenants: []tenants.TenantConfig{{
 		Name:     "bench",
@@ -137,12 +152,6 @@ func benchProxy(tb testing.TB) (string, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Registered before benchListen's cleanup, so it runs after the server
-	// has drained: the diode is flushed last.
-	tb.Cleanup(func() {
-		closeLog()
-		_ = f.Close()
-	})
 	return benchListen(tb, srv, log.New(logWriter{logger}, "", 0)), logPath
 }
 
@@ -250,27 +259,43 @@ func benchToken(tb testing.TB, c *http.Client, url string) string {
 	return string(bytes.Clone(body))
 }
 
-// benchTargets starts the bare server and the proxy, checks they answer
-// alike, and returns them with a client shared by both.
-func benchTargets(b *testing.B) (c *http.Client, bare, proxy, proxyV2 benchTarget, logPath string) {
-	c = benchClient(b)
-	bare = benchTarget{url: benchListen(b, benchBare(), log.New(io.Discard, "", 0))}
-	proxyURL, logPath := benchProxy(b)
-	proxy = benchTarget{url: proxyURL}
-	proxyV2 = benchTarget{url: proxyURL, header: http.Header{
-		"X-Aws-Ec2-Metadata-Token": {benchToken(b, c, proxyURL)},
-	}}
-	want := benchCheck(b, c, bare, nil)
-	benchCheck(b, c, proxy, want)
-	benchCheck(b, c, proxyV2, want)
-	return c, bare, proxy, proxyV2, logPath
+// benchTargets are the servers compared, all answering the same bytes.
+type benchTargets struct {
+	client  *http.Client // shared by all, one keep-alive connection per worker
+	bare    benchTarget
+	proxy   benchTarget // default logging on
+	proxyV2 benchTarget // the same proxy, asked with an IMDSv2 token
+	noLog   benchTarget // a second proxy, logging nothing
+	logPath string      // proxy's access log
+}
+
+// newBenchTargets starts the bare server and the proxies and checks that
+// they answer alike.
+func newBenchTargets(b *testing.B) benchTargets {
+	c := benchClient(b)
+	proxyURL, logPath := benchProxy(b, true)
+	noLogURL, _ := benchProxy(b, false)
+	t := benchTargets{
+		client:  c,
+		bare:    benchTarget{url: benchListen(b, benchBare(), log.New(io.Discard, "", 0))},
+		proxy:   benchTarget{url: proxyURL},
+		proxyV2: benchTarget{url: proxyURL, header: http.Header{"X-Aws-Ec2-Metadata-Token": {benchToken(b, c, proxyURL)}}},
+		noLog:   benchTarget{url: noLogURL},
+		logPath: logPath,
+	}
+	want := benchCheck(b, c, t.bare, nil)
+	for _, p := range []benchTarget{t.proxy, t.proxyV2, t.noLog} {
+		benchCheck(b, c, p, want)
+	}
+	return t
 }
 
 func BenchmarkMetadataGET(b *testing.B) {
-	c, bare, proxy, proxyV2, _ := benchTargets(b)
-	b.Run("bare", func(b *testing.B) { benchLoad(b, c, bare) })
-	b.Run("imds-proxy", func(b *testing.B) { benchLoad(b, c, proxy) })
-	b.Run("imds-proxy-v2", func(b *testing.B) { benchLoad(b, c, proxyV2) })
+	t := newBenchTargets(b)
+	b.Run("bare", func(b *testing.B) { benchLoad(b, t.client, t.bare) })
+	b.Run("imds-proxy", func(b *testing.B) { benchLoad(b, t.client, t.proxy) })
+	b.Run("imds-proxy-v2", func(b *testing.B) { benchLoad(b, t.client, t.proxyV2) })
+	b.Run("imds-proxy-nolog", func(b *testing.B) { benchLoad(b, t.client, t.noLog) })
 }
 
 // benchRounds is how many times each side is measured in the ratio
@@ -289,23 +314,25 @@ const benchRoundTime = time.Second
 // One op is the whole comparison; the framework stops after it, as it takes
 // longer than -benchtime.
 func BenchmarkMetadataGETRatio(b *testing.B) {
-	c, bare, proxy, proxyV2, logPath := benchTargets(b)
+	t := newBenchTargets(b)
+	c := t.client
 	// Size the rounds from a short warm-up of the faster side.
-	n := int(benchRate(b, c, bare, 2000).rate * benchRoundTime.Seconds())
-	var bareSum, proxySum, v2Sum benchResult
+	n := int(benchRate(b, c, t.bare, 2000).rate * benchRoundTime.Seconds())
+	var bare, proxy, v2, noLog benchResult
 	var ratios []float64
 	for range b.N {
 		for i := range benchRounds {
 			// Alternate who goes first, so neither always runs first.
 			var br, pr benchResult
 			if i%2 == 0 {
-				br, pr = benchRate(b, c, bare, n), benchRate(b, c, proxy, n)
+				br, pr = benchRate(b, c, t.bare, n), benchRate(b, c, t.proxy, n)
 			} else {
-				pr, br = benchRate(b, c, proxy, n), benchRate(b, c, bare, n)
+				pr, br = benchRate(b, c, t.proxy, n), benchRate(b, c, t.bare, n)
 			}
-			bareSum.add(br)
-			proxySum.add(pr)
-			v2Sum.add(benchRate(b, c, proxyV2, n))
+			bare.add(br)
+			proxy.add(pr)
+			v2.add(benchRate(b, c, t.proxyV2, n))
+			noLog.add(benchRate(b, c, t.noLog, n))
 			ratios = append(ratios, pr.rate/br.rate)
 		}
 	}
@@ -315,20 +342,22 @@ func BenchmarkMetadataGETRatio(b *testing.B) {
 	for _, unit := range []string{"ns/op", "B/op", "allocs/op"} {
 		b.ReportMetric(0, unit)
 	}
-	b.ReportMetric(proxySum.rate/bareSum.rate, "throughput-ratio")
-	b.ReportMetric(v2Sum.rate/bareSum.rate, "throughput-ratio-v2")
+	b.ReportMetric(proxy.rate/bare.rate, "throughput-ratio")
+	b.ReportMetric(v2.rate/bare.rate, "throughput-ratio-v2")
+	b.ReportMetric(noLog.rate/bare.rate, "throughput-ratio-nolog")
 	b.ReportMetric(ratios[0], "min-ratio")
 	b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
 	b.ReportMetric(ratios[len(ratios)-1], "max-ratio")
-	b.ReportMetric(bareSum.cpuPerReq()/proxySum.cpuPerReq(), "cpu-ratio")
-	b.ReportMetric(bareSum.cpuPerReq()/v2Sum.cpuPerReq(), "cpu-ratio-v2")
+	b.ReportMetric(bare.cpuPerReq()/proxy.cpuPerReq(), "cpu-ratio")
+	b.ReportMetric(bare.cpuPerReq()/v2.cpuPerReq(), "cpu-ratio-v2")
+	b.ReportMetric(bare.cpuPerReq()/noLog.cpuPerReq(), "cpu-ratio-nolog")
 	rounds := float64(len(ratios))
-	b.ReportMetric(bareSum.rate/rounds, "bare-req/s")
-	b.ReportMetric(proxySum.rate/rounds, "proxy-req/s")
-	b.ReportMetric(v2Sum.rate/rounds, "proxy-v2-req/s")
-	b.ReportMetric(bareSum.cpuPerReq(), "bare-cpu-µs/req")
-	b.ReportMetric(proxySum.cpuPerReq(), "proxy-cpu-µs/req")
-	lines, dropped := benchLogStats(b, logPath)
+	b.ReportMetric(bare.rate/rounds, "bare-req/s")
+	b.ReportMetric(proxy.rate/rounds, "proxy-req/s")
+	b.ReportMetric(bare.cpuPerReq(), "bare-cpu-µs/req")
+	b.ReportMetric(proxy.cpuPerReq(), "proxy-cpu-µs/req")
+	b.ReportMetric(noLog.cpuPerReq(), "nolog-cpu-µs/req")
+	lines, dropped := benchLogStats(b, t.logPath)
 	b.ReportMetric(float64(lines), "log-lines")
 	b.ReportMetric(float64(dropped), "log-lines-dropped")
 }

@@ -138,13 +138,14 @@ func reloadGet(c *http.Client, url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// waitFor polls cond for up to 5 seconds.
+// waitFor polls cond for up to 15 seconds (a bound for a hang, generous for
+// a loaded machine).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatal("condition not met within 15s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
