@@ -212,3 +212,26 @@ func TestPublishReplacesWhatIsServed(t *testing.T) {
 		t.Fatalf("published options (tokens optional) not applied: %d", w.Code)
 	}
 }
+
+func TestLoadSeedsViewsFromTheViewHook(t *testing.T) {
+	var seeded int
+	view := func(tn *tenants.Tenant) *tenants.Tenant {
+		if tn.Name != "required" {
+			return nil
+		}
+		seeded++
+		c := *tn
+		c.Instance.ID = "i-0c0ffee0c0ffee000"
+		return &c
+	}
+	srv, _ := newServer(t, testConfig, handlers.Options{View: view})
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcRequired, headerToken, mint(t, srv, srcRequired, "60")); w.Body.String() != "i-0c0ffee0c0ffee000" {
+		t.Fatalf("a configured tenant was not served as the hook said: %q", w.Body)
+	}
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcFull); w.Body.String() != "i-0a1b2c3d4e5f60001" {
+		t.Fatalf("a tenant the hook declines is not served as configured: %q", w.Body)
+	}
+	if seeded != 1 {
+		t.Fatalf("hook consulted %d times for the required tenant, want 1", seeded)
+	}
+}

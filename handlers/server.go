@@ -39,6 +39,11 @@ type Options struct {
 	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
 	// DefaultMaxTokens is used.
 	MaxTokensPerTenant int
+	// View returns what to serve for a configured tenant when a
+	// configuration is loaded, such as its last mirrored copy, so that a
+	// reload never shows it unmirrored. If nil, or when it returns nil,
+	// the tenant is served as configured until Publish.
+	View func(t *tenants.Tenant) *tenants.Tenant
 	// Metrics receives the server's metrics. If nil, new ones are made;
 	// either way Server.Metrics returns them.
 	Metrics *Metrics
@@ -151,7 +156,13 @@ func (s *Server) Load(cfg *tenants.Config) error {
 			// Unchanged: keep what is served, a mirrored identity included.
 			si.view.Store(prev.view.Load())
 		} else {
-			si.view.Store(&view{tenant: t, cat: buildCatalogue(t, s.opts.Signer)})
+			served := t
+			if s.opts.View != nil {
+				if v := s.opts.View(t); v != nil {
+					served = v
+				}
+			}
+			si.view.Store(&view{tenant: served, cat: buildCatalogue(served, s.opts.Signer)})
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si

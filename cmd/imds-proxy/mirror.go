@@ -98,6 +98,22 @@ func (m *mirrors) Load(cfg *tenants.Config, publish func(name string, t *tenants
 	m.cache.Retain(keep)
 }
 
+// View is what to serve for a tenant as a configuration is loaded: its last
+// copy, if it mirrors an instance that was copied (handlers.Options.View).
+// It takes no lock: handlers call it while holding theirs, and a refresh
+// publishing into handlers holds m.mu.
+func (m *mirrors) View(t *tenants.Tenant) *tenants.Tenant {
+	if t.Mirror == nil {
+		return nil
+	}
+	if e := (*m.entries.Load())[t.Name]; e != nil {
+		if snap, ok := e.Peek(); ok {
+			return t.WithMirror(snap)
+		}
+	}
+	return nil
+}
+
 // refresh copies the instance once, publishes the copy and logs the
 // outcome with what to do about a failure.
 func (m *mirrors) refresh(ctx context.Context, name string, src *tenants.MirrorSource) (*tenants.Mirrored, time.Time, error) {

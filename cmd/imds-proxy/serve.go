@@ -135,7 +135,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		return sig.err
 	}
 	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: sig.s, Credentials: creds,
-		Metrics: metrics, Status: tenantStates{creds: creds, mirror: mirrored.State}})
+		Metrics: metrics, Status: tenantStates{creds: creds, mirror: mirrored.State}, View: mirrored.View})
 	if err != nil {
 		closeAll()
 		return err
@@ -182,10 +182,13 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		rl := &reloader{o: o, log: logger, current: cfg, apply: func(next *tenants.Config) {
 			nameRolesFromProfiles(ctx, next)
 			creds.Load(next) // first: the new tenants' credentials start fetching
+			// Then the mirrors, so that srv.Load finds each mirrored
+			// tenant's last copy (handlers.Options.View) and never serves
+			// it unmirrored in between.
+			mirrored.Load(next, srv.Publish)
 			if err := srv.Load(next); err != nil {
 				logger.Error().Err(err).Msg("configuration not applied")
 			}
-			mirrored.Load(next, srv.Publish)
 		}}
 		// Every later configuration, reloaded or changed by a container,
 		// is applied through live, which adds the addresses of the
