@@ -47,6 +47,7 @@ type entry struct {
 	kind        kind
 	children    map[string]bool // name -> is a directory; listings only
 	listing     bool            // body set explicitly, not derived from children
+	length      []string        // Content-Length of body, rendered once
 }
 
 // route classifies a request for the entry at path, for metrics.
@@ -120,6 +121,9 @@ func (c catalogue) finish() catalogue {
 		}
 		slices.Sort(names)
 		e.body = []byte(strings.Join(names, "\n"))
+	}
+	for _, e := range c {
+		e.length = []string{strconv.Itoa(len(e.body))}
 	}
 	return c
 }

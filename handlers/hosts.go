@@ -23,8 +23,12 @@ func hostAllowed(host string, extra []string) bool {
 	if host == "" {
 		return true
 	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.LastIndexByte(host, ':') > strings.LastIndexByte(host, ']') {
+		// Only then is there a port; SplitHostPort would allocate an
+		// error for the usual portless "169.254.169.254".
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if _, err := netip.ParseAddr(host); err == nil {

@@ -24,9 +24,8 @@ var (
 	allowGetHeader   = []string{"OPTIONS, GET, HEAD"}
 )
 
-// exchange is one request in flight: the ResponseWriter handed to the
-// router, carrying what the access log reports. Handlers reach it by
-// asserting their ResponseWriter, which costs nothing, unlike a context value.
+// exchange is one request in flight: the ResponseWriter, carrying what the
+// access log and the metrics report.
 type exchange struct {
 	http.ResponseWriter
 	start       time.Time
@@ -60,11 +59,17 @@ func (x *exchange) Write(b []byte) (int, error) {
 // reply writes a whole response with an exact Content-Length: IMDS never
 // sends chunked bodies, and HEAD must announce the GET's length.
 func (x *exchange) reply(status int, contentType []string, body []byte) {
+	x.replyLength(status, contentType, body, []string{strconv.Itoa(len(body))})
+}
+
+// replyLength is reply with the Content-Length already rendered, as the
+// catalogue keeps it for every entry.
+func (x *exchange) replyLength(status int, contentType []string, body []byte, length []string) {
 	h := x.Header()
 	if contentType != nil {
 		h["Content-Type"] = contentType
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = length
 	x.WriteHeader(status)
 	if len(body) > 0 {
 		_, _ = x.Write(body)
@@ -92,8 +97,7 @@ func (x *exchange) page(status int) {
 	}
 }
 
-func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
-	x := w.(*exchange)
+func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 	// A PUT relayed by a proxy carries X-Forwarded-For: refusing it is what
 	// keeps an SSRF-able web proxy on the instance from minting tokens.
 	if _, relayed := r.Header["X-Forwarded-For"]; relayed && !x.trustedPeer {
@@ -125,24 +129,6 @@ func (s *Server) handlePutToken(w http.ResponseWriter, r *http.Request) {
 	x.reply(http.StatusOK, textPlainHeader, []byte(tok))
 }
 
-func (s *Server) handleTokenWrongVersion(w http.ResponseWriter, _ *http.Request) {
-	w.(*exchange).page(http.StatusForbidden)
-}
-
-func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	x := w.(*exchange)
-	if r.URL.Path == "/latest/api/token" {
-		x.Header()["Allow"] = allowTokenHeader
-	} else {
-		x.Header()["Allow"] = allowGetHeader
-	}
-	x.reply(http.StatusMethodNotAllowed, nil, nil)
-}
-
-func (s *Server) handleNotFound(w http.ResponseWriter, _ *http.Request) {
-	w.(*exchange).page(http.StatusNotFound)
-}
-
 // authorize applies the tenant's token policy to a GET. A token, when sent,
 // must be one this tenant minted and still valid, whether or not tokens are
 // required; without one, the request is IMDSv1, allowed only when optional.
@@ -166,8 +152,7 @@ func (x *exchange) authorize(r *http.Request) bool {
 	return true
 }
 
-func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	x := w.(*exchange)
+func (s *Server) handleGet(x *exchange, r *http.Request) {
 	if !x.authorize(r) {
 		return
 	}
@@ -203,7 +188,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	case iamInfo:
 		s.serveIAMInfo(x, r)
 	default:
-		x.reply(http.StatusOK, contentTypeHeader(e.contentType), e.body)
+		x.replyLength(http.StatusOK, contentTypeHeader(e.contentType), e.body, e.length)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/resolver"
@@ -63,7 +62,6 @@ const DefaultMaxTokens = 5000
 type Server struct {
 	opts    Options
 	log     zerolog.Logger
-	router  chi.Router
 	state   atomic.Pointer[state]
 	unknown warnLimiter
 	metrics *Metrics
@@ -112,7 +110,6 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
-	s.router = s.routes()
 	s.sources = newSources(opts.Now)
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
@@ -218,7 +215,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.page(http.StatusTooManyRequests)
 		default:
 			x.trustedPeer = st.resolver.Trusted(x.peer)
-			s.router.ServeHTTP(x, r)
+			s.route(x, r)
 		}
 	}
 	s.logAccess(x, r)

@@ -138,19 +138,15 @@ func imdsMode(o tenants.IMDSOptions) string {
 // Admin returns the admin listener's handler: /healthz (the process
 // serves), /readyz (every tenant ready, else 503 and what is missing),
 // /metrics (Prometheus), /status (HTML) and /status.json.
-func (s *Server) Admin() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Content-Type"] = textPlainHeader
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", s.metricsHandler())
-	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Status())
-	})
-	mux.HandleFunc("GET /status", s.handleStatusPage)
-	return mux
+func (s *Server) Admin() http.Handler { return s.adminRoutes() }
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header()["Content-Type"] = textPlainHeader
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleStatusJSON(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status())
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {

@@ -33,13 +33,17 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
+
+	"github.com/imds-proxy/imds-proxy/cache"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -54,10 +58,24 @@ const (
 	benchConns = 16
 )
 
-// benchTarget is one server under load and what it must answer.
+// benchTarget is one server under load and the headers every request to
+// it carries.
 type benchTarget struct {
 	url    string
 	header http.Header // sent with every request (the IMDSv2 token)
+	path   string      // asked for; benchPath if empty
+	body   []byte      // expected; benchInstanceID if nil
+}
+
+func (t benchTarget) target() (path string, body []byte) {
+	path, body = t.path, t.body
+	if path == "" {
+		path = benchPath
+	}
+	if body == nil {
+		body = []byte(benchInstanceID)
+	}
+	return path, body
 }
 
 // benchListen serves h on 127.0.0.1:0 with serve's http.Server settings
@@ -96,8 +114,10 @@ func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
 
 // benchBare answers the path exactly as imds-proxy does (Date aside, which
 // net/http adds to both), and nothing else.
-func benchBare() http.Handler {
-	body := []byte(benchInstanceID)
+func benchBare() http.Handler { return benchBareBody([]byte(benchInstanceID)) }
+
+// benchBareBody answers every request with body as IMDS answers a value.
+func benchBareBody(body []byte) http.Handler {
 	length := []string{strconv.Itoa(len(body))}
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		h := w.Header()
@@ -119,6 +139,27 @@ var benchLimits = tenants.LimitsConfig{RequestsPerSecond: 1e9, Burst: 1 << 30, C
 // a temporary file, whose path is returned; without, the zero Logger, which
 // logs nothing: the difference is what default logging costs.
 func benchProxy(tb testing.TB, logged bool) (url, logPath string) {
+	return benchProxyWith(tb, logged, false)
+}
+
+// benchCredsPath is where the credentials benchmark asks.
+const benchCredsPath = "/latest/meta-data/iam/security-credentials/bench-role"
+
+// benchProfile stands in for a loaded AWS profile: temporary credentials
+// valid for hours, served as they are, as an SSO profile's are. The
+// benchmark measures serving cached credentials, not fetching them.
+func benchProfile(context.Context, string) (*tenants.Profile, error) {
+	creds := aws.Credentials{AccessKeyID: "ASIABENCHEXAMPLE0001", SecretAccessKey: "bench-secret-access-key",
+		SessionToken: strings.Repeat("bench-session-token-", 40), CanExpire: true,
+		Expires: time.Now().Add(6 * time.Hour), AccountID: "111122223333"}
+	return &tenants.Profile{Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return creds, nil
+	})}, nil
+}
+
+// benchProxyWith starts the full stack; withCreds gives the tenant a role
+// whose credentials come through the production credential cache.
+func benchProxyWith(tb testing.TB, logged, withCreds bool) (url, logPath string) {
 	tb.Helper()
 	var logger zerolog.Logger
 	if logged {
@@ -139,16 +180,28 @@ func benchProxy(tb testing.TB, logged bool) (url, logPath string) {
 			_ = f.Close()
 		})
 	}
-	cfg, errs := tenants.Build(&tenants.File{Tenants: []tenants.TenantConfig{{
+	tc := tenants.TenantConfig{
 		Name:     "bench",
 		Sources:  []string{"127.0.0.1"},
 		Instance: tenants.InstanceConfig{InstanceID: benchInstanceID},
 		Limits:   benchLimits,
-	}}}, ".", time.Now())
+	}
+	if withCreds {
+		tc.Credentials = tenants.CredentialsConfig{Profile: "bench", RoleName: "bench-role"}
+	}
+	cfg, errs := tenants.Build(&tenants.File{Tenants: []tenants.TenantConfig{tc}}, ".", time.Now())
 	if errs != nil {
 		tb.Fatal(errs)
 	}
-	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: nil})
+	opts := handlers.Options{Logger: logger, Signer: nil}
+	if withCreds {
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.Cleanup(cancel)
+		creds := newCredentialCache(ctx, benchProfile, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+		creds.Load(cfg)
+		opts.Credentials = creds
+	}
+	srv, err := handlers.New(cfg, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -186,7 +239,8 @@ func benchGet(c *http.Client, req *http.Request, buf []byte) (int, http.Header, 
 }
 
 func (t benchTarget) request(tb testing.TB) *http.Request {
-	req, err := http.NewRequest(http.MethodGet, t.url+benchPath, nil)
+	path, _ := t.target()
+	req, err := http.NewRequest(http.MethodGet, t.url+path, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -204,10 +258,11 @@ func benchLoad(b *testing.B, c *http.Client, t benchTarget) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		req := t.request(b)
-		buf := make([]byte, 512)
+		_, want := t.target()
+		buf := make([]byte, 2048)
 		for pb.Next() {
 			status, _, body, err := benchGet(c, req, buf)
-			if err != nil || status != http.StatusOK || len(body) != len(benchInstanceID) {
+			if err != nil || status != http.StatusOK || len(body) != len(want) {
 				b.Errorf("GET %s: %d %q %v", req.URL, status, body, err)
 				return
 			}
@@ -219,15 +274,16 @@ func benchLoad(b *testing.B, c *http.Client, t benchTarget) {
 // the comparison is between equal responses.
 func benchCheck(tb testing.TB, c *http.Client, t benchTarget, want http.Header) http.Header {
 	tb.Helper()
-	status, h, body, err := benchGet(c, t.request(tb), make([]byte, 512))
-	if err != nil || status != http.StatusOK || string(body) != benchInstanceID {
-		tb.Fatalf("GET %s%s: %d %q %v", t.url, benchPath, status, body, err)
+	path, wantBody := t.target()
+	status, h, body, err := benchGet(c, t.request(tb), make([]byte, 2048))
+	if err != nil || status != http.StatusOK || !bytes.Equal(body, wantBody) {
+		tb.Fatalf("GET %s%s: %d %q %v", t.url, path, status, body, err)
 	}
 	h = h.Clone()
 	h.Del("Date")
 	h.Del("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") // IMDSv2 adds it, as IMDS does
 	if want != nil && !benchSameHeader(h, want) {
-		tb.Fatalf("GET %s%s: headers %v, bare sends %v", t.url, benchPath, h, want)
+		tb.Fatalf("GET %s%s: headers %v, bare sends %v", t.url, path, h, want)
 	}
 	return h
 }
@@ -288,6 +344,57 @@ func newBenchTargets(b *testing.B) benchTargets {
 		benchCheck(b, c, p, want)
 	}
 	return t
+}
+
+// BenchmarkCredentialsGETRatio is the ratio benchmark for the request SDKs
+// make most: GET iam/security-credentials/<role>, answered from the
+// credential cache, against a bare handler writing the same document.
+func BenchmarkCredentialsGETRatio(b *testing.B) {
+	c := benchClient(b)
+	proxyURL, _ := benchProxyWith(b, true, true)
+	proxy := benchTarget{url: proxyURL, path: benchCredsPath}
+	deadline := time.Now().Add(10 * time.Second)
+	var doc []byte
+	for {
+		status, _, body, err := benchGet(c, proxy.request(b), make([]byte, 2048))
+		if err == nil && status == http.StatusOK && bytes.Contains(body, []byte(`"Code" : "Success"`)) {
+			doc = bytes.Clone(body)
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no credentials from the proxy: %d %q %v", status, body, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	proxy.body = doc
+	bare := benchTarget{url: benchListen(b, benchBareBody(doc), log.New(io.Discard, "", 0)), path: benchCredsPath, body: doc}
+	benchCheck(b, c, proxy, benchCheck(b, c, bare, nil))
+	n := int(benchRate(b, c, bare, 2000).rate * benchRoundTime.Seconds())
+	var br, pr benchResult
+	var ratios []float64
+	for range b.N {
+		for i := range benchRounds {
+			var bi, pi benchResult
+			if i%2 == 0 {
+				bi, pi = benchRate(b, c, bare, n), benchRate(b, c, proxy, n)
+			} else {
+				pi, bi = benchRate(b, c, proxy, n), benchRate(b, c, bare, n)
+			}
+			br.add(bi)
+			pr.add(pi)
+			ratios = append(ratios, pi.rate/bi.rate)
+		}
+	}
+	slices.Sort(ratios)
+	for _, unit := range []string{"ns/op", "B/op", "allocs/op"} {
+		b.ReportMetric(0, unit)
+	}
+	b.ReportMetric(pr.rate/br.rate, "throughput-ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
+	b.ReportMetric(br.cpuPerReq()/pr.cpuPerReq(), "cpu-ratio")
+	rounds := float64(len(ratios))
+	b.ReportMetric(br.rate/rounds, "bare-req/s")
+	b.ReportMetric(pr.rate/rounds, "proxy-req/s")
 }
 
 func BenchmarkMetadataGET(b *testing.B) {
@@ -400,10 +507,11 @@ func benchRate(tb testing.TB, c *http.Client, t benchTarget, n int) benchResult 
 		go func() {
 			defer wg.Done()
 			req := t.request(tb)
-			buf := make([]byte, 512)
+			_, want := t.target()
+			buf := make([]byte, 2048)
 			for left.Add(-1) >= 0 {
 				status, _, body, err := benchGet(c, req, buf)
-				if err != nil || status != http.StatusOK || len(body) != len(benchInstanceID) {
+				if err != nil || status != http.StatusOK || len(body) != len(want) {
 					tb.Errorf("GET %s: %d %q %v", req.URL, status, body, err)
 					return
 				}

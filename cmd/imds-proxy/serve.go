@@ -50,9 +50,9 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 			format = "console"
 		}
 	}
-	// The diode closes its writer on Close: hide stderr's Close, or main
-	// could not report the error serve returns (a busy port says nothing).
-	d := diode.NewWriter(struct{ io.Writer }{stderr}, 8192, 10*time.Millisecond, func(missed int) {
+	// The diode closes its writer on Close: the batch writer flushes then,
+	// and leaves stderr open for main to report the error serve returns.
+	d := diode.NewWriter(newBatchWriter(stderr, 10*time.Millisecond), 8192, 10*time.Millisecond, func(missed int) {
 		fmt.Fprintf(stderr, "imds-proxy: log buffer full, %d lines dropped\n", missed)
 	})
 	var w io.Writer = d

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countingWriter counts the writes that reach it.
+type countingWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	return c.buf.Write(p)
+}
+
+func (c *countingWriter) snapshot() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String(), c.writes
+}
+
+func TestBatchWriterGathersLines(t *testing.T) {
+	under := &countingWriter{}
+	b := newBatchWriter(under, time.Hour) // no timed flush: only Close writes
+	for i := 0; i < 100; i++ {
+		if _, err := b.Write([]byte("a log line\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, n := under.snapshot(); n != 0 {
+		t.Fatalf("%d writes before any flush, want 0", n)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, n := under.snapshot()
+	if n != 1 || strings.Count(got, "a log line\n") != 100 {
+		t.Fatalf("after Close: %d writes, %d lines; want 1 write of 100 lines", n, strings.Count(got, "a log line\n"))
+	}
+}
+
+func TestBatchWriterFlushesOnItsOwn(t *testing.T) {
+	under := &countingWriter{}
+	b := newBatchWriter(under, 5*time.Millisecond)
+	defer b.Close()
+	_, _ = b.Write([]byte("soon\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if got, _ := under.snapshot(); got == "soon\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a line was never flushed without Close")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
