@@ -2,6 +2,8 @@ package tenants
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -285,6 +287,15 @@ func ssoExpired(err error, api smithy.APIError) bool {
 		strings.Contains(msg, "sso/cache")
 }
 
+// digest shortens a value to a fingerprint ("-" when empty).
+func digest(v string) string {
+	if v == "" {
+		return "-"
+	}
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:6])
+}
+
 // Key identifies what a spec obtains: tenants with equal keys share one
 // cache entry and one upstream call. The role name is only a label and the
 // session name matters only when a role is assumed.
@@ -292,7 +303,9 @@ func (s CredentialSpec) Key() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "profile=%q role=%q duration=%s", s.Profile, s.RoleARN, s.Duration)
 	if s.RoleARN != "" {
-		fmt.Fprintf(&b, " session=%q external=%q identity=%q policy=%q arns=%q", s.SessionName, s.ExternalID, s.SourceIdentity, s.Policy, s.PolicyARNs)
+		// The key is logged: the external id and the policy appear as
+		// digests, enough to tell specs apart and no more.
+		fmt.Fprintf(&b, " session=%q external=%s identity=%q policy=%s arns=%q", s.SessionName, digest(s.ExternalID), s.SourceIdentity, digest(s.Policy), s.PolicyARNs)
 		for _, k := range sortedTagKeys(s.Tags) {
 			fmt.Fprintf(&b, " tag:%q=%q", k, s.Tags[k])
 		}

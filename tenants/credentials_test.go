@@ -255,3 +255,16 @@ func TestMaskKeyID(t *testing.T) {
 		t.Fatalf("MaskKeyID(short) = %s", got)
 	}
 }
+
+func TestSpecKeyShowsNoExternalID(t *testing.T) {
+	spec := tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "s1",
+		ExternalID: "very-private-external-id", Policy: `{"Statement":[]}`, Duration: time.Hour}
+	other := spec
+	other.ExternalID = "another-external-id"
+	if strings.Contains(spec.Key(), spec.ExternalID) || strings.Contains(spec.Key(), "Statement") {
+		t.Fatalf("key shows the external id or the policy: %s", spec.Key())
+	}
+	if spec.Key() == other.Key() {
+		t.Fatal("different external ids must be different keys")
+	}
+}
