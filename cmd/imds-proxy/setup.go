@@ -415,7 +415,7 @@ func setupAddresses(o *setupOptions, r hostRunner, w io.Writer) error {
 	if !o.apply {
 		todo, _ := addressPlan(o, nil, false)
 		fmt.Fprintf(w, "# address mode: %s on %s, for a proxy listening on 169.254.169.254:80%s.\n",
-			joinPrefixes(o.imdsPrefixes()), o.iface, map[bool]string{true: " and [fd00:ec2::254]:80"}[o.ipv6])
+			joinAnd(o.imdsPrefixes()), o.iface, map[bool]string{true: " and [fd00:ec2::254]:80"}[o.ipv6])
 		fmt.Fprintln(w, "# Run with --apply to perform what is not yet in effect; --remove undoes it.")
 		printCommands(w, todo)
 		return nil
@@ -450,10 +450,11 @@ func setupAddresses(o *setupOptions, r hostRunner, w io.Writer) error {
 	return nil
 }
 
-func joinPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
+// joinAnd lists values as "a and b".
+func joinAnd[T fmt.Stringer](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.String()
 	}
 	return strings.Join(s, " and ")
 }
@@ -511,7 +512,7 @@ func dnatRules(o *setupOptions) []iptablesRule {
 func setupDNAT(o *setupOptions, r hostRunner, w io.Writer) error {
 	rules := dnatRules(o)
 	if !o.apply {
-		fmt.Fprintf(w, "# dnat mode: tcp to 169.254.169.254:80 goes to %s.\n", joinAddrPorts(o.to))
+		fmt.Fprintf(w, "# dnat mode: tcp to 169.254.169.254:80 goes to %s.\n", joinAnd(o.to))
 		fmt.Fprintln(w, "# Run with --apply to add the rules not yet present; --remove deletes them.")
 		for _, rule := range rules {
 			fmt.Fprintln(w, rule.command("-I"))
@@ -539,13 +540,6 @@ func setupDNAT(o *setupOptions, r hostRunner, w io.Writer) error {
 	return nil
 }
 
-func joinAddrPorts(aps []netip.AddrPort) string {
-	s := make([]string, len(aps))
-	for i, a := range aps {
-		s[i] = a.String()
-	}
-	return strings.Join(s, " and ")
-}
 
 // Removal.
 
