@@ -540,7 +540,6 @@ func setupDNAT(o *setupOptions, r hostRunner, w io.Writer) error {
 	return nil
 }
 
-
 // Removal.
 
 func removeSetup(r hostRunner, w io.Writer) error {
