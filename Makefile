@@ -17,7 +17,7 @@ ARGS     ?=
 FUZZ_TARGETS    := ./tenants/:FuzzParse ./handlers/:FuzzRoute
 FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
-BENCH_PKGS      := ./handlers/ ./resolver/
+BENCH_PKGS      := ./cmd/imds-proxy/ ./handlers/ ./resolver/
 
 .PHONY: help build run run-linux test e2e fuzz bench vet fmt-check docker run-docker clean
 
