@@ -182,6 +182,7 @@ type state[V any] struct {
 	refreshed time.Time // when val was fetched
 	err       error     // of the latest fetch, nil if it succeeded
 	failedAt  time.Time
+	kickAfter time.Time // after a failure: no fetch on a request's behalf before this
 }
 
 // Get returns the current value if it is still valid. Otherwise it asks the
@@ -190,6 +191,12 @@ type state[V any] struct {
 func (e *Entry[V]) Get(ctx context.Context) (V, error) {
 	if v, ok := e.valid(); ok {
 		return v, nil
+	}
+	var zero V
+	if s := e.cur.Load(); s != nil && s.err != nil && e.opts.Clock.Now().Before(s.kickAfter) {
+		// The upstream failed moments ago and is backing off: say so now
+		// rather than keep the client waiting for a fetch that won't come.
+		return zero, s.err
 	}
 	ch := *e.changed.Load()
 	select {
@@ -204,7 +211,6 @@ func (e *Entry[V]) Get(ctx context.Context) (V, error) {
 	if v, ok := e.valid(); ok {
 		return v, nil
 	}
-	var zero V
 	if s := e.cur.Load(); s != nil && s.err != nil {
 		return zero, s.err
 	}
@@ -287,8 +293,10 @@ func (e *Entry[V]) refresh(ctx context.Context, failures *int) time.Time {
 		if prev != nil {
 			s = *prev
 		}
+		d := e.backoff(*failures)
 		s.err, s.failedAt = err, now
-		next = now.Add(e.backoff(*failures))
+		s.kickAfter = now.Add(min(d, maxKickWait))
+		next = now.Add(d)
 	}
 	e.cur.Store(&s)
 	changed := make(chan struct{})
@@ -328,9 +336,16 @@ func (e *Entry[V]) backoff(failures int) time.Duration {
 	return time.Duration(float64(d) * e.opts.Jitter())
 }
 
+// maxKickWait caps how long requests that find no valid value may have to
+// wait for the next fetch after a failure: the backoff keeps growing for
+// the refresher's own retries, but a user who just fixed the cause (ran
+// `aws sso login`) is served within this.
+const maxKickWait = 30 * time.Second
+
 // wait sleeps until next. A kick (a request found no valid value) cuts the
-// wait short, but no sooner than MinBackoff after the last failure, so
-// clients hammering a broken upstream do not multiply its calls.
+// wait short, but not before the failure's backoff (at most maxKickWait)
+// has passed, so clients polling a broken upstream do not multiply its
+// calls.
 func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 	clock := e.opts.Clock
 	timer := clock.After(next.Sub(clock.Now()))
@@ -345,7 +360,7 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 				continue
 			}
 			s := e.cur.Load()
-			earliest := s.failedAt.Add(e.opts.MinBackoff)
+			earliest := s.kickAfter
 			if s.err == nil || !clock.Now().Before(earliest) {
 				return true
 			}

@@ -43,8 +43,19 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// Advance moves time forward and fires the timers now due.
+// Advance moves time forward and fires the timers now due. It first gives
+// the refresher up to a second to start waiting (OnFetch, which tests wait
+// on, runs just before it does), so that its timer counts from the time
+// before the advance, as it would with a real clock.
 func (c *fakeClock) Advance(d time.Duration) {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		pending := len(c.timers)
+		c.mu.Unlock()
+		if pending > 0 {
+			break
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -389,5 +400,34 @@ func TestEveryNeverFetchedIsNotValid(t *testing.T) {
 	}
 	if st := e.Status(); st.Valid || !st.Refreshed.IsZero() || !errors.Is(st.LastError, down) {
 		t.Fatalf("status %+v: want not valid, never refreshed, the error", st)
+	}
+}
+
+// TestRequestsDoNotOutrunTheBackoff: while the upstream keeps failing,
+// requests get the failure at once and cause no extra upstream calls.
+func TestRequestsDoNotOutrunTheBackoff(t *testing.T) {
+	c, clock, up, ev := setup(t, time.Hour)
+	down := errors.New("sso session expired")
+	up.set(down, nil)
+	e := c.Entry("k", 15*time.Minute, up.fetch)
+	ev.next(t)
+	for i := 0; i < 100; i++ {
+		start := time.Now()
+		if _, err := e.Get(context.Background()); !errors.Is(err, down) {
+			t.Fatalf("Get during backoff: %v, want the upstream's error", err)
+		}
+		if time.Since(start) > 100*time.Millisecond {
+			t.Fatal("a request waited although no fetch was due")
+		}
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Fatalf("%d upstream calls while backing off, want 1", n)
+	}
+	clock.Advance(time.Second) // the first retry
+	if got := ev.next(t); got.Failure != 2 {
+		t.Fatalf("retry event %+v, want the second failure", got)
+	}
+	if n := up.calls.Load(); n != 2 {
+		t.Fatalf("%d upstream calls after one backoff, want 2", n)
 	}
 }

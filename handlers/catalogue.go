@@ -239,8 +239,19 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 // Applied once per build, it costs requests nothing.
 func (c catalogue) restrict(p tenants.PathPolicy) catalogue {
 	out := catalogue{}
+	rolePermitted := true
+	for path, e := range c {
+		if e.kind == roleCredentials && !p.Permits(path) {
+			rolePermitted = false
+		}
+	}
 	for path, e := range c {
 		if e.dir && !e.listing || !p.Permits(path) {
+			continue
+		}
+		if e.kind == instanceCreds && !rolePermitted {
+			// The same credentials by another path: hiding the role's
+			// hides them here too.
 			continue
 		}
 		kept := *e

@@ -61,6 +61,15 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 			return
 		}
 	}
+	if si.tenant.Role == nil || !si.tenant.Paths.Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+		return
+	}
+	limits := si.tenant.Limits
+	if !s.sources.allow(x.src, limits) {
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		return
+	}
 	c, err := s.credentials(r.Context(), si.tenant)
 	if err != nil {
 		var ce *tenants.CredentialError

@@ -116,6 +116,7 @@ func TestPathPolicy(t *testing.T) {
 		{"127.0.0.5:1", "/latest/meta-data/iam/info", 404, ""},
 		{"127.0.0.5:1", "/latest/meta-data/iam/", 404, ""},
 		{"127.0.0.5:1", "/latest/meta-data/instance-type", 200, "t3.micro"},
+		{"127.0.0.5:1", "/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance", 404, ""},
 		{"127.0.0.4:1", "/latest/meta-data/", 200, "instance-id\nplacement/"},
 		{"127.0.0.4:1", "/latest/meta-data/placement/region", 200, "us-east-1"},
 		{"127.0.0.4:1", "/latest/meta-data/instance-type", 404, ""},
@@ -220,4 +221,28 @@ func record(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w
+}
+
+func TestEscapedPaths(t *testing.T) {
+	srv, _ := newServer(t, `
+tenants:
+  - name: tagged
+    sources: ["127.0.0.2"]
+    instance: {tags: {"team+ops": yes-plus}}
+`, handlers.Options{})
+	tests := []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/latest/meta-data/tags/instance/team%2Bops", 200, "yes-plus"},
+		{"/latest/meta-data/tags%2Finstance", 404, ""},
+		{"/latest/meta-data/%2e%2e/meta-data/instance-type", 404, ""},
+	}
+	for _, tc := range tests {
+		w := serve(srv, "GET", tc.target, "127.0.0.2:1")
+		if w.Code != tc.status || (tc.body != "" && w.Body.String() != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.target, w.Code, w.Body, tc.status, tc.body)
+		}
+	}
 }

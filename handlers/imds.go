@@ -162,7 +162,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 		x.reply(http.StatusOK, textPlainHeader, versionListing)
 		return
 	}
-	if strings.Contains(r.URL.RawPath, "%2") {
+	if strings.Contains(r.URL.RawPath, "%2F") || strings.Contains(r.URL.RawPath, "%2f") {
 		// An escaped slash is not a path separator to IMDS: %2F never
 		// names an entry (and %2E%2E never climbs).
 		x.page(http.StatusNotFound)

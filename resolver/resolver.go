@@ -91,7 +91,10 @@ func (s *Snapshot) Client(peer netip.Addr, xff []string) netip.Addr {
 		for j := len(hops) - 1; j >= 0; j-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
 			if err != nil {
-				return client // a malformed hop ends what can be believed
+				// A chain that cannot be read names nobody: attributing the
+				// request to the proxy itself would serve its clients as
+				// the proxy's tenant.
+				return netip.Addr{}
 			}
 			client = a.Unmap().WithZone("")
 			if !s.isTrusted(client) {
@@ -103,7 +106,7 @@ func (s *Snapshot) Client(peer netip.Addr, xff []string) netip.Addr {
 }
 
 // Trusted reports whether peer is a configured trusted proxy.
-func (s *Snapshot) Trusted(peer netip.Addr) bool { return s.isTrusted(peer.Unmap()) }
+func (s *Snapshot) Trusted(peer netip.Addr) bool { return s.isTrusted(peer.Unmap().WithZone("")) }
 
 func (s *Snapshot) isTrusted(a netip.Addr) bool {
 	for _, p := range s.trusted {

@@ -112,10 +112,26 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 		}
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
+	checkTrustedProxies(cfg, el)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cfg, nil
+}
+
+// checkTrustedProxies refuses a trusted proxy inside a tenant's sources: a
+// client there could write any address in X-Forwarded-For and be served as
+// any tenant. Proxies and tenants must be told apart by address.
+func checkTrustedProxies(cfg *Config, el errorList) {
+	for i, p := range cfg.Server.TrustedProxies {
+		for _, t := range cfg.Tenants {
+			for _, s := range t.Sources {
+				if p.Overlaps(s) {
+					el.add([]any{"server", "trusted_proxies", i}, "%s overlaps %s, a source of tenant %q: a client there could choose any tenant through X-Forwarded-For", p, s, t.Name)
+				}
+			}
+		}
+	}
 }
 
 func buildServer(sc ServerConfig, el errorList) Server {

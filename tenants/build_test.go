@@ -150,12 +150,12 @@ func TestParseServer(t *testing.T) {
 	cfg := parse(t, "c.yaml", tenantConfig(`server:
   listen: ["169.254.169.254:80", "[fd00:ec2::254]:80"]
   admin_listen: "[::1]:9180"
-  trusted_proxies: [10.0.0.0/8, "::ffff:192.168.1.1"]
+  trusted_proxies: [192.0.2.0/24, "::ffff:192.168.1.1"]
 `))
 	want := tenants.Server{
 		Listen:         []string{"169.254.169.254:80", "[fd00:ec2::254]:80"},
 		AdminListen:    "[::1]:9180",
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.168.1.1/32")},
 	}
 	if !reflect.DeepEqual(cfg.Server, want) {
 		t.Errorf("server %+v, want %+v", cfg.Server, want)

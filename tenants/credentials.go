@@ -53,7 +53,7 @@ type CredentialError struct {
 
 func (e *CredentialError) Error() string {
 	if e.Err != nil {
-		return e.Code + ": " + e.Message + ": " + e.Err.Error()
+		return e.Code + ": " + e.Message + ": " + e.Cause()
 	}
 	return e.Code + ": " + e.Message
 }

@@ -485,7 +485,7 @@ tenants:
 		name: "bad listen address",
 		config: `server:
   listen: ["localhost:8080"]
-  trusted_proxies: [10.0.0.0/8, 10.0.0.1/8]
+  trusted_proxies: [192.0.2.0/24, 10.0.0.1/8]
 tenants:
   - name: web
     sources: [10.0.0.1]
@@ -667,5 +667,12 @@ func TestLoad(t *testing.T) {
 	_, err := tenants.Load(name, launch)
 	if want := name + `:4: tenants[0].region: "mars" is not a region such as us-east-1`; err == nil || err.Error() != want {
 		t.Errorf("Load: %v, want %s", err, want)
+	}
+}
+
+func TestTrustedProxyInsideATenantIsRefused(t *testing.T) {
+	_, err := tenants.Parse("c.yaml", []byte("server:\n  trusted_proxies: [172.17.0.0/16]\ntenants:\n  - name: ci\n    sources: [172.17.0.0/16]\n  - name: admin\n    sources: [10.9.9.9]\n"), launch)
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:2: server.trusted_proxies[0]: 172.17.0.0/16 overlaps 172.17.0.0/16, a source of tenant "ci"`) {
+		t.Fatalf("error %v, want the overlap refused with file:line", err)
 	}
 }

@@ -67,7 +67,7 @@ type MirrorError struct {
 
 func (e *MirrorError) Error() string {
 	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
+		return e.Message + ": " + Redact(e.Err.Error())
 	}
 	return e.Message
 }

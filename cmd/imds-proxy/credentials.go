@@ -158,12 +158,12 @@ func logFetch(log zerolog.Logger, ev cache.Event) {
 	if errors.As(ev.Err, &ce) {
 		e = e.Str("code", ce.Code)
 		if ce.Err != nil {
-			e = e.Str("cause", ce.Err.Error())
+			e = e.Str("cause", ce.Cause())
 		}
 		e.Msg(ce.Message)
 		return
 	}
-	e.Err(ev.Err).Msg("credential refresh failed")
+	e.Str("error", tenants.Redact(ev.Err.Error())).Msg("credential refresh failed")
 }
 
 // Load makes the tenants' entries current: new specs start fetching at

@@ -17,7 +17,7 @@ import (
 // inside that), a trusted proxy block, an IPv6 block and a tenant whose
 // container token works from anywhere.
 const explainConfig = `server:
-  trusted_proxies: ["10.9.0.0/16"]
+  trusted_proxies: ["198.51.100.0/24"]
 tenants:
   - name: office
     sources: ["10.0.0.0/8"]
@@ -71,14 +71,12 @@ func TestExplain(t *testing.T) {
   role            team (profile dev, assumes arn:aws:iam::111122223333:role/team)
   IMDS            required: IMDSv2 only, IMDSv1 answers 401; hop limit 2
 `},
-		{name: "trusted proxy", addr: "10.9.0.7", want: `10.9.0.7 is a trusted proxy (server.trusted_proxies 10.9.0.0/16): its X-Forwarded-For is believed, so a request
+		{name: "trusted proxy", addr: "198.51.100.7", noTenant: true, want: `198.51.100.7 is a trusted proxy (server.trusted_proxies 198.51.100.0/24): its X-Forwarded-For is believed, so a request
 it forwards is served as the tenant of the right-most address there that is not a trusted proxy;
 only its requests without X-Forwarded-For are served as below.
-10.9.0.7 is served as tenant office.
-  matched source  10.0.0.0/8 (the longest prefix that contains it)
-  instance        i-0a0000000000000a1 in us-east-1a
-  role            none: iam/ answers 404
-  IMDS            optional: IMDSv1 and IMDSv2; hop limit 2
+198.51.100.7: no tenant lists this address: the IMDS listener answers it 403 Forbidden on every path.
+Only the container credentials endpoint serves it, to a request with the token of desktop
+(container_credentials.any_source).
 `},
 		{name: "ipv6 zone is ignored", addr: "fd00:1::5%eth0", want: `The zone of fd00:1::5%eth0 is ignored: it is looked up as fd00:1::5.
 fd00:1::5 is served as tenant team.

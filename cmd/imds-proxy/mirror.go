@@ -160,12 +160,12 @@ func (m *mirrors) logFailure(name string, spec *tenants.MirrorSpec, err error) {
 	if errors.As(err, &me) {
 		e = e.Str("code", me.Code)
 		if me.Err != nil {
-			e = e.Str("cause", me.Err.Error())
+			e = e.Str("cause", tenants.Redact(me.Err.Error()))
 		}
 		e.Msg(me.Message)
 		return
 	}
-	e.Err(err).Msg("mirror refresh failed")
+	e.Str("error", tenants.Redact(err.Error())).Msg("mirror refresh failed")
 }
 
 func (m *mirrors) copyOf(name string) (*tenants.Mirrored, bool) {

@@ -182,13 +182,14 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		rl := &reloader{o: o, log: logger, current: cfg, apply: func(next *tenants.Config) {
 			nameRolesFromProfiles(ctx, next)
 			creds.Load(next) // first: the new tenants' credentials start fetching
-			// Then the mirrors, so that srv.Load finds each mirrored
-			// tenant's last copy (handlers.Options.View) and never serves
-			// it unmirrored in between.
-			mirrored.Load(next, srv.Publish)
+			// srv.Load seeds each mirrored tenant with its last copy
+			// (handlers.Options.View: the mirrors' entries by name), so it
+			// is never served unmirrored; then the mirrors switch to the new
+			// tenants and publish into the new configuration.
 			if err := srv.Load(next); err != nil {
 				logger.Error().Err(err).Msg("configuration not applied")
 			}
+			mirrored.Load(next, srv.Publish)
 		}}
 		// Every later configuration, reloaded or changed by a container,
 		// is applied through live, which adds the addresses of the
@@ -232,10 +233,10 @@ type listener struct {
 	kind string
 }
 
-// served is the listener a server accepts from: IMDS listeners cap each
-// source's open connections.
+// served is the listener a server accepts from: the IMDS and container
+// listeners cap each source's open connections.
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind == "imds" {
+	if l.kind == "imds" || l.kind == "container" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener
