@@ -16,11 +16,13 @@ const fuzzRouteConfig = `
 tenants:
   - name: alpha
     sources: ["127.0.0.2"]
+    limits: {requests_per_second: 1000000000, burst: 1000000000}
     instance: {instance_id: i-0aaaaaaaaaaaaaaaa, key_name: alpha-key, public_key: "ssh-ed25519 AAAA alpha", tags: {Name: alpha}}
     credentials: {role_arn: "arn:aws:iam::111122223333:role/alpha"}
     user_data: "#!/bin/sh\necho alpha\n"
   - name: bravo
     sources: ["127.0.0.3"]
+    limits: {requests_per_second: 1000000000, burst: 1000000000}
     instance: {instance_id: i-0bbbbbbbbbbbbbbbb}
     imds: {tokens: required}
 `
