@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -32,6 +33,8 @@ const (
 	roleCredentials             // the tenant's role credentials, from the credential source
 	instanceCreds               // identity-credentials/ec2/security-credentials/ec2-instance
 	iamInfo                     // iam/info, which names the credentials' account
+	signatureDoc                // dynamic/instance-identity/signature, signed once when first asked
+	pkcs7Doc                    // dynamic/instance-identity/pkcs7 and rsa2048, likewise
 )
 
 const (
@@ -48,6 +51,20 @@ type entry struct {
 	children    map[string]bool // name -> is a directory; listings only
 	listing     bool            // body set explicitly, not derived from children
 	length      []string        // Content-Length of body, rendered once
+	sig         *lazySignature  // signature and pkcs7 entries
+}
+
+// lazySignature signs an identity document once, when first needed.
+type lazySignature struct {
+	signer *Signer
+	doc    []byte
+	once   sync.Once
+	sig    Signature
+}
+
+func (l *lazySignature) get() Signature {
+	l.once.Do(func() { l.sig = l.signer.Sign(l.doc) })
+	return l.sig
 }
 
 // route classifies a request for the entry at path, for metrics.
@@ -218,10 +235,13 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		doc := identityDocument(in)
 		c.text("dynamic/instance-identity/document", string(doc))
 		if sign != nil {
-			sig := sign.Sign(doc)
-			c.text("dynamic/instance-identity/signature", sig.Signature)
-			c.text("dynamic/instance-identity/pkcs7", sig.PKCS7)
-			c.text("dynamic/instance-identity/rsa2048", sig.PKCS7)
+			// Signed on first request, not here: an RSA signature costs
+			// milliseconds, which thousands of tenants would add to every
+			// start and reload, while few clients ever ask for one.
+			sig := &lazySignature{signer: sign, doc: doc}
+			c.add("dynamic/instance-identity/signature", &entry{contentType: textPlain, kind: signatureDoc, sig: sig})
+			c.add("dynamic/instance-identity/pkcs7", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
+			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}

@@ -187,6 +187,16 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 		s.serveCredentials(x, r)
 	case iamInfo:
 		s.serveIAMInfo(x, r)
+	case signatureDoc, pkcs7Doc:
+		body := e.sig.get().Signature
+		if e.kind == pkcs7Doc {
+			body = e.sig.get().PKCS7
+		}
+		if body == "" { // signing failed: nothing malformed is served
+			x.page(http.StatusNotFound)
+			return
+		}
+		x.reply(http.StatusOK, textPlainHeader, []byte(body))
 	default:
 		x.replyLength(http.StatusOK, contentTypeHeader(e.contentType), e.body, e.length)
 	}
