@@ -13,6 +13,7 @@ import (
 
 // options are the command line after flags and environment are applied.
 type options struct {
+	configDigest    [32]byte // SHA-256 of the configuration file as loaded
 	config          string
 	listen          []string
 	adminListen     string

@@ -51,9 +51,10 @@ func (rl *reloader) run(ctx context.Context) {
 		}
 		events, errs = w.Events, w.Errors
 	}
-	if data, err := os.ReadFile(rl.o.config); err == nil {
-		rl.digest = sha256.Sum256(data)
-	}
+	// The file may have changed between loading and watching: look once
+	// now. An unchanged file (the same digest as loaded) is not reloaded.
+	rl.digest = rl.o.configDigest
+	rl.reload("file changed before the watch began", false)
 
 	var debounce <-chan time.Time
 	for {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +70,12 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 	if len(o.seedSet) > 0 {
 		return nil, fmt.Errorf("%v describe the single tenant of seed mode and cannot be combined with --config: set them in the file", o.seedSet)
 	}
-	cfg, err := tenants.Load(o.config, now)
+	data, err := os.ReadFile(o.config)
+	if err != nil {
+		return nil, err
+	}
+	o.configDigest = sha256.Sum256(data) // what runs: the reloader compares against it
+	cfg, err := tenants.Parse(o.config, data, now)
 	if err != nil {
 		return nil, err
 	}
