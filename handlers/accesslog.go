@@ -21,24 +21,13 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 	if x.site != nil {
 		tenant = x.site.tenant.Name
 	}
-	version := "v1"
-	switch {
-	case x.container:
-		version = "container"
-	case x.v2:
-		version = "v2"
-	}
-	status := x.status
-	if status == 0 {
-		status = http.StatusOK
-	}
 	e.Str("tenant", tenant).
 		Str("src", x.src.String()).
 		Str("method", r.Method).
 		Str("path", path).
-		Int("status", status).
+		Int("status", x.answered()).
 		Int("bytes", x.bytes).
-		Str("imds", version).
+		Str("imds", versionNames[x.version()]).
 		Dur("dur", s.opts.Now().Sub(x.start)).
 		Msg("")
 }

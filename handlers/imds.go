@@ -28,16 +28,35 @@ var (
 // access log and the metrics report.
 type exchange struct {
 	http.ResponseWriter
-	start       time.Time
-	peer, src   netip.Addr
-	site        *site // the tenant as configured: name, tokens
-	view        *view // the tenant as served now: identity, options, catalogue
-	trustedPeer bool
-	status      int
-	bytes       int
-	v2          bool
-	container   bool  // served by the container credentials endpoint
-	route       route // for metrics
+	start     time.Time
+	peer, src netip.Addr
+	site      *site // the tenant as configured: name, tokens
+	view      *view // the tenant as served now: identity, options, catalogue
+	status    int
+	bytes     int
+	v2        bool
+	container bool  // served by the container credentials endpoint
+	route     route // for metrics
+}
+
+// version is the index in versionNames of how the request was made: v1,
+// v2 (it carried or minted a token) or the container endpoint.
+func (x *exchange) version() int {
+	switch {
+	case x.container:
+		return 2
+	case x.v2:
+		return 1
+	}
+	return 0
+}
+
+// answered is the status sent, 200 when the handler only wrote a body.
+func (x *exchange) answered() int {
+	if x.status == 0 {
+		return http.StatusOK
+	}
+	return x.status
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -100,7 +119,7 @@ func (x *exchange) page(status int) {
 func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 	// A PUT relayed by a proxy carries X-Forwarded-For: refusing it is what
 	// keeps an SSRF-able web proxy on the instance from minting tokens.
-	if _, relayed := r.Header["X-Forwarded-For"]; relayed && !x.trustedPeer {
+	if _, relayed := r.Header["X-Forwarded-For"]; relayed && !s.state.Load().resolver.Trusted(x.peer) {
 		x.page(http.StatusForbidden)
 		return
 	}
@@ -188,9 +207,10 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	case iamInfo:
 		s.serveIAMInfo(x, r)
 	case signatureDoc, pkcs7Doc:
-		body := e.sig.get().Signature
+		sig := e.sig.get()
+		body := sig.Signature
 		if e.kind == pkcs7Doc {
-			body = e.sig.get().PKCS7
+			body = sig.PKCS7
 		}
 		if body == "" { // signing failed: nothing malformed is served
 			x.page(http.StatusNotFound)

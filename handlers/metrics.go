@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -49,18 +48,7 @@ func statusIndex(code int) int {
 type requestCounts [numRoutes][numStatuses][len(versionNames)]atomic.Uint64
 
 func (c *requestCounts) add(x *exchange) {
-	v := 0
-	switch {
-	case x.container:
-		v = 2
-	case x.v2:
-		v = 1
-	}
-	status := x.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	c[x.route][statusIndex(status)][v].Add(1)
+	c[x.route][statusIndex(x.answered())][x.version()].Add(1)
 }
 
 // Metrics are the server's Prometheus metrics.

@@ -214,7 +214,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case !s.sources.allow(x.src, t.Limits):
 			x.page(http.StatusTooManyRequests)
 		default:
-			x.trustedPeer = st.resolver.Trusted(x.peer)
 			s.route(x, r)
 		}
 	}
