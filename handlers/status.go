@@ -107,7 +107,7 @@ func (s *Server) Status() Status {
 			Name:             si.tenant.Name,
 			InstanceID:       v.tenant.Instance.ID,
 			AvailabilityZone: v.tenant.Instance.AvailabilityZone,
-			IMDS:             imdsMode(v.tenant.IMDS),
+			IMDS:             v.tenant.IMDS.Mode(),
 			Tokens:           si.tokens.Len(),
 			Problems:         problems(si, st),
 			Credentials:      st.Credentials,
@@ -123,16 +123,6 @@ func (s *Server) Status() Status {
 		out.Tenants = append(out.Tenants, ts)
 	}
 	return out
-}
-
-func imdsMode(o tenants.IMDSOptions) string {
-	switch {
-	case !o.Enabled:
-		return "disabled"
-	case o.TokensRequired:
-		return "required"
-	}
-	return "optional"
 }
 
 // Admin returns the admin listener's handler: /healthz (the process

@@ -65,6 +65,18 @@ func (o *IMDSOptions) apply(c IMDSConfig) {
 	}
 }
 
+// Mode names the metadata service's mode as EC2 does: disabled, required
+// (IMDSv2 only) or optional.
+func (o IMDSOptions) Mode() string {
+	switch {
+	case !o.Enabled:
+		return "disabled"
+	case o.TokensRequired:
+		return "required"
+	}
+	return "optional"
+}
+
 // Role is the instance profile a tenant's credentials are served under.
 type Role struct {
 	Name               string // the entry under iam/security-credentials/

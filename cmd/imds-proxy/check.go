@@ -52,7 +52,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 			zone, ip = or(zone, "-"), or(strings.TrimPrefix(ip, "invalid IP"), "-")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(srcs, ","), instance,
-			zone, ip, role, imdsModeName(t.IMDS))
+			zone, ip, role, t.IMDS.Mode())
 	}
 	return tw.Flush()
 }

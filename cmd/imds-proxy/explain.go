@@ -139,15 +139,7 @@ func instanceLine(t *tenants.Tenant) string {
 		b.WriteString(" in " + z)
 	}
 	if m := t.Mirror; m != nil {
-		what := m.InstanceID
-		if what == "" {
-			var fs []string
-			for _, f := range m.Filters {
-				fs = append(fs, f.String())
-			}
-			what = "the instance matching " + strings.Join(fs, " ")
-		}
-		b.WriteString(" (mirrors " + what + ")")
+		b.WriteString(" (mirrors " + m.Target() + ")")
 	}
 	return b.String()
 }
@@ -171,7 +163,7 @@ func roleLine(t *tenants.Tenant) string {
 }
 
 func imdsLine(o tenants.IMDSOptions) string {
-	switch mode := imdsModeName(o); mode {
+	switch mode := o.Mode(); mode {
 	case "disabled":
 		return "disabled: every path answers 403"
 	case "required":
@@ -179,16 +171,4 @@ func imdsLine(o tenants.IMDSOptions) string {
 	default:
 		return fmt.Sprintf("optional: IMDSv1 and IMDSv2; hop limit %d", o.HopLimit)
 	}
-}
-
-// imdsModeName is the metadata service's mode as EC2 names it (the
-// HttpTokens values, or disabled for HttpEndpoint=disabled).
-func imdsModeName(o tenants.IMDSOptions) string {
-	switch {
-	case !o.Enabled:
-		return "disabled"
-	case o.TokensRequired:
-		return "required"
-	}
-	return "optional"
 }

@@ -24,6 +24,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // The IMDS endpoint addresses, as clients dial them.
@@ -183,19 +185,13 @@ func parseCIDRs(cidrs []string) ([]netip.Prefix, []string) {
 	var ps []netip.Prefix
 	var errs []string
 	for _, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
+		// The same reading as a tenant's sources: the blocks name them.
+		p, err := tenants.ParseSource(c)
 		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				errs = append(errs, fmt.Sprintf("--cidr %q: want a CIDR block such as 172.30.0.0/16", c))
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			errs = append(errs, fmt.Sprintf("--cidr: %v", err))
+			continue
 		}
-		if p != p.Masked() {
-			errs = append(errs, fmt.Sprintf("--cidr %s has host bits set: did you mean %s?", p, p.Masked()))
-		}
-		ps = append(ps, p.Masked())
+		ps = append(ps, p)
 	}
 	return ps, errs
 }
