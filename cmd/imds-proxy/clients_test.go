@@ -202,12 +202,10 @@ func TestCLIClients(t *testing.T) {
 
 		t.Run("boto3", func(t *testing.T) {
 			t.Parallel()
-			if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
-				t.Skipf("python3 with boto3 is not available: %v", err)
-			}
+			py := boto3Python(t)
 			rec := leaks.recorder()
 			env := cliEnv(t, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+cliRelay(t, p.imdsAddr, boto.src, rec)+"/")
-			out, err := cliRun(t, env, "python3", "-c", cliBoto3, m.url)
+			out, err := cliRun(t, env, py, "-c", cliBoto3, m.url)
 			if err != nil {
 				t.Fatalf("boto3: %v", err)
 			}

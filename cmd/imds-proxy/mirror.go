@@ -199,22 +199,6 @@ func (m *mirrors) State(t *tenants.Tenant) *handlers.MirrorState {
 	return ms
 }
 
-// NotReady lists the mirrored tenants never mirrored successfully, with
-// why, in configuration order.
-func (m *mirrors) NotReady(cfg *tenants.Config) []handlers.Problem {
-	var out []handlers.Problem
-	for _, t := range cfg.Tenants {
-		if st := m.State(t); st != nil && !st.Mirrored {
-			reason := st.LastError
-			if reason == "" {
-				reason = "not mirrored yet"
-			}
-			out = append(out, handlers.Problem{Tenant: t.Name, What: "mirror", Reason: reason})
-		}
-	}
-	return out
-}
-
 // or is v, or fallback when v is empty.
 func or(v, fallback string) string {
 	if v != "" {

@@ -624,10 +624,7 @@ func mirrorClients(t *testing.T, w *mirrorWorld, addr string) {
 		}
 	})
 	t.Run("boto3", func(t *testing.T) {
-		py, err := exec.LookPath("python3")
-		if err != nil || exec.Command(py, "-c", "import boto3").Run() != nil {
-			t.Skip("python3 with boto3 is not installed")
-		}
+		py := boto3Python(t)
 		script := `import json, sys
 from botocore.utils import IMDSFetcher, InstanceMetadataRegionFetcher
 class Identity(IMDSFetcher):

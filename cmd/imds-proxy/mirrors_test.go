@@ -132,10 +132,10 @@ func TestMirrorsPublishAndReadiness(t *testing.T) {
 	if st.Instance != "i-0123456789abcdef0" || st.Refreshed.IsZero() || st.LastError != "" {
 		t.Errorf("good state %+v", st)
 	}
-	nr := m.NotReady(cfg)
-	if len(nr) != 1 || nr[0].Tenant != "wrong" || nr[0].What != "mirror" ||
-		!strings.Contains(nr[0].Reason, "InstanceNotFound: instance i-0fedcba9876543210 does not exist in eu-west-1") {
-		t.Errorf("NotReady = %+v", nr)
+	// What /readyz reports for a tenant comes from State (handlers.problems).
+	if wrong := m.State(cfg.Tenants[1]); wrong == nil || wrong.Mirrored ||
+		!strings.Contains(wrong.LastError, "InstanceNotFound: instance i-0fedcba9876543210 does not exist in eu-west-1") {
+		t.Errorf("wrong state = %+v", wrong)
 	}
 	logMu.Lock()
 	if !strings.Contains(logs.String(), `"tenant":"wrong"`) || !strings.Contains(logs.String(), "the tenant is not ready") {

@@ -77,7 +77,7 @@ func TestNetns(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), netnsBudget)
 	t.Cleanup(cancel)
-	e := &netnsEnv{ctx: ctx, python: netnsPython(t)}
+	e := &netnsEnv{ctx: ctx, python: boto3Python(t)}
 
 	netnsTopology(t, e)
 	m := motoStart(t)
@@ -366,31 +366,6 @@ func netnsRelay(t *testing.T, motoURL string) string {
 		}
 	}()
 	return "http://" + l.Addr().String()
-}
-
-// netnsPython finds a python3 that imports boto3, by absolute path: the
-// pyenv shim needs an environment the namespaces' clients do not get.
-func netnsPython(t *testing.T) string {
-	var candidates []string
-	if p, err := exec.LookPath("python3"); err == nil {
-		candidates = append(candidates, p)
-	}
-	root := os.Getenv("PYENV_ROOT")
-	if root == "" {
-		root = filepath.Join(os.Getenv("HOME"), ".pyenv")
-	}
-	versions, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin", "python3"))
-	candidates = append(candidates, versions...)
-	for _, c := range candidates {
-		out, err := exec.Command(c, "-c", "import sys, boto3; print(sys.executable)").Output()
-		if err == nil {
-			if p := strings.TrimSpace(string(out)); filepath.IsAbs(p) {
-				return p
-			}
-		}
-	}
-	t.Fatalf("netns: no python3 with boto3 among %q", candidates)
-	return ""
 }
 
 // netnsExec runs a command in namespace ns (the host's when ns is empty)

@@ -104,6 +104,9 @@ func (rl *reloader) reload(reason string, force bool) {
 		return
 	}
 	rl.digest = digest
+	// Once per file: every configuration applied from it (a container's
+	// addresses added) copies the names.
+	nameRolesFromProfiles(context.Background(), cfg)
 	if !slices.Equal(cfg.Server.Listen, rl.current.Server.Listen) || cfg.Server.AdminListen != rl.current.Server.AdminListen ||
 		cfg.Server.ContainerListen != rl.current.Server.ContainerListen {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")

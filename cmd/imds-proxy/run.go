@@ -65,6 +65,7 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 		if errs != nil {
 			return nil, flagErrors(errs)
 		}
+		nameRolesFromProfiles(context.Background(), cfg)
 		return cfg, nil
 	}
 	if len(o.seedSet) > 0 {
@@ -82,6 +83,7 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 	if err := applyFlagOverrides(o, cfg); err != nil {
 		return nil, err
 	}
+	nameRolesFromProfiles(context.Background(), cfg)
 	return cfg, nil
 }
 

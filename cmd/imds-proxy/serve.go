@@ -124,7 +124,6 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		}
 	}
 
-	nameRolesFromProfiles(ctx, cfg)
 	metrics := handlers.NewMetrics()
 	creds := newCredentialCache(ctx, loadProfile, logger, metrics, cache.Options{})
 	creds.Load(cfg)
@@ -180,7 +179,6 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 
 	if o.config != "" {
 		rl := &reloader{o: o, log: logger, current: cfg, apply: func(next *tenants.Config) {
-			nameRolesFromProfiles(ctx, next)
 			creds.Load(next) // first: the new tenants' credentials start fetching
 			// srv.Load seeds each mirrored tenant with its last copy
 			// (handlers.Options.View: the mirrors' entries by name), so it
