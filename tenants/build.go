@@ -569,10 +569,11 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 		spec.Duration = time.Hour
 	}
 	if spec.RefreshBefore == 0 {
-		// 15m ahead, but never the whole life of a short credential:
-		// duration: 15m alone must be valid.
+		// 15m ahead, but never the whole life of a short credential
+		// (duration: 15m alone must be valid), and never under the 5m
+		// ahead that real IMDS publishes new credentials.
 		spec.RefreshBefore = 15 * time.Minute
-		if q := spec.Duration / 4; q > 0 && q < spec.RefreshBefore {
+		if q := max(spec.Duration/3, 5*time.Minute); q < spec.RefreshBefore {
 			spec.RefreshBefore = q
 		}
 	}
