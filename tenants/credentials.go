@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,7 +161,7 @@ func (s *CredentialSource) assumeRole(ctx context.Context, p *Profile, chained b
 	for _, a := range s.Spec.PolicyARNs {
 		in.PolicyArns = append(in.PolicyArns, ststypes.PolicyDescriptorType{Arn: aws.String(a)})
 	}
-	for _, k := range sortedTagKeys(s.Spec.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(s.Spec.Tags)) {
 		in.Tags = append(in.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(s.Spec.Tags[k])})
 	}
 	out, err := p.STS.AssumeRole(ctx, in)
@@ -216,15 +217,6 @@ func accountOf(a string) string {
 		return parsed.AccountID
 	}
 	return ""
-}
-
-func sortedTagKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // explain turns an upstream failure into what the operator must do about
@@ -306,7 +298,7 @@ func (s CredentialSpec) Key() string {
 		// The key is logged: the external id and the policy appear as
 		// digests, enough to tell specs apart and no more.
 		fmt.Fprintf(&b, " session=%q external=%s identity=%q policy=%s arns=%q", s.SessionName, digest(s.ExternalID), s.SourceIdentity, digest(s.Policy), s.PolicyARNs)
-		for _, k := range sortedTagKeys(s.Tags) {
+		for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 			fmt.Fprintf(&b, " tag:%q=%q", k, s.Tags[k])
 		}
 	}

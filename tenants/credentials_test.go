@@ -268,3 +268,15 @@ func TestSpecKeyShowsNoExternalID(t *testing.T) {
 		t.Fatal("different external ids must be different keys")
 	}
 }
+
+func TestRenameKeepsTheInstanceProfileInStep(t *testing.T) {
+	cfg, err := tenants.Parse("c.yaml", []byte("tenants:\n  - name: a\n    sources: [127.0.0.2]\n    credentials: {profile: dev}\n  - name: b\n    sources: [127.0.0.3]\n    credentials: {profile: dev, role_name: Developer}\n"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed, built := cfg.Tenants[0].Role, cfg.Tenants[1].Role
+	renamed.Rename("Developer")
+	if renamed.Name != "Developer" || renamed.InstanceProfileARN != built.InstanceProfileARN || renamed.InstanceProfileID != built.InstanceProfileID {
+		t.Fatalf("renamed %+v, want what building with role_name gives: %+v", renamed, built)
+	}
+}

@@ -96,6 +96,11 @@ func (r *Role) Rename(name string) {
 	if i := strings.LastIndexByte(r.InstanceProfileARN, '/'); i >= 0 {
 		r.InstanceProfileARN = r.InstanceProfileARN[:i+1] + name
 	}
+	// The id is derived from the account and the name, as at build: a
+	// renamed profile is another profile.
+	if parts := strings.SplitN(r.InstanceProfileARN, ":", 6); len(parts) == 6 {
+		r.InstanceProfileID = instanceProfileID(parts[4] + "/" + name)
+	}
 	r.Name, r.FromProfile = name, false
 }
 
