@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
@@ -306,7 +307,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	if session == "" && t.Mirror != nil {
 		// The instance id is the session name EC2 uses; a mirror found by
 		// filters has none until it is copied, and the name must not change.
-		session = or(t.Mirror.InstanceID, truncate("imds-proxy-"+tc.Name, 64))
+		session = cmp.Or(t.Mirror.InstanceID, truncate("imds-proxy-"+tc.Name, 64))
 	}
 	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, session, at(path, "credentials"), el)
 	t.UserData = loadUserData(tc, path, baseDir, el)
@@ -448,7 +449,7 @@ func derive(tc TenantConfig, s *Static, region, az string, now time.Time, path [
 		AMIID:              "ami-" + stableHex(17, "ami", region),
 		ReservationID:      "r-" + stableHex(17, "reservation", tc.Name),
 		AccountID:          c.AccountID,
-		Architecture:       architectureOf(or(c.InstanceType, defaultInstanceType)),
+		Architecture:       architectureOf(cmp.Or(c.InstanceType, defaultInstanceType)),
 		LifeCycle:          "on-demand",
 		PendingTime:        now.UTC().Truncate(time.Second),
 		Region:             region,
@@ -530,9 +531,9 @@ func derivePrimary(name string, s *Static, in *Instance, path []any, el errorLis
 		el.add(at(path, "subnet_cidr"), "%s is outside the VPC %s", subnetCIDR, vpcCIDR)
 	}
 
-	vpcID := or(c.VPCID, "vpc-"+stableHex(17, "vpc", in.AccountID, in.Region))
+	vpcID := cmp.Or(c.VPCID, "vpc-"+stableHex(17, "vpc", in.AccountID, in.Region))
 	ifc := Interface{
-		MAC:            or(s.mac, stableMAC(name)),
+		MAC:            cmp.Or(s.mac, stableMAC(name)),
 		ID:             "eni-" + stableHex(17, "eni", name),
 		OwnerID:        in.AccountID,
 		LocalIPv4s:     []netip.Addr{private},
@@ -556,7 +557,7 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 	spec := CredentialSpec{
 		Profile:        c.Profile,
 		RoleARN:        c.RoleARN,
-		SessionName:    or(c.SessionName, session),
+		SessionName:    cmp.Or(c.SessionName, session),
 		ExternalID:     c.ExternalID,
 		SourceIdentity: c.SourceIdentity,
 		Policy:         c.Policy,
@@ -661,11 +662,4 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-func or(v, fallback string) string {
-	if v != "" {
-		return v
-	}
-	return fallback
 }

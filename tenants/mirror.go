@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,7 @@ func (s *MirrorSource) Retrieve(ctx context.Context) (*Mirrored, error) {
 	return m, nil
 }
 
-func (s *MirrorSource) profile() string { return or(s.Spec.Profile, "default") }
+func (s *MirrorSource) profile() string { return cmp.Or(s.Spec.Profile, "default") }
 
 // describe finds the one instance of the spec.
 func (s *MirrorSource) describe(ctx context.Context, api *EC2) (ec2types.Instance, ec2types.Reservation, error) {
@@ -392,7 +393,7 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *Mi
 		ReservationID:  aws.ToString(r.ReservationId),
 		AccountID:      aws.ToString(r.OwnerId),
 		Architecture:   string(i.Architecture),
-		LifeCycle:      or(string(i.InstanceLifecycle), "on-demand"),
+		LifeCycle:      cmp.Or(string(i.InstanceLifecycle), "on-demand"),
 		PendingTime:    aws.ToTime(i.LaunchTime).UTC(),
 		Monitoring:     i.Monitoring != nil && i.Monitoring.State == ec2types.MonitoringStateEnabled,
 		Region:         region,

@@ -1,6 +1,7 @@
 package tenants_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -160,15 +161,8 @@ func liveInstance() ec2types.Reservation {
 
 func mirrorOf(f *fakeEC2, spec *tenants.MirrorSpec) *tenants.MirrorSource {
 	return &tenants.MirrorSource{Spec: spec, Load: func(_ context.Context, profile, region string) (*tenants.EC2, error) {
-		return &tenants.EC2{Region: or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f}, nil
+		return &tenants.EC2{Region: cmp.Or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f}, nil
 	}}
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func addrs(ss ...string) []netip.Addr {

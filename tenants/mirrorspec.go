@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (m *MirrorSpec) Target() string {
 // buildMirror validates instance.mirror; region is the tenant's (own or
 // inherited), the mirror's default, and profile the credentials'.
 func buildMirror(c MirrorConfig, region, ownRegion, profile string, path []any, el errorList) *MirrorSpec {
-	m := &MirrorSpec{InstanceID: c.InstanceID, Region: or(c.Region, region), Profile: or(c.Profile, profile),
+	m := &MirrorSpec{InstanceID: c.InstanceID, Region: cmp.Or(c.Region, region), Profile: cmp.Or(c.Profile, profile),
 		Refresh: time.Duration(c.Refresh)}
 	switch {
 	case c.InstanceID == "" && len(c.Filters) == 0:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,7 +50,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		instance, zone, ip := t.Instance.ID, t.Instance.AvailabilityZone, t.Instance.PrivateIP().String()
 		if t.Mirror != nil { // known once copied; the static values show
 			instance = "mirror of " + t.Mirror.Target()
-			zone, ip = or(zone, "-"), or(strings.TrimPrefix(ip, "invalid IP"), "-")
+			zone, ip = cmp.Or(zone, "-"), cmp.Or(strings.TrimPrefix(ip, "invalid IP"), "-")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(srcs, ","), instance,
 			zone, ip, role, t.IMDS.Mode())

@@ -198,11 +198,3 @@ func (m *mirrors) State(t *tenants.Tenant) *handlers.MirrorState {
 	}
 	return ms
 }
-
-// or is v, or fallback when v is empty.
-func or(v, fallback string) string {
-	if v != "" {
-		return v
-	}
-	return fallback
-}

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -475,7 +476,7 @@ func mirrorCompare(t *testing.T, w *mirrorWorld, mc *mirrorClient) {
 		"meta-data/kernel-id":                      aws.ToString(in.KernelId),
 		"meta-data/ramdisk-id":                     aws.ToString(in.RamdiskId),
 		"meta-data/reservation-id":                 aws.ToString(res.ReservationId),
-		"meta-data/instance-life-cycle":            or(string(in.InstanceLifecycle), "on-demand"),
+		"meta-data/instance-life-cycle":            cmp.Or(string(in.InstanceLifecycle), "on-demand"),
 		"meta-data/hostname":                       aws.ToString(in.PrivateDnsName),
 		"meta-data/local-hostname":                 aws.ToString(in.PrivateDnsName),
 		"meta-data/local-ipv4":                     aws.ToString(in.PrivateIpAddress),

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"reflect"
 	"slices"
@@ -134,7 +135,7 @@ func (s *session) apply(ctx context.Context, ev Event) (bool, error) {
 	after, has := s.running[id]
 	changed := had != has || (has && !reflect.DeepEqual(before, after))
 	if changed {
-		s.w.Log.Debug().Str("container", strings.TrimPrefix(or(after.Name, before.Name), "/")).Str("event", ev.Type+" "+ev.Action).
+		s.w.Log.Debug().Str("container", strings.TrimPrefix(cmp.Or(after.Name, before.Name), "/")).Str("event", ev.Type+" "+ev.Action).
 			Bool("running", has).Interface("addrs", after.Addrs).Msg("container changed")
 	}
 	return changed, nil
@@ -161,11 +162,4 @@ func (s *session) report() {
 	slices.SortFunc(out, func(a, b Container) int { return strings.Compare(a.ID, b.ID) })
 	s.reported = true
 	s.w.Changed(out)
-}
-
-func or(v, fallback string) string {
-	if v != "" {
-		return v
-	}
-	return fallback
 }
