@@ -72,9 +72,9 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 	}
 	c, err := s.credentials(r.Context(), si.tenant)
 	if err != nil {
-		var ce *tenants.CredentialError
+		var ce *tenants.UpstreamError
 		if !errors.As(err, &ce) {
-			ce = &tenants.CredentialError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
+			ce = &tenants.UpstreamError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
 		}
 		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
 		return

@@ -9,9 +9,9 @@ import (
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
-// Credentials are a tenant's credentials, rendered once per refresh for
+// CredentialDocuments are a tenant's credentials, rendered once per refresh for
 // each endpoint that serves them.
-type Credentials struct {
+type CredentialDocuments struct {
 	IMDS       []byte // iam/security-credentials/<role>
 	Container  []byte // the container credentials endpoint
 	Expiration time.Time
@@ -21,8 +21,8 @@ type Credentials struct {
 }
 
 // RenderCredentials renders credentials in the two documents clients read.
-func RenderCredentials(c tenants.Credentials) *Credentials {
-	r := &Credentials{
+func RenderCredentials(c tenants.Credentials) *CredentialDocuments {
+	r := &CredentialDocuments{
 		IMDS: document(
 			str("Code", "Success"),
 			str("LastUpdated", imdsTime(c.Retrieved)),
@@ -52,16 +52,16 @@ func RenderCredentials(c tenants.Credentials) *Credentials {
 
 // CredentialSource vends tenants' credentials. Implementations answer from
 // memory once warm: a request must never wait on AWS for long.
-type CredentialSource interface {
+type CredentialStore interface {
 	// Credentials returns the tenant's current credentials, or an error
-	// answered in IMDS's failure shape (a *tenants.CredentialError
+	// answered in IMDS's failure shape (a *tenants.UpstreamError
 	// chooses its Code and Message).
-	Credentials(ctx context.Context, t *tenants.Tenant) (*Credentials, error)
+	Credentials(ctx context.Context, t *tenants.Tenant) (*CredentialDocuments, error)
 }
 
-func (s *Server) credentials(ctx context.Context, t *tenants.Tenant) (*Credentials, error) {
+func (s *Server) credentials(ctx context.Context, t *tenants.Tenant) (*CredentialDocuments, error) {
 	if s.opts.Credentials == nil {
-		return nil, &tenants.CredentialError{Code: "CredentialsUnavailable",
+		return nil, &tenants.UpstreamError{Code: "CredentialsUnavailable",
 			Message: "imds-proxy has no credential source configured"}
 	}
 	return s.opts.Credentials.Credentials(ctx, t)
@@ -98,9 +98,9 @@ func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
 // failureDocument is IMDS's answer when it has no credentials to give: 200,
 // and a Code other than Success that every SDK treats as an error.
 func failureDocument(err error, now time.Time) []byte {
-	var ce *tenants.CredentialError
+	var ce *tenants.UpstreamError
 	if !errors.As(err, &ce) {
-		ce = &tenants.CredentialError{Code: "CredentialsNotReady",
+		ce = &tenants.UpstreamError{Code: "CredentialsNotReady",
 			Message: "credentials are being fetched; retry in a moment"}
 	}
 	return document(

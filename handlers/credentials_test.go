@@ -22,7 +22,7 @@ type fakeCredentials struct {
 	panics   bool
 }
 
-func (f *fakeCredentials) Credentials(_ context.Context, t *tenants.Tenant) (*handlers.Credentials, error) {
+func (f *fakeCredentials) Credentials(_ context.Context, t *tenants.Tenant) (*handlers.CredentialDocuments, error) {
 	if f.panics {
 		panic("credential source exploded")
 	}
@@ -89,7 +89,7 @@ func TestIAMInfoNamesTheCredentialsAccount(t *testing.T) {
 }
 
 func TestCredentialFailureShape(t *testing.T) {
-	src := &fakeCredentials{err: &tenants.CredentialError{Code: "SSOSessionExpired",
+	src := &fakeCredentials{err: &tenants.UpstreamError{Code: "SSOSessionExpired",
 		Message: "run `aws sso login --sso-session corp`"}}
 	srv, _ := newServer(t, testConfig, handlers.Options{Credentials: src})
 	start := time.Now()
@@ -176,7 +176,7 @@ func TestContainerCredentials(t *testing.T) {
 }
 
 func TestContainerCredentialsFailure(t *testing.T) {
-	src := &fakeCredentials{err: &tenants.CredentialError{Code: "AssumeRoleUnauthorizedAccess", Message: "profile dev may not assume it"}}
+	src := &fakeCredentials{err: &tenants.UpstreamError{Code: "AssumeRoleUnauthorizedAccess", Message: "profile dev may not assume it"}}
 	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: src})
 	w := serve(srv.ContainerCredentials(), "GET", "/credentials", "127.0.0.6:1", "Authorization", "boxed-token-0123456789")
 	want := `{"code":"AssumeRoleUnauthorizedAccess","message":"profile dev may not assume it"}`

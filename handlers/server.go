@@ -34,7 +34,7 @@ type Options struct {
 	Signer *Signer
 	// Credentials vends role credentials. If nil, credential paths answer
 	// the IMDS failure shape with Code "CredentialsUnavailable".
-	Credentials CredentialSource
+	Credentials CredentialStore
 	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
 	// DefaultMaxTokens is used.
 	MaxTokensPerTenant int

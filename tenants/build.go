@@ -423,7 +423,7 @@ func placementOf(region, ownRegion, az string, path []any, el errorList) (string
 		region = ""
 	}
 	if az != "" {
-		if zr := regionOfZone(az); ownRegion != "" && zr != ownRegion {
+		if zr := RegionOfZone(az); ownRegion != "" && zr != ownRegion {
 			el.add(at(path, "availability_zone"), "%q is not in the tenant's region %s", az, ownRegion)
 		} else {
 			region = zr

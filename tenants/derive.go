@@ -40,9 +40,9 @@ var (
 	regionPattern    = regexp.MustCompile(`^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+$`)
 )
 
-// regionOfZone is the region an availability zone (or local zone) is in, or
+// RegionOfZone is the region an availability zone (or local zone) is in, or
 // "" when az is not a zone name.
-func regionOfZone(az string) string {
+func RegionOfZone(az string) string {
 	if m := azPattern.FindStringSubmatch(az); m != nil {
 		return m[1]
 	}

@@ -145,3 +145,16 @@ func (t *Tenant) WithMirror(m *Mirrored) *Tenant {
 	}
 	return &out
 }
+
+// Mirrored is one copy of a live instance: everything DescribeInstances and
+// the calls it needs say about it, as the catalogue holds it.
+type Mirrored struct {
+	Instance           Instance
+	IMDS               IMDSOptions // from the instance's MetadataOptions
+	InstanceProfileARN string
+	InstanceProfileID  string
+	State              string // running, stopped, ...
+	// Warnings name the values left unknown (404) and why, such as a
+	// missing ec2:DescribeSubnets permission.
+	Warnings []string
+}

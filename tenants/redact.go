@@ -26,11 +26,3 @@ func Redact(s string) string {
 	s = secretField.ReplaceAllString(s, `${1}"[redacted]"`)
 	return keyID.ReplaceAllStringFunc(s, MaskKeyID)
 }
-
-// Cause is the underlying error's text, redacted, for the log.
-func (e *CredentialError) Cause() string {
-	if e.Err == nil {
-		return ""
-	}
-	return Redact(e.Err.Error())
-}

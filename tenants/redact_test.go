@@ -27,8 +27,8 @@ func TestRedact(t *testing.T) {
 	if got := tenants.Redact("dial tcp 127.0.0.1:1: connection refused"); got != "dial tcp 127.0.0.1:1: connection refused" {
 		t.Fatalf("Redact changed an ordinary error: %q", got)
 	}
-	ce := &tenants.CredentialError{Code: "CredentialsUnavailable", Message: "m", Err: errors.New(tests[0].in)}
+	ce := &tenants.UpstreamError{Code: "CredentialsUnavailable", Message: "m", Err: errors.New(tests[0].in)}
 	if strings.Contains(ce.Error(), "TOPSECRETKEY") || strings.Contains(ce.Cause(), "SESSIONTOK") {
-		t.Fatalf("CredentialError shows a secret: %v", ce)
+		t.Fatalf("UpstreamError shows a secret: %v", ce)
 	}
 }

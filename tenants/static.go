@@ -58,7 +58,7 @@ func parseStatic(c InstanceConfig, path []any, el errorList) Static {
 	if c.PublicKey != "" && c.KeyName == "" {
 		el.add(at(path, "public_key"), "a public key is served under its key_name: set key_name too")
 	}
-	if c.AvailabilityZone != "" && regionOfZone(c.AvailabilityZone) == "" {
+	if c.AvailabilityZone != "" && RegionOfZone(c.AvailabilityZone) == "" {
 		el.add(at(path, "availability_zone"), "%q is not an availability zone such as us-east-1a", c.AvailabilityZone)
 		c.AvailabilityZone = ""
 	}
@@ -135,7 +135,7 @@ func (s *Static) Apply(in *Instance) {
 	if az := c.AvailabilityZone; az != "" && az != in.AvailabilityZone {
 		// The region is the zone's, and another zone's id would contradict
 		// it: derive the id unless it is set too.
-		in.AvailabilityZone, in.Region = az, regionOfZone(az)
+		in.AvailabilityZone, in.Region = az, RegionOfZone(az)
 		in.AvailabilityZoneID = zoneID(in.Region, az)
 	}
 	set(&in.AvailabilityZoneID, c.AvailabilityZoneID)

@@ -44,6 +44,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/cache"
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -148,11 +149,11 @@ const benchCredsPath = "/latest/meta-data/iam/security-credentials/bench-role"
 // benchProfile stands in for a loaded AWS profile: temporary credentials
 // valid for hours, served as they are, as an SSO profile's are. The
 // benchmark measures serving cached credentials, not fetching them.
-func benchProfile(context.Context, string) (*tenants.Profile, error) {
+func benchProfile(context.Context, string) (*awssource.Profile, error) {
 	creds := aws.Credentials{AccessKeyID: "ASIABENCHEXAMPLE0001", SecretAccessKey: "bench-secret-access-key",
 		SessionToken: strings.Repeat("bench-session-token-", 40), CanExpire: true,
 		Expires: time.Now().Add(6 * time.Hour), AccountID: "111122223333"}
-	return &tenants.Profile{Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+	return &awssource.Profile{Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 		return creds, nil
 	})}, nil
 }

@@ -6,54 +6,60 @@ import (
 	"testing"
 )
 
-// TestPackageBoundaries enforces DESIGN.md's dependency direction:
-// tenants ← resolver, cache ← handlers ← cmd/imds-proxy, and the
-// "must not" column (tenants knows no HTTP, handlers never calls AWS).
+// TestPackageBoundaries enforces DESIGN.md's dependency direction, on what
+// each package reaches transitively (go list -deps), not only on what it
+// imports itself: tenants ← resolver, cache ← handlers ← cmd/imds-proxy,
+// with the AWS adapters in internal/awssource, and the domain and the
+// resolver reaching neither the AWS SDK nor net/http.
 func TestPackageBoundaries(t *testing.T) {
 	const mod = "github.com/imds-proxy/imds-proxy/"
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	allowed := map[string][]string{
-		"tenants":  {},
-		"resolver": {"tenants"},
-		"cache":    {"tenants"},
-		"handlers": {"tenants", "resolver", "cache"},
-		"configs":  {},
+	aws := "github.com/aws/"
+	rules := []struct {
+		pkg       string
+		ours      []string // the module's packages it may reach; nil: any but cmd
+		forbidden []string // prefixes of other packages it must not reach
+	}{
+		{pkg: "tenants", ours: []string{}, forbidden: []string{aws, "net/http", "github.com/go-chi/"}},
+		{pkg: "resolver", ours: []string{"tenants"}, forbidden: []string{aws, "net/http"}},
+		{pkg: "cache", ours: []string{"tenants"}, forbidden: []string{aws, "net/http"}},
+		{pkg: "handlers", ours: []string{"tenants", "resolver", "cache"}, forbidden: []string{aws}},
+		{pkg: "internal/awssource", ours: []string{"tenants"}},
 		// The Docker Engine client knows containers, not tenants.
-		"internal/docker":            {},
-		"internal/docker/dockertest": {},
+		{pkg: "internal/docker", ours: []string{}},
+		{pkg: "internal/hostnet", ours: []string{}, forbidden: []string{aws}},
+		{pkg: "internal/liveconfig", ours: []string{"tenants", "internal/docker"}, forbidden: []string{aws}},
 	}
-	forbidden := map[string][]string{
-		"tenants":  {"net/http", "github.com/go-chi/"},
-		"resolver": {"net/http"},
-		"cache":    {"net/http"},
-		"handlers": {"github.com/aws/aws-sdk-go-v2/service/", "github.com/aws/aws-sdk-go-v2/config"},
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
-		pkg := strings.TrimPrefix(fields[0], mod)
-		ok, known := allowed[pkg]
-		for _, imp := range fields[1:] {
-			if strings.HasPrefix(imp, mod) {
-				dep := strings.TrimPrefix(imp, mod)
-				if known && !contains(ok, dep) {
-					t.Errorf("%s imports %s: DESIGN.md's dependency direction forbids it", pkg, dep)
+	for _, r := range rules {
+		t.Run(r.pkg, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", mod+r.pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if own, ok := strings.CutPrefix(dep, mod); ok {
+					if own != r.pkg && !allowed(r.ours, own) {
+						t.Errorf("%s reaches %s: DESIGN.md's dependency direction forbids it", r.pkg, own)
+					}
+					continue
+				}
+				for _, bad := range r.forbidden {
+					if strings.HasPrefix(dep, bad) {
+						t.Errorf("%s reaches %s, which it must not", r.pkg, dep)
+					}
 				}
 			}
-			for _, bad := range forbidden[pkg] {
-				if strings.HasPrefix(imp, bad) {
-					t.Errorf("%s imports %s, which it must not", pkg, imp)
-				}
-			}
-		}
+		})
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s || strings.HasPrefix(s, v+"/") {
+// allowed says whether own (a package of the module) is one of ours or
+// below one; nil allows anything but cmd/.
+func allowed(ours []string, own string) bool {
+	if ours == nil {
+		return !strings.HasPrefix(own, "cmd/")
+	}
+	for _, o := range ours {
+		if own == o || strings.HasPrefix(own, o+"/") {
 			return true
 		}
 	}

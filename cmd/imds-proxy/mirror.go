@@ -9,31 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
-
-// loadEC2 is the tenants.EC2Loader of production: the profile is loaded by
-// the SDK afresh at every refresh, as for credentials, and the endpoint is
-// the SDK's own choice (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's
-// endpoint_url). region "" is the profile's region, else us-east-1.
-func loadEC2(ctx context.Context, profile, region string) (*tenants.EC2, error) {
-	opts := sdkOptions(profile)
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load profile %q: %w", profileName(profile), err)
-	}
-	c := ec2.NewFromConfig(cfg)
-	return &tenants.EC2{Region: cfg.Region, Instances: c, Networks: c, KeysZones: c}, nil
-}
 
 // mirrors keeps every mirrored tenant's copy of its live instance fresh:
 // one cache entry per tenant, refreshed every instance.mirror.refresh and
@@ -42,7 +24,7 @@ func loadEC2(ctx context.Context, profile, region string) (*tenants.EC2, error) 
 // static values only) and is not ready.
 type mirrors struct {
 	cache *cache.Cache[*tenants.Mirrored]
-	load  tenants.EC2Loader
+	load  awssource.EC2Loader
 	log   zerolog.Logger
 
 	mu        sync.Mutex // serialises publishing: refreshes and reloads
@@ -53,7 +35,7 @@ type mirrors struct {
 }
 
 // newMirrors returns the mirrors of no tenant yet.
-func newMirrors(ctx context.Context, load tenants.EC2Loader, log zerolog.Logger, opts cache.Options) *mirrors {
+func newMirrors(ctx context.Context, load awssource.EC2Loader, log zerolog.Logger, opts cache.Options) *mirrors {
 	m := &mirrors{load: load, log: log,
 		tenants: map[string]*tenants.Tenant{}, published: map[string]*tenants.Tenant{}}
 	m.cache = cache.New[*tenants.Mirrored](ctx, opts)
@@ -83,7 +65,7 @@ func (m *mirrors) Load(cfg *tenants.Config, publish func(name string, t *tenants
 		// its own readiness, even when two mirror the same instance.
 		key := fmt.Sprintf("%s tenant=%q", t.Mirror.Key(), t.Name)
 		m.tenants[t.Name] = t
-		src := &tenants.MirrorSource{Spec: t.Mirror, Load: m.load}
+		src := &awssource.Mirror{Spec: t.Mirror, Load: m.load}
 		name := t.Name
 		e := m.cache.EntryWith(key, cache.Policy{Every: t.Mirror.Refresh}, func(ctx context.Context) (*tenants.Mirrored, time.Time, error) {
 			return m.refresh(ctx, name, src)
@@ -116,7 +98,7 @@ func (m *mirrors) View(t *tenants.Tenant) *tenants.Tenant {
 
 // refresh copies the instance once, publishes the copy and logs the
 // outcome with what to do about a failure.
-func (m *mirrors) refresh(ctx context.Context, name string, src *tenants.MirrorSource) (*tenants.Mirrored, time.Time, error) {
+func (m *mirrors) refresh(ctx context.Context, name string, src *awssource.Mirror) (*tenants.Mirrored, time.Time, error) {
 	start := time.Now()
 	snap, err := src.Retrieve(ctx)
 	if err != nil {
@@ -156,7 +138,7 @@ func (m *mirrors) logFailure(name string, spec *tenants.MirrorSpec, err error) {
 	} else {
 		e = e.Str("serving", "static values only; unknown values answer 404; the tenant is not ready")
 	}
-	var me *tenants.MirrorError
+	var me *tenants.UpstreamError
 	if errors.As(err, &me) {
 		e = e.Str("code", me.Code)
 		if me.Err != nil {
@@ -189,7 +171,7 @@ func (m *mirrors) State(t *tenants.Tenant) *handlers.MirrorState {
 		ms.Instance = c.Instance.ID
 	}
 	if st.LastError != nil {
-		var me *tenants.MirrorError
+		var me *tenants.UpstreamError
 		if errors.As(st.LastError, &me) {
 			ms.LastError = me.Code + ": " + me.Message
 		} else {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/cache"
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -93,8 +94,8 @@ func TestMirrorsPublishAndReadiness(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	api := &stubEC2{}
-	load := func(_ context.Context, profile, region string) (*tenants.EC2, error) {
-		return &tenants.EC2{Region: region, Instances: api, Networks: api, KeysZones: api}, nil
+	load := func(_ context.Context, profile, region string) (*awssource.EC2, error) {
+		return &awssource.EC2{Region: region, Instances: api, Networks: api, KeysZones: api}, nil
 	}
 	var logs strings.Builder
 	var logMu sync.Mutex

@@ -14,6 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -106,7 +107,7 @@ func (rl *reloader) reload(reason string, force bool) {
 	rl.digest = digest
 	// Once per file: every configuration applied from it (a container's
 	// addresses added) copies the names.
-	nameRolesFromProfiles(context.Background(), cfg)
+	awssource.NameRoles(context.Background(), cfg)
 	if !slices.Equal(cfg.Server.Listen, rl.current.Server.Listen) || cfg.Server.AdminListen != rl.current.Server.AdminListen ||
 		cfg.Server.ContainerListen != rl.current.Server.ContainerListen {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")

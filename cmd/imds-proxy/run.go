@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -65,7 +66,7 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 		if errs != nil {
 			return nil, flagErrors(errs)
 		}
-		nameRolesFromProfiles(context.Background(), cfg)
+		awssource.NameRoles(context.Background(), cfg)
 		return cfg, nil
 	}
 	if len(o.seedSet) > 0 {
@@ -83,7 +84,7 @@ func loadConfig(o *options, now time.Time) (*tenants.Config, error) {
 	if err := applyFlagOverrides(o, cfg); err != nil {
 		return nil, err
 	}
-	nameRolesFromProfiles(context.Background(), cfg)
+	awssource.NameRoles(context.Background(), cfg)
 	return cfg, nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -125,9 +126,9 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	}
 
 	metrics := handlers.NewMetrics()
-	creds := newCredentialCache(ctx, loadProfile, logger, metrics, cache.Options{})
+	creds := newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{})
 	creds.Load(cfg)
-	mirrored := newMirrors(ctx, loadEC2, logger, cache.Options{})
+	mirrored := newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{})
 	sig := <-signerc
 	if sig.err != nil {
 		closeAll()

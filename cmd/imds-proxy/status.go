@@ -35,7 +35,7 @@ func (cc *credentialCache) State(t *tenants.Tenant) *handlers.CredentialState {
 		cs.Expiration, cs.KeyID = c.Expiration, c.KeyID
 	}
 	if st.LastError != nil {
-		var ce *tenants.CredentialError
+		var ce *tenants.UpstreamError
 		if errors.As(st.LastError, &ce) {
 			cs.LastError = ce.Code + ": " + ce.Message
 		} else {

@@ -1,4 +1,4 @@
-package tenants
+package awssource
 
 import (
 	"cmp"
@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // NetworkDescriber is the part of the EC2 API that gives a mirror its
@@ -46,48 +49,36 @@ type EC2 struct {
 // new `aws sso login` applies without a restart.
 type EC2Loader func(ctx context.Context, profile, region string) (*EC2, error)
 
-// Mirrored is one copy of a live instance: everything DescribeInstances and
-// the calls it needs say about it, as the catalogue holds it.
-type Mirrored struct {
-	Instance           Instance
-	IMDS               IMDSOptions // from the instance's MetadataOptions
-	InstanceProfileARN string
-	InstanceProfileID  string
-	State              string // running, stopped, ...
-	// Warnings name the values left unknown (404) and why, such as a
-	// missing ec2:DescribeSubnets permission.
-	Warnings []string
-}
-
-// MirrorError is a failed copy and what the operator should do about it.
-type MirrorError struct {
-	Code    string // e.g. UnauthorizedOperation, InstanceNotFound
-	Message string // what to do; names the profile, action or id at fault
-	Err     error  // the cause, for the log
-}
-
-func (e *MirrorError) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + Redact(e.Err.Error())
+// LoadEC2 is the EC2Loader of production: the profile is loaded by the SDK
+// afresh at every refresh, as for credentials, and the endpoint is the
+// SDK's own choice (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's
+// endpoint_url). region "" is the profile's region, else us-east-1.
+func LoadEC2(ctx context.Context, profile, region string) (*EC2, error) {
+	opts := sdkOptions(profile)
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
 	}
-	return e.Message
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load profile %q: %w", profileName(profile), err)
+	}
+	c := ec2.NewFromConfig(cfg)
+	return &EC2{Region: cfg.Region, Instances: c, Networks: c, KeysZones: c}, nil
 }
-
-func (e *MirrorError) Unwrap() error { return e.Err }
 
 // networkStaleAfter is how long subnets' and VPCs' CIDR blocks are reused
 // before they are described again: they change (a block associated), but
 // rarely. Key pairs and zone ids never change and are described once.
 const networkStaleAfter = time.Hour
 
-// MirrorSource copies one live instance. Each Retrieve makes one
+// Mirror copies one live instance. Each Retrieve makes one
 // DescribeInstances call and, only for what it has not seen yet (or for
 // networks, not within networkStaleAfter), one batched call each of
 // DescribeSubnets, DescribeVpcs, DescribeKeyPairs and
 // DescribeAvailabilityZones. Retrieve is not meant to be called
 // concurrently: a cache entry's refresher calls it.
-type MirrorSource struct {
-	Spec *MirrorSpec
+type Mirror struct {
+	Spec *tenants.MirrorSpec
 	Load EC2Loader
 	Now  func() time.Time // if nil, time.Now
 
@@ -109,11 +100,12 @@ type vpcBlocks struct {
 	ipv6 []netip.Prefix
 }
 
-// Retrieve copies the instance. Failures are *MirrorError.
-func (s *MirrorSource) Retrieve(ctx context.Context) (*Mirrored, error) {
+// Retrieve copies the instance (tenants.InstanceSource). Failures are
+// *tenants.UpstreamError.
+func (s *Mirror) Retrieve(ctx context.Context) (*tenants.Mirrored, error) {
 	api, err := s.Load(ctx, s.Spec.Profile, s.Spec.Region)
 	if err != nil {
-		return nil, &MirrorError{Code: "ProfileNotFound", Err: err,
+		return nil, &tenants.UpstreamError{Code: "ProfileNotFound", Err: err,
 			Message: fmt.Sprintf("AWS profile %q cannot be loaded to mirror %s; check ~/.aws/config and instance.mirror.profile", s.profile(), s.Spec.Target())}
 	}
 	inst, res, err := s.describe(ctx, api)
@@ -129,10 +121,10 @@ func (s *MirrorSource) Retrieve(ctx context.Context) (*Mirrored, error) {
 	return m, nil
 }
 
-func (s *MirrorSource) profile() string { return cmp.Or(s.Spec.Profile, "default") }
+func (s *Mirror) profile() string { return profileName(s.Spec.Profile) }
 
 // describe finds the one instance of the spec.
-func (s *MirrorSource) describe(ctx context.Context, api *EC2) (ec2types.Instance, ec2types.Reservation, error) {
+func (s *Mirror) describe(ctx context.Context, api *EC2) (ec2types.Instance, ec2types.Reservation, error) {
 	in := &ec2.DescribeInstancesInput{}
 	if s.Spec.InstanceID != "" {
 		in.InstanceIds = []string{s.Spec.InstanceID}
@@ -161,19 +153,19 @@ func (s *MirrorSource) describe(ctx context.Context, api *EC2) (ec2types.Instanc
 	case 1:
 		return found[0].inst, found[0].res, nil
 	case 0:
-		return ec2types.Instance{}, ec2types.Reservation{}, &MirrorError{Code: "InstanceNotFound",
+		return ec2types.Instance{}, ec2types.Reservation{}, &tenants.UpstreamError{Code: "InstanceNotFound",
 			Message: fmt.Sprintf("no instance is %s in %s (as profile %q sees it): check instance.mirror and its region", s.target(), api.Region, s.profile())}
 	}
 	ids := make([]string, len(found))
 	for i, f := range found {
 		ids[i] = aws.ToString(f.inst.InstanceId) + " (" + stateOf(f.inst) + ")"
 	}
-	return ec2types.Instance{}, ec2types.Reservation{}, &MirrorError{Code: "SeveralInstances",
+	return ec2types.Instance{}, ec2types.Reservation{}, &tenants.UpstreamError{Code: "SeveralInstances",
 		Message: fmt.Sprintf("%d instances match instance.mirror.filters in %s: %s; add filters (such as instance-state-name=running or a tag) so that exactly one matches",
 			len(found), api.Region, strings.Join(ids, ", "))}
 }
 
-func (s *MirrorSource) target() string {
+func (s *Mirror) target() string {
 	if s.Spec.InstanceID != "" {
 		return "instance " + s.Spec.InstanceID
 	}
@@ -181,48 +173,48 @@ func (s *MirrorSource) target() string {
 }
 
 // explain turns an EC2 failure into what the operator must do about it.
-func (s *MirrorSource) explain(action, region string, err error) error {
+func (s *Mirror) explain(action, region string, err error) error {
 	var api smithy.APIError
 	var resp *smithyhttp.ResponseError
 	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
-		return &MirrorError{Code: "EC2Unavailable", Err: err,
+		return &tenants.UpstreamError{Code: "EC2Unavailable", Err: err,
 			Message: fmt.Sprintf("ec2:%s in %s answered %d: EC2 (or the endpoint AWS_ENDPOINT_URL_EC2 names) is failing; retrying", action, region, resp.HTTPStatusCode())}
 	}
 	if !errors.As(err, &api) {
 		if noCredentials(err) {
-			return &MirrorError{Code: "NoCredentials", Err: err,
+			return &tenants.UpstreamError{Code: "NoCredentials", Err: err,
 				Message: fmt.Sprintf("profile %q has no credentials to call ec2:%s: set instance.mirror.profile to a profile that may, or run `aws configure sso`", s.profile(), action)}
 		}
-		return &MirrorError{Code: "EC2Unavailable", Err: err,
+		return &tenants.UpstreamError{Code: "EC2Unavailable", Err: err,
 			Message: fmt.Sprintf("ec2:%s in %s for profile %q failed; check the network and the EC2 endpoint (AWS_ENDPOINT_URL_EC2)", action, region, s.profile())}
 	}
 	code := api.ErrorCode()
 	switch {
 	case code == "UnauthorizedOperation" || code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedAccess":
-		return &MirrorError{Code: code, Err: err,
+		return &tenants.UpstreamError{Code: code, Err: err,
 			Message: fmt.Sprintf("profile %q may not call ec2:%s in %s: allow it in the profile's policy (mirroring needs ec2:DescribeInstances, ec2:DescribeSubnets, ec2:DescribeVpcs, ec2:DescribeKeyPairs and ec2:DescribeAvailabilityZones)", s.profile(), action, region)}
 	case strings.HasPrefix(code, "InvalidInstanceID"):
-		return &MirrorError{Code: "InstanceNotFound", Err: err,
+		return &tenants.UpstreamError{Code: "InstanceNotFound", Err: err,
 			Message: fmt.Sprintf("instance %s does not exist in %s (as profile %q sees it): check instance.mirror.instance_id and instance.mirror.region", s.Spec.InstanceID, region, s.profile())}
 	case code == "AuthFailure" || code == "InvalidClientTokenId" || code == "ExpiredToken" || code == "RequestExpired" ||
 		code == "SignatureDoesNotMatch" || code == "UnrecognizedClientException":
-		return &MirrorError{Code: "InvalidCredentials", Err: err,
+		return &tenants.UpstreamError{Code: "InvalidCredentials", Err: err,
 			Message: fmt.Sprintf("EC2 rejects the credentials of profile %q (%s); renew them (for SSO: aws sso login --profile %s)", s.profile(), code, s.profile())}
 	case code == "InvalidParameterValue" || code == "InvalidFilter":
-		return &MirrorError{Code: code, Err: err,
+		return &tenants.UpstreamError{Code: code, Err: err,
 			Message: fmt.Sprintf("EC2 rejects the mirror's request (%s): check instance.mirror.filters: %s", code, api.ErrorMessage())}
 	}
-	return &MirrorError{Code: code, Err: err,
+	return &tenants.UpstreamError{Code: code, Err: err,
 		Message: fmt.Sprintf("EC2 refused ec2:%s in %s for profile %q: %s", action, region, s.profile(), api.ErrorMessage())}
 }
 
-func (s *MirrorSource) warn(m *Mirrored, action string, region string, err error, unknown string) {
+func (s *Mirror) warn(m *tenants.Mirrored, action string, region string, err error, unknown string) {
 	m.Warnings = append(m.Warnings, fmt.Sprintf("%s unknown (404): %v", unknown, s.explain(action, region, err)))
 }
 
 // addNetworks fills the interfaces' subnet and VPC CIDR blocks, describing
 // the subnets and VPCs in one call each when they are new or stale.
-func (s *MirrorSource) addNetworks(ctx context.Context, api *EC2, m *Mirrored) {
+func (s *Mirror) addNetworks(ctx context.Context, api *EC2, m *tenants.Mirrored) {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -321,7 +313,7 @@ func vpcsOf(vpcs []ec2types.Vpc) map[string]vpcBlocks {
 
 // addPublicKey fills the key pair's public key, which only DescribeKeyPairs
 // with IncludePublicKey gives (and only when permitted).
-func (s *MirrorSource) addPublicKey(ctx context.Context, api *EC2, m *Mirrored) {
+func (s *Mirror) addPublicKey(ctx context.Context, api *EC2, m *tenants.Mirrored) {
 	name := m.Instance.KeyName
 	if name == "" {
 		return
@@ -348,7 +340,7 @@ func (s *MirrorSource) addPublicKey(ctx context.Context, api *EC2, m *Mirrored) 
 
 // addZoneID fills the availability zone id when the instance's placement
 // lacks it.
-func (s *MirrorSource) addZoneID(ctx context.Context, api *EC2, m *Mirrored) {
+func (s *Mirror) addZoneID(ctx context.Context, api *EC2, m *tenants.Mirrored) {
 	in := &m.Instance
 	if in.AvailabilityZone == "" || in.AvailabilityZoneID != "" {
 		return
@@ -382,8 +374,8 @@ func stateOf(i ec2types.Instance) string {
 
 // mapInstance turns DescribeInstances' view of an instance into the
 // catalogue's; region is the API's, used when the placement has no zone.
-func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *Mirrored {
-	in := Instance{
+func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *tenants.Mirrored {
+	in := tenants.Instance{
 		ID:             aws.ToString(i.InstanceId),
 		Type:           string(i.InstanceType),
 		AMIID:          aws.ToString(i.ImageId),
@@ -407,7 +399,7 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *Mi
 		in.PlacementGroup = aws.ToString(p.GroupName)
 		in.PartitionNumber = int(aws.ToInt32(p.PartitionNumber))
 		in.HostID = aws.ToString(p.HostId)
-		if zr := regionOfZone(in.AvailabilityZone); zr != "" {
+		if zr := tenants.RegionOfZone(in.AvailabilityZone); zr != "" {
 			in.Region = zr
 		}
 	}
@@ -448,7 +440,7 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *Mi
 		in.LocalHostname = in.Interfaces[0].LocalHostname
 	}
 
-	m := &Mirrored{Instance: in, IMDS: metadataOptions(i.MetadataOptions), State: stateOf(i)}
+	m := &tenants.Mirrored{Instance: in, IMDS: metadataOptions(i.MetadataOptions), State: stateOf(i)}
 	if p := i.IamInstanceProfile; p != nil {
 		m.InstanceProfileARN, m.InstanceProfileID = aws.ToString(p.Arn), aws.ToString(p.Id)
 	}
@@ -486,9 +478,9 @@ func blockDevices(i ec2types.Instance) map[string]string {
 	return out
 }
 
-func mapInterface(ni ec2types.InstanceNetworkInterface) Interface {
+func mapInterface(ni ec2types.InstanceNetworkInterface) tenants.Interface {
 	card, device := attachment(ni)
-	ifc := Interface{
+	ifc := tenants.Interface{
 		MAC:              strings.ToLower(aws.ToString(ni.MacAddress)),
 		ID:               aws.ToString(ni.NetworkInterfaceId),
 		DeviceNumber:     device,
@@ -547,8 +539,8 @@ func mapInterface(ni ec2types.InstanceNetworkInterface) Interface {
 
 // metadataOptions is the tenant's IMDS behaviour from the instance's: EC2's
 // defaults (enabled, tokens optional, hop limit 1, no tags) where unsaid.
-func metadataOptions(mo *ec2types.InstanceMetadataOptionsResponse) IMDSOptions {
-	o := IMDSOptions{Enabled: true, HopLimit: 1}
+func metadataOptions(mo *ec2types.InstanceMetadataOptionsResponse) tenants.IMDSOptions {
+	o := tenants.IMDSOptions{Enabled: true, HopLimit: 1}
 	if mo == nil {
 		return o
 	}
