@@ -94,7 +94,8 @@ type view struct {
 	cat    catalogue
 }
 
-// New returns a Server for cfg.
+// New returns a Server for cfg; nil cfg: a server that refuses every
+// source until its first Load.
 func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -118,8 +119,12 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if err := s.metrics.attach(s); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if err := s.Load(cfg); err != nil {
-		return nil, err
+	// Until the first Load every source is unknown (403).
+	s.state.Store(&state{resolver: resolver.New(nil, nil)})
+	if cfg != nil {
+		if err := s.Load(cfg); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -2,20 +2,18 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
-
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // runCheck validates a configuration and prints its tenants, so a user can
 // see what each address will be served before anything listens.
-func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imds-proxy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "YAML configuration `file` to validate")
@@ -28,13 +26,14 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *config == "" {
 		return errors.New("check: --config is required")
 	}
-	cfg, err := tenants.Load(*config, time.Now())
+	loaded, err := loadConfig(ctx, &options{config: *config})
 	if err != nil {
 		return err
 	}
+	cfg := loaded.Config
 	fmt.Fprintf(stdout, "%s: %d tenants; listen %s\n", *config, len(cfg.Tenants), strings.Join(cfg.Server.Listen, ", "))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tPRIVATE IP\tROLE\tTOKENS")
+	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tPRIVATE IP\tROLE\tIMDS")
 	for _, t := range cfg.Tenants {
 		srcs := make([]string, len(t.Sources))
 		for i, p := range t.Sources {

@@ -549,11 +549,17 @@ func TestE2ESeedMode(t *testing.T) {
 // e2eRun runs the binary to completion and returns its exit code and output.
 func e2eRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return e2eRunEnv(t, e2eEnv(t), args...)
+}
+
+// e2eRunEnv is e2eRun in the environment env.
+func e2eRunEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	bin := e2eBinary(t) // built before the clock starts: a build may take longer than e2eWait
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = e2eEnv(t)
+	cmd.Env = env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/imds-proxy/imds-proxy/resolver"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -20,7 +20,7 @@ var errNoTenant = errors.New("no tenant lists it")
 // runExplain says which tenant an address is served as, and why, from the
 // configuration alone: the same resolver the server builds, asked for
 // every source that contains the address rather than only the winner.
-func runExplain(args []string, stdout, stderr io.Writer) error {
+func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imds-proxy explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -50,11 +50,11 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := tenants.Load(*config, time.Now())
+	loaded, err := loadConfig(ctx, &options{config: *config})
 	if err != nil {
 		return err
 	}
-	if err := explain(stdout, cfg, addr); err != nil {
+	if err := explain(stdout, loaded.Config, addr); err != nil {
 		return fmt.Errorf("explain %s: %w", addr, err)
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 
 // options are the command line after flags and environment are applied.
 type options struct {
-	configDigest    [32]byte // SHA-256 of the configuration file as loaded
 	config          string
 	listen          []string
 	adminListen     string
@@ -134,7 +133,7 @@ Flags:
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
 		set[f.Name] = true
-		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" {
+		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" || f.Name == "container-token-file" {
 			o.seedSet = append(o.seedSet, "--"+f.Name)
 		}
 	})
@@ -165,12 +164,12 @@ func (o *options) seedFile() (*tenants.File, error) {
 	if port == "" {
 		port = defaultAppPort
 	}
-	listen := o.listen
-	if len(listen) == 0 {
-		listen = []string{net.JoinHostPort("127.0.0.1", port)}
-	} else if o.appPortFlag {
+	if len(o.listen) > 0 && o.appPortFlag {
 		return nil, errors.New("--app-port and --listen both choose where to listen: give one")
 	}
+	// --listen, --admin-listen and --container-listen are laid over this
+	// by applyFlagOverrides, in seed mode as with --config.
+	listen := []string{net.JoinHostPort("127.0.0.1", port)}
 	sources := s.sources
 	if len(sources) == 0 {
 		sources = defaultSources
@@ -180,7 +179,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 		profile = defaultProfile
 	}
 	return &tenants.File{
-		Server: tenants.ServerConfig{Listen: listen, AdminListen: o.adminListen, ContainerListen: o.containerListen},
+		Server: tenants.ServerConfig{Listen: listen},
 		Tenants: []tenants.TenantConfig{{
 			Name:                 "default",
 			Sources:              sources,

@@ -21,6 +21,7 @@ import (
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
+	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -69,7 +70,7 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 }
 
 // serve runs the listeners until ctx ends, then drains them.
-func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Writer) error {
+func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.Writer) error {
 	// Every goroutine serve starts (refreshers, the reloader) ends with
 	// this context, which ends with serve.
 	ctx, stop := context.WithCancel(ctx)
@@ -79,6 +80,7 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		return err
 	}
 	defer closeLog()
+	cfg := loaded.Config
 
 	// The signing key takes a moment to make: make it while the sockets
 	// open and the credentials prefetch starts. Clients that connect
@@ -93,117 +95,42 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 		signerc <- signed{s, err}
 	}()
 
-	var listeners []listener
-	closeAll := func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}
-	listen := func(addr, kind string) error {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("%s listener: %w", kind, err)
-		}
-		listeners = append(listeners, listener{l, kind})
-		logger.Info().Str("addr", l.Addr().String()).Str("listener", kind).Msg("listening")
-		return nil
-	}
-	for _, addr := range cfg.Server.Listen {
-		if err := listen(addr, "imds"); err != nil {
-			return err
-		}
-	}
-	if cfg.Server.ContainerListen != "" {
-		if err := listen(cfg.Server.ContainerListen, "container"); err != nil {
-			return err
-		}
-	}
-	if cfg.Server.AdminListen != "off" {
-		if err := listen(cfg.Server.AdminListen, "admin"); err != nil {
-			return err
-		}
-	}
-
-	metrics := handlers.NewMetrics()
-	creds := newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{})
-	creds.Load(cfg)
-	mirrored := newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{})
-	sig := <-signerc
-	if sig.err != nil {
-		closeAll()
-		return sig.err
-	}
-	srv, err := handlers.New(cfg, handlers.Options{Logger: logger, Signer: sig.s, Credentials: creds,
-		Metrics: metrics, Status: tenantStates{creds: creds, mirror: mirrored.State}, View: mirrored.View})
+	listeners, err := openListeners(cfg.Server, logger)
 	if err != nil {
-		closeAll()
 		return err
 	}
-	mirrored.Load(cfg, srv.Publish)
+	p := newProxy(ctx, logger)
+	// Prefetch: credentials start fetching while the key is made; apply
+	// loads the same configuration again, which keeps these entries.
+	p.creds.Load(cfg)
+	sig := <-signerc
+	err = sig.err
+	if err == nil {
+		err = p.serve(sig.s, cfg)
+	}
+	if err != nil {
+		closeListeners(listeners)
+		return err
+	}
 	for _, t := range cfg.Tenants {
 		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
 	}
 
+	var wg sync.WaitGroup
+	errc := make(chan error, len(listeners))
 	servers := make([]*http.Server, len(listeners))
 	for i, l := range listeners {
-		var h http.Handler = srv
-		switch l.kind {
-		case "container":
-			h = srv.ContainerCredentials()
-		case "admin":
-			h = srv.Admin()
-		}
-		servers[i] = &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ConnContext:       handlers.ConnContext,
-			ErrorLog:          log.New(logWriter{logger}, "", 0),
-		}
-	}
-
-	errc := make(chan error, len(servers))
-	var wg sync.WaitGroup
-	for i, hs := range servers {
+		servers[i] = newHTTPServer(p.srv, l.kind, logger)
 		wg.Add(1)
 		go func(hs *http.Server, l net.Listener) {
 			defer wg.Done()
 			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
-		}(hs, served(srv, listeners[i]))
+		}(servers[i], served(p.srv, l))
 	}
-
 	if o.config != "" {
-		rl := &reloader{o: o, log: logger, current: cfg, apply: func(next *tenants.Config) {
-			creds.Load(next) // first: the new tenants' credentials start fetching
-			// srv.Load seeds each mirrored tenant with its last copy
-			// (handlers.Options.View: the mirrors' entries by name), so it
-			// is never served unmirrored; then the mirrors switch to the new
-			// tenants and publish into the new configuration.
-			if err := srv.Load(next); err != nil {
-				logger.Error().Err(err).Msg("configuration not applied")
-			}
-			mirrored.Load(next, srv.Publish)
-		}}
-		// Every later configuration, reloaded or changed by a container,
-		// is applied through live, which adds the addresses of the
-		// containers that tenants name.
-		live := newContainerSources(logger, o.dockerHost, cfg, rl.apply)
-		rl.apply = live.SetFile
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			rl.run(ctx)
-		}()
-		go func() {
-			defer wg.Done()
-			live.run(ctx)
-		}()
+		follow(ctx, &wg, o, loaded, p, logger)
 	} else {
 		// Seed mode has no file to reload; SIGHUP must not kill the proxy.
 		signal.Ignore(syscall.SIGHUP)
@@ -224,6 +151,133 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	wg.Wait()
 	logger.Info().Msg("stopped")
 	return runErr
+}
+
+// proxy is what a configuration is applied to: the credential and mirror
+// stores and the server.
+type proxy struct {
+	metrics *handlers.Metrics
+	logger  zerolog.Logger
+	creds   *credentialCache
+	mirrors *mirrors
+	srv     *handlers.Server
+}
+
+func newProxy(ctx context.Context, logger zerolog.Logger) *proxy {
+	metrics := handlers.NewMetrics()
+	return &proxy{
+		metrics: metrics,
+		logger:  logger,
+		creds:   newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{}),
+		mirrors: newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{}),
+	}
+}
+
+// serve makes the server, signing identity documents with signer, and
+// applies cfg.
+func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
+	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
+		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View})
+	if err != nil {
+		return err
+	}
+	p.srv = srv
+	return p.apply(cfg)
+}
+
+// apply makes cfg the configuration served, at start and at every reload
+// alike.
+func (p *proxy) apply(cfg *tenants.Config) error {
+	p.creds.Load(cfg) // first: the new tenants' credentials start fetching
+	// The server seeds each mirrored tenant with its last copy
+	// (handlers.Options.View: the mirrors' entries by name), so it is never
+	// served unmirrored; then the mirrors switch to the new tenants and
+	// publish into the new configuration.
+	if err := p.srv.Load(cfg); err != nil {
+		return err
+	}
+	p.mirrors.Load(cfg, p.srv.Publish)
+	return nil
+}
+
+// follow keeps the configuration current until ctx ends: the file's
+// reloads and, for tenants that name containers, the Docker Engine's
+// events, both applied through one path.
+func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconfig.Loaded, p *proxy, logger zerolog.Logger) {
+	apply := func(cfg *tenants.Config) {
+		if err := p.apply(cfg); err != nil {
+			logger.Error().Err(err).Msg("configuration not applied")
+		}
+	}
+	live := liveconfig.NewContainers(logger, o.dockerHost, loaded.Config, apply)
+	rl := liveconfig.NewReloader(o.config, loaded, func() (liveconfig.Loaded, error) { return loadConfig(ctx, o) }, live.SetFile, logger)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		rl.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		live.Run(ctx)
+	}()
+}
+
+// openListeners opens every listener of the server: block, or none.
+func openListeners(s tenants.Server, logger zerolog.Logger) ([]listener, error) {
+	var ls []listener
+	listen := func(addr, kind string) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeListeners(ls)
+			return fmt.Errorf("%s listener: %w", kind, err)
+		}
+		ls = append(ls, listener{l, kind})
+		logger.Info().Str("addr", l.Addr().String()).Str("listener", kind).Msg("listening")
+		return nil
+	}
+	for _, addr := range s.Listen {
+		if err := listen(addr, "imds"); err != nil {
+			return nil, err
+		}
+	}
+	if s.ContainerListen != "" {
+		if err := listen(s.ContainerListen, "container"); err != nil {
+			return nil, err
+		}
+	}
+	if s.AdminListen != "off" {
+		if err := listen(s.AdminListen, "admin"); err != nil {
+			return nil, err
+		}
+	}
+	return ls, nil
+}
+
+func closeListeners(ls []listener) {
+	for _, l := range ls {
+		_ = l.Close()
+	}
+}
+
+// newHTTPServer serves one kind of listener with the server limits.
+func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *http.Server {
+	var h http.Handler = srv
+	switch kind {
+	case "container":
+		h = srv.ContainerCredentials()
+	case "admin":
+		h = srv.Admin()
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       handlers.ConnContext,
+		ErrorLog:          log.New(logWriter{logger}, "", 0),
+	}
 }
 
 // listener is an open socket and what it serves: imds, container, admin.

@@ -101,21 +101,35 @@ func profileName(p string) string { return cmp.Or(p, "default") }
 // profile that cannot be read leaves the name as it is: serving reports
 // the profile's problem when it fetches.
 func NameRoles(ctx context.Context, cfg *tenants.Config) {
+	names := map[string]string{} // by profile: each file read once, however many tenants
 	for _, t := range cfg.Tenants {
 		if t.Role == nil || !t.Role.FromProfile {
 			continue
 		}
-		sc, err := sharedConfigProfile(ctx, t.Credentials.Profile)
-		if err != nil {
-			continue
+		name, ok := names[t.Credentials.Profile]
+		if !ok {
+			name = profileRoleName(ctx, t.Credentials.Profile)
+			names[t.Credentials.Profile] = name
 		}
-		switch {
-		case sc.RoleARN != "":
-			if a, err := arn.Parse(sc.RoleARN); err == nil {
-				t.Role.Rename(a.Resource[strings.LastIndexByte(a.Resource, '/')+1:])
-			}
-		case sc.SSORoleName != "":
-			t.Role.Rename(sc.SSORoleName)
+		if name != "" {
+			t.Role.Rename(name)
 		}
 	}
+}
+
+// profileRoleName is the role a profile itself uses, "" when none or when
+// the profile cannot be read.
+func profileRoleName(ctx context.Context, profile string) string {
+	sc, err := sharedConfigProfile(ctx, profile)
+	switch {
+	case err != nil:
+		return ""
+	case sc.RoleARN != "":
+		if a, err := arn.Parse(sc.RoleARN); err == nil {
+			return a.Resource[strings.LastIndexByte(a.Resource, '/')+1:]
+		}
+	case sc.SSORoleName != "":
+		return sc.SSORoleName
+	}
+	return ""
 }

@@ -1,4 +1,4 @@
-package main
+package liveconfig
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
-// containerSources is the one place a configuration is applied once the
+// Containers is the one place a configuration is applied once the
 // proxy serves: it combines the latest configuration file (from the
 // reloader) with the running containers (from the Docker Engine) and
 // applies the combination under one mutex, so that a reload and a
 // container event never interleave. A file whose tenants name no container
 // is applied as it is, and no engine is asked anything.
-type containerSources struct {
+type Containers struct {
 	log        zerolog.Logger
 	dockerHost string                // DOCKER_HOST
 	apply      func(*tenants.Config) // the server's whole apply path
@@ -33,16 +33,17 @@ type containerSources struct {
 	wake       chan struct{}
 }
 
-// newContainerSources starts from cfg, which is already applied.
-func newContainerSources(log zerolog.Logger, dockerHost string, cfg *tenants.Config, apply func(*tenants.Config)) *containerSources {
-	c := &containerSources{log: log, dockerHost: dockerHost, apply: apply, file: cfg,
+// NewContainers starts from cfg, which is already applied; dockerHost is
+// DOCKER_HOST, the engine followed when server.docker_socket is not set.
+func NewContainers(log zerolog.Logger, dockerHost string, cfg *tenants.Config, apply func(*tenants.Config)) *Containers {
+	c := &Containers{log: log, dockerHost: dockerHost, apply: apply, file: cfg,
 		served: map[string]string{}, wake: make(chan struct{}, 1)}
 	c.socket = c.socketFor(cfg)
 	return c
 }
 
 // SetFile applies a new configuration file with the containers running now.
-func (c *containerSources) SetFile(cfg *tenants.Config) {
+func (c *Containers) SetFile(cfg *tenants.Config) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.file = cfg
@@ -60,7 +61,7 @@ func (c *containerSources) SetFile(cfg *tenants.Config) {
 // socketFor is the engine cfg needs followed: server.docker_socket, else
 // DOCKER_HOST's unix socket, else the default; "" when no tenant names a
 // container.
-func (c *containerSources) socketFor(cfg *tenants.Config) string {
+func (c *Containers) socketFor(cfg *tenants.Config) string {
 	switch {
 	case !cfg.NamesContainers():
 		return ""
@@ -77,7 +78,7 @@ func (c *containerSources) socketFor(cfg *tenants.Config) string {
 }
 
 // changed takes the running containers reported by watcher gen.
-func (c *containerSources) changed(gen int, running []docker.Container) {
+func (c *Containers) changed(gen int, running []docker.Container) {
 	cs := make([]tenants.Container, len(running))
 	for i, r := range running {
 		cs[i] = tenants.Container{ID: r.ID, Name: r.Name, Labels: r.Labels, Addrs: r.Addrs}
@@ -91,7 +92,7 @@ func (c *containerSources) changed(gen int, running []docker.Container) {
 	c.applyLocked()
 }
 
-func (c *containerSources) applyLocked() {
+func (c *Containers) applyLocked() {
 	if !c.file.NamesContainers() {
 		c.apply(c.file)
 		return
@@ -108,7 +109,7 @@ func (c *containerSources) applyLocked() {
 }
 
 // logServed logs each tenant whose containers' addresses changed.
-func (c *containerSources) logServed(cfg *tenants.Config) {
+func (c *Containers) logServed(cfg *tenants.Config) {
 	for i, t := range cfg.Tenants {
 		if len(t.Containers) == 0 {
 			continue
@@ -123,10 +124,10 @@ func (c *containerSources) logServed(cfg *tenants.Config) {
 	}
 }
 
-// run follows the engine the configuration needs, if any, until ctx ends;
+// Run follows the engine the configuration needs, if any, until ctx ends;
 // a reload that changes the engine, or stops or starts naming containers,
 // restarts or stops the watcher.
-func (c *containerSources) run(ctx context.Context) {
+func (c *Containers) Run(ctx context.Context) {
 	var stop context.CancelFunc = func() {}
 	done := make(chan struct{})
 	close(done)

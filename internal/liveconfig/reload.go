@@ -1,9 +1,7 @@
-package main
+package liveconfig
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
-	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -22,19 +19,35 @@ import (
 // before the file is read: one reload per save.
 const reloadDebounce = 150 * time.Millisecond
 
-// reloader applies a changed configuration file to the running server:
-// parse and validate it fully, then swap it in; an invalid file is logged
-// with file:line and the running configuration stays.
-type reloader struct {
-	o       *options
-	log     zerolog.Logger
-	current *tenants.Config
-	apply   func(*tenants.Config) // swaps the new configuration in
-	digest  [32]byte
+// Loaded is one configuration as the caller's pipeline made it, with the
+// digest of the file it was made from.
+type Loaded struct {
+	Config *tenants.Config
+	Digest [32]byte
 }
 
-// run reloads on SIGHUP and whenever the file changes, until ctx ends.
-func (rl *reloader) run(ctx context.Context) {
+// Reloader applies a changed configuration file to the running server:
+// Load reads, validates and completes it fully, then Apply swaps it in; an
+// invalid file is logged with file:line and the running configuration
+// stays.
+type Reloader struct {
+	path    string // watched through its directory
+	load    func() (Loaded, error)
+	apply   func(*tenants.Config)
+	log     zerolog.Logger
+	current Loaded // what runs
+}
+
+// NewReloader returns the reloader of path, whose configuration running
+// is already applied. load is the configuration pipeline the server
+// started with, so that a reload never reads a file differently; apply
+// swaps a new configuration in.
+func NewReloader(path string, running Loaded, load func() (Loaded, error), apply func(*tenants.Config), log zerolog.Logger) *Reloader {
+	return &Reloader{path: path, load: load, apply: apply, log: log, current: running}
+}
+
+// Run reloads on SIGHUP and whenever the file changes, until ctx ends.
+func (rl *Reloader) Run(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -47,14 +60,13 @@ func (rl *reloader) run(ctx context.Context) {
 		defer w.Close()
 		// The directory, not the file: editors and Kubernetes replace
 		// files by renaming, which ends a watch on the file itself.
-		if err := w.Add(filepath.Dir(rl.o.config)); err != nil {
+		if err := w.Add(filepath.Dir(rl.path)); err != nil {
 			rl.log.Warn().Err(err).Msg("cannot watch the configuration's directory; reload with SIGHUP")
 		}
 		events, errs = w.Events, w.Errors
 	}
 	// The file may have changed between loading and watching: look once
 	// now. An unchanged file (the same digest as loaded) is not reloaded.
-	rl.digest = rl.o.configDigest
 	rl.reload("file changed before the watch began", false)
 
 	var debounce <-chan time.Time
@@ -65,7 +77,7 @@ func (rl *reloader) run(ctx context.Context) {
 		case <-hup:
 			rl.reload("SIGHUP", true)
 		case ev := <-events:
-			if sameFile(ev.Name, rl.o.config) || filepath.Base(ev.Name) == "..data" {
+			if sameFile(ev.Name, rl.path) || filepath.Base(ev.Name) == "..data" {
 				debounce = time.After(reloadDebounce)
 			}
 		case err := <-errs:
@@ -83,36 +95,23 @@ func sameFile(a, b string) bool {
 	return errA == nil && errB == nil && ca == cb
 }
 
-// reload reads the file and, if it is valid and (unless forced) different
+// reload loads the file and, if it is valid and (unless forced) different
 // from what runs, swaps it in.
-func (rl *reloader) reload(reason string, force bool) {
-	data, err := os.ReadFile(rl.o.config)
-	if err != nil {
-		rl.log.Error().Err(err).Str("reason", reason).Msg("configuration not reloaded; still serving the previous one")
-		return
-	}
-	digest := sha256.Sum256(data)
-	if !force && bytes.Equal(digest[:], rl.digest[:]) {
-		return
-	}
-	cfg, err := tenants.Parse(rl.o.config, data, time.Now())
-	if err == nil {
-		err = applyFlagOverrides(rl.o, cfg)
-	}
+func (rl *Reloader) reload(reason string, force bool) {
+	next, err := rl.load()
 	if err != nil {
 		rl.log.Error().Str("reason", reason).Str("errors", err.Error()).
 			Msg("configuration rejected; still serving the previous one")
 		return
 	}
-	rl.digest = digest
-	// Once per file: every configuration applied from it (a container's
-	// addresses added) copies the names.
-	awssource.NameRoles(context.Background(), cfg)
-	if !slices.Equal(cfg.Server.Listen, rl.current.Server.Listen) || cfg.Server.AdminListen != rl.current.Server.AdminListen ||
-		cfg.Server.ContainerListen != rl.current.Server.ContainerListen {
+	if !force && next.Digest == rl.current.Digest {
+		return
+	}
+	cur, cfg := rl.current.Config.Server, next.Config.Server
+	if !slices.Equal(cfg.Listen, cur.Listen) || cfg.AdminListen != cur.AdminListen || cfg.ContainerListen != cur.ContainerListen {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")
 	}
-	rl.apply(cfg)
-	rl.current = cfg
-	rl.log.Info().Str("reason", reason).Int("tenants", len(cfg.Tenants)).Msg("configuration reloaded")
+	rl.apply(next.Config)
+	rl.current = next
+	rl.log.Info().Str("reason", reason).Int("tenants", len(next.Config.Tenants)).Msg("configuration reloaded")
 }

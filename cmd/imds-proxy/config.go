@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
+	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// loadConfig is the one configuration pipeline: read the file (or, without
+// --config, the seed's flags), decode, validate and derive every tenant
+// (tenants.Parse, tenants.Build), name roles after the profiles that
+// vend them, then lay the listen flags over the server: block. The server
+// at start and at every reload, check and explain all use it, so they can
+// never disagree about what a configuration means.
+func loadConfig(ctx context.Context, o *options) (liveconfig.Loaded, error) {
+	var l liveconfig.Loaded
+	now := time.Now()
+	if o.config == "" {
+		f, err := o.seedFile()
+		if err != nil {
+			return l, err
+		}
+		cfg, errs := tenants.Build(f, ".", now)
+		if errs != nil {
+			return l, flagErrors(errs)
+		}
+		l.Config = cfg
+	} else {
+		if len(o.seedSet) > 0 {
+			return l, fmt.Errorf("%v describe the single tenant of seed mode and cannot be combined with --config: set them in the file", o.seedSet)
+		}
+		data, err := os.ReadFile(o.config)
+		if err != nil {
+			return l, err
+		}
+		l.Digest = sha256.Sum256(data)
+		if l.Config, err = tenants.Parse(o.config, data, now); err != nil {
+			return l, err
+		}
+	}
+	if err := applyFlagOverrides(o, l.Config); err != nil {
+		return l, err
+	}
+	awssource.NameRoles(ctx, l.Config)
+	return l, nil
+}
+
+// applyFlagOverrides lays the listen flags over the server: block, each
+// checked as the file's own value would be.
+func applyFlagOverrides(o *options, cfg *tenants.Config) error {
+	if len(o.listen) > 0 {
+		for _, l := range o.listen {
+			if _, err := tenants.ParseListen(l); err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+		}
+		cfg.Server.Listen = o.listen
+	}
+	if o.adminListen != "" {
+		if _, err := tenants.ParseListen(o.adminListen); err != nil && o.adminListen != "off" {
+			return fmt.Errorf("--admin-listen: %w (or \"off\")", err)
+		}
+		cfg.Server.AdminListen = o.adminListen
+	}
+	if o.containerListen != "" {
+		if _, err := tenants.ParseListen(o.containerListen); err != nil {
+			return fmt.Errorf("--container-listen: %w", err)
+		}
+		cfg.Server.ContainerListen = o.containerListen
+	}
+	return nil
+}
