@@ -186,8 +186,21 @@ func TestNewRejectsEmptyConfig(t *testing.T) {
 	if _, err := handlers.New(&tenants.Config{}, handlers.Options{}); err == nil {
 		t.Fatal("New with no tenants succeeded")
 	}
-	if _, err := handlers.New(nil, handlers.Options{}); err == nil {
-		t.Fatal("New(nil) succeeded")
+	// nil: nothing loaded yet, every source refused until the first Load,
+	// which must bring a tenant.
+	srv, err := handlers.New(nil, handlers.Options{})
+	if err != nil {
+		t.Fatalf("New(nil): %v", err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/latest/meta-data/instance-id", nil)
+	r.RemoteAddr = "10.0.0.1:1234"
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("before the first Load: status %d, want 403", w.Code)
+	}
+	if err := srv.Load(nil); err == nil {
+		t.Fatal("Load(nil) succeeded")
 	}
 }
 

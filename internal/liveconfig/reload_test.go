@@ -1,0 +1,104 @@
+package liveconfig_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// TestReloader: a changed file is loaded through the caller's pipeline and
+// applied once; an invalid one and an unchanged one are not.
+func TestReloader(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	config := func(name string) string { return "tenants:\n  - {name: " + name + ", sources: [10.0.0.1]}\n" }
+	write := func(content string) {
+		t.Helper()
+		tmp := filepath.Join(dir, ".c.yaml.tmp")
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loads := make(chan error, 16)
+	load := func() (liveconfig.Loaded, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return liveconfig.Loaded{}, err
+		}
+		cfg, err := tenants.Parse(path, data, time.Now())
+		loads <- err
+		return liveconfig.Loaded{Config: cfg, Digest: sha256.Sum256(data)}, err
+	}
+	applied := make(chan string, 16)
+	apply := func(cfg *tenants.Config) { applied <- cfg.Tenants[0].Name }
+
+	write(config("one"))
+	running, err := load()
+	<-loads
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		liveconfig.NewReloader(path, running, load, apply, zerolog.New(zerolog.NewTestWriter(t))).Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// The look once the watch has begun finds the file as loaded.
+	if err := recv(t, loads); err != nil {
+		t.Fatal(err)
+	}
+
+	write(config("two"))
+	if err := recv(t, loads); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, applied); got != "two" {
+		t.Fatalf("applied %q, want two", got)
+	}
+	write("tenants: [")
+	if err := recv(t, loads); err == nil {
+		t.Fatal("an invalid file loaded")
+	}
+	write(config("two")) // as running: loaded, not applied again
+	if err := recv(t, loads); err != nil {
+		t.Fatal(err)
+	}
+	write(config("three"))
+	if err := recv(t, loads); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, applied); got != "three" {
+		t.Fatalf("applied %q, want three (an invalid or unchanged file applied?)", got)
+	}
+}
+
+// recv waits for a value that an event the test caused must bring.
+func recv[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	for {
+		select {
+		case v := <-c:
+			return v
+		case <-time.After(10 * time.Second):
+			var zero T
+			t.Fatal("nothing within 10s")
+			return zero
+		}
+	}
+}
