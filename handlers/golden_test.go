@@ -39,10 +39,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// readPage is the golden copy of an error page.
+// readPage is an error page as recorded from a real instance.
 func readPage(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("testdata", "recorded", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,9 @@ func readPage(t *testing.T, name string) []byte {
 }
 
 // TestGolden pins, byte for byte, the bodies a client or a person could
-// compare with a real instance's.
+// compare with a real instance's. The error pages are not among them:
+// TestErrorPages compares those with pages recorded from real instances,
+// which -update never rewrites.
 func TestGolden(t *testing.T) {
 	srv, _ := newServer(t, testConfig, handlers.Options{})
 	tests := []struct {
@@ -59,8 +61,6 @@ func TestGolden(t *testing.T) {
 		contentType     string
 		file            string
 	}{
-		{"401 page", srcRequired, "/latest/meta-data/", 401, "text/html", "401.html"},
-		{"404 page", srcFull, "/latest/meta-data/no-such-path", 404, "text/html", "404.html"},
 		{"meta-data listing", srcFull, "/latest/meta-data/", 200, "text/plain", "meta-data.golden"},
 		{"identity document", srcFull, "/latest/dynamic/instance-identity/document", 200, "text/plain", "identity-document.golden"},
 		{"iam info", srcFull, "/latest/meta-data/iam/info", 200, "text/plain", "iam-info.golden"},
@@ -80,12 +80,13 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// imdsBodies holds the pages recorded from real instances: the project's
-// shared/ folder, which stands beside the repository (also on CI).
+// imdsBodies holds the pages recorded from real instances in the project's
+// shared/ folder, which stands beside the repository (also on CI);
+// testdata/recorded keeps a copy, so the test needs no checkout beside it.
 const imdsBodies = "../../shared/imds-bodies"
 
-// TestErrorPages checks the error pages against IMDS.md: their sizes, the
-// one line that tells them apart, and, when available, the recorded pages.
+// TestErrorPages checks the error pages against IMDS.md and, byte for
+// byte, against the pages recorded from real instances.
 func TestErrorPages(t *testing.T) {
 	srv, _ := newServer(t, testConfig, handlers.Options{})
 	tests := []struct {
@@ -121,14 +122,17 @@ func TestErrorPages(t *testing.T) {
 			if !bytes.HasSuffix(body, []byte(" </body>\n</html>\n")) {
 				t.Errorf("page does not end with its closing tags and one newline")
 			}
-			want, err := os.ReadFile(filepath.Join(imdsBodies, tc.name))
-			switch {
+			if want := readPage(t, tc.name); !bytes.Equal(body, want) {
+				t.Errorf("page differs from the recorded testdata/recorded/%s:\ngot:\n%q\nwant:\n%q", tc.name, body, want)
+			}
+			// The copy is the original: shared/ holds the recordings.
+			switch orig, err := os.ReadFile(filepath.Join(imdsBodies, tc.name)); {
 			case errors.Is(err, fs.ErrNotExist):
-				t.Logf("%s not available: compared with the golden file only", imdsBodies)
+				t.Logf("%s not beside the repository: compared with testdata/recorded only", imdsBodies)
 			case err != nil:
 				t.Fatal(err)
-			case !bytes.Equal(body, want):
-				t.Errorf("page differs from %s/%s:\ngot:\n%q\nwant:\n%q", imdsBodies, tc.name, body, want)
+			case !bytes.Equal(orig, readPage(t, tc.name)):
+				t.Errorf("testdata/recorded/%s is not %s/%s", tc.name, imdsBodies, tc.name)
 			}
 		})
 	}

@@ -111,14 +111,14 @@ func (s *sources) allow(a netip.Addr, l tenants.Limits) bool {
 	return sh.get(s, a, l, now).limiter.AllowN(now, 1)
 }
 
-// open counts a new connection from a source, refusing it past max.
-func (s *sources) open(a netip.Addr, l tenants.Limits, max int) bool {
+// open counts a new connection from a source, refusing it past limit.
+func (s *sources) open(a netip.Addr, l tenants.Limits, limit int) bool {
 	now := s.now()
 	sh := s.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	src := sh.get(s, a, l, now)
-	if src.conns >= max {
+	if src.conns >= limit {
 		return false
 	}
 	src.conns++
@@ -174,11 +174,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if st.resolver.Trusted(a) {
 			return c, nil // a trusted proxy carries many clients
 		}
-		limits, max := tenants.DefaultLimits(), unknownConnections
+		limits, conns := tenants.DefaultLimits(), unknownConnections
 		if t, _, ok := st.resolver.Lookup(a); ok {
-			limits, max = t.Limits, t.Limits.Connections
+			limits, conns = t.Limits, t.Limits.Connections
 		}
-		if !l.s.sources.open(a, limits, max) {
+		if !l.s.sources.open(a, limits, conns) {
 			l.s.metrics.refused.Add(1)
 			_ = c.Close()
 			continue

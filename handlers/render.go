@@ -24,11 +24,6 @@ func strOrNull(key, v string) field {
 	return str(key, v)
 }
 
-func num(key string, v int) field {
-	b, _ := json.Marshal(v)
-	return field{key, b}
-}
-
 // list writes `[ "a", "b" ]`, or null when empty.
 func list(key string, vs []string) field {
 	if len(vs) == 0 {

@@ -186,13 +186,6 @@ func (st *state) site(name string) *site {
 	return st.byName[name]
 }
 
-// Tokens returns the token store of a tenant, for tests and metrics.
-func (s *Server) Tokens(tenant string) *TokenStore {
-	if si := s.state.Load().site(tenant); si != nil {
-		return si.tokens
-	}
-	return nil
-}
 
 // ServeHTTP resolves the tenant from the connection's address, then serves
 // it. Nothing in the request but the peer address (and, from a trusted

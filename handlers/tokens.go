@@ -28,9 +28,9 @@ type TokenStore struct {
 // tokenBytes makes 56-character tokens, the length of real ones.
 const tokenBytes = 42
 
-// NewTokenStore returns an empty store that keeps at most max live tokens.
-func NewTokenStore(max int, now func() time.Time, random io.Reader) *TokenStore {
-	return &TokenStore{now: now, rand: random, max: max, expiry: map[string]time.Time{}}
+// NewTokenStore returns an empty store that keeps at most limit live tokens.
+func NewTokenStore(limit int, now func() time.Time, random io.Reader) *TokenStore {
+	return &TokenStore{now: now, rand: random, max: limit, expiry: map[string]time.Time{}}
 }
 
 // Mint creates a token valid for ttl.
