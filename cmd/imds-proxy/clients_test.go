@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // End-to-end tests with real, unmodified clients — the AWS CLI v2, boto3
@@ -17,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -81,13 +84,14 @@ func cliRun(t *testing.T, env []string, name string, args ...string) (stdout str
 	return out.String(), nil
 }
 
-// cliNeedAWSv2 skips unless the AWS CLI v2 is installed at cliAWS.
+// cliNeedAWSv2 needs the AWS CLI v2 at cliAWS (see need).
 func cliNeedAWSv2(t *testing.T) {
 	t.Helper()
 	out, err := exec.Command(cliAWS, "--version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "aws-cli/2.") {
-		t.Skipf("no AWS CLI v2 at %s (%q, %v)", cliAWS, out, err)
+	if err == nil && !strings.HasPrefix(string(out), "aws-cli/2.") {
+		err = fmt.Errorf("%s is %q", cliAWS, strings.TrimSpace(string(out)))
 	}
+	need(t, "the AWS CLI v2 at "+cliAWS, err)
 }
 
 // cliAWSCredentials runs `aws configure export-credentials` and returns

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,5 +43,12 @@ func TestLoadConfigFlags(t *testing.T) {
 				t.Fatalf("loadConfig = %v, want an error naming %s", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // Docker-aware resolution end to end: the real binary follows a fake

@@ -1,3 +1,5 @@
+//go:build e2e || netns
+
 package main
 
 // End-to-end tests: the real binary, built once, driven by the clients
@@ -85,14 +87,35 @@ func e2eEnv(t *testing.T, extra ...string) []string {
 	}, extra...)
 }
 
-// e2eLoopback skips on systems where 127.0.0.0/8 beyond 127.0.0.1 is not
-// local (macOS without aliases): tenants are told apart by those addresses.
+// need lets a test run only where what it drives is here (err == nil). In
+// CI (the CI environment variable set, as .ci/run does) anything missing
+// fails the test: a check must never silently stop running. Elsewhere the
+// test is skipped, and the skip is appended to the file
+// $IMDS_PROXY_SKIPPED names, which make test prints at its end.
+func need(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s needs %s: %v", t.Name(), what, err)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + " (CI is set: install it in .ci/run)")
+	}
+	if path := os.Getenv("IMDS_PROXY_SKIPPED"); path != "" {
+		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
+			fmt.Fprintln(f, msg)
+			_ = f.Close()
+		}
+	}
+	t.Skip(msg)
+}
+
+// e2eLoopback needs 127.0.0.0/8 beyond 127.0.0.1 to be local (it is not
+// on macOS without aliases): tenants are told apart by those addresses.
 func e2eLoopback(t *testing.T) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.5:0")
-	if err != nil {
-		t.Skipf("end-to-end: 127.0.0.5 is not a local address here: %v", err)
-	}
+	need(t, "127.0.0.5 as a local address", err)
 	_ = l.Close()
 }
 
@@ -334,9 +357,8 @@ func curlFrom(t *testing.T, src string, args ...string) (int, string) {
 
 func needCurl(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not on PATH")
-	}
+	_, err := exec.LookPath("curl")
+	need(t, "curl", err)
 }
 
 type e2eTenant struct {

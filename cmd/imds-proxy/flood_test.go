@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -39,9 +41,6 @@ func rssKiB(t *testing.T, pid int) int {
 // its requests must be served, the slow clients must be cut off, and the
 // server's memory must stay bounded.
 func TestFloodAndSlowloris(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
 	e2eLoopback(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "imds-proxy.yaml")

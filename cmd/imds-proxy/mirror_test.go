@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // End-to-end mirror tests against moto: instances launched in moto with
@@ -409,9 +411,8 @@ func mirrorAdmin(t *testing.T, p *e2eProcess, path string) (int, string) {
 func mirrorAWS(t *testing.T, w *mirrorWorld, out any, args ...string) {
 	t.Helper()
 	cli := "/usr/bin/aws"
-	if _, err := os.Stat(cli); err != nil {
-		t.Skip("the AWS CLI v2 is not at /usr/bin/aws")
-	}
+	_, err := os.Stat(cli)
+	need(t, "the AWS CLI v2 at "+cli, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cli, append([]string{"--endpoint-url", w.moto, "--region", mirrorRegion, "--output", "json"}, args...)...)
@@ -609,9 +610,8 @@ func mirrorClients(t *testing.T, w *mirrorWorld, addr string) {
 			"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"), "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + endpoint}
 	}
 	t.Run("aws configure list", func(t *testing.T) {
-		if _, err := os.Stat("/usr/bin/aws"); err != nil {
-			t.Skip("the AWS CLI v2 is not at /usr/bin/aws")
-		}
+		_, err := os.Stat("/usr/bin/aws")
+		need(t, "the AWS CLI v2 at /usr/bin/aws", err)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "/usr/bin/aws", "configure", "list")

@@ -1,3 +1,5 @@
+//go:build e2e || netns
+
 package main
 
 // End-to-end credential tests against moto: the real binary vends each kind
@@ -45,15 +47,12 @@ type motoServer struct {
 	url string
 }
 
-// motoStart starts moto_server, or skips the test when it is not installed,
-// and waits until its API answers. It is stopped when the test ends.
+// motoStart starts moto_server (see need) and waits until its API answers. It is stopped when the test ends.
 func motoStart(t *testing.T) *motoServer {
 	t.Helper()
 	e2eLoopback(t)
 	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not on PATH")
-	}
+	need(t, "moto_server on PATH", err)
 	e2eBinary(t) // builds now, and skips with -short before moto is paid for
 	port := motoFreePort(t)
 	logPath := filepath.Join(t.TempDir(), "moto.log")

@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,7 +68,7 @@ type netnsEnv struct {
 
 func TestNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("netns: needs root (network namespaces, a bridge, iptables)")
+		need(t, "root (network namespaces, a bridge, iptables)", errors.New("not root"))
 	}
 	for _, tool := range []string{"ip", "iptables", "iptables-save", "ip6tables-save", "curl", "/usr/bin/aws"} {
 		if _, err := exec.LookPath(tool); err != nil {

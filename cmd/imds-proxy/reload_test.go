@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -50,9 +52,6 @@ func writeAtomically(t *testing.T, path, content string) {
 // clients hammer three tenants that exist throughout: none of their
 // requests may fail, and each change must be visible after its reload.
 func TestReloadUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
 	e2eLoopback(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "imds-proxy.yaml")

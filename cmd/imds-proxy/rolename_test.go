@@ -1,9 +1,10 @@
+//go:build e2e
+
 package main
 
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,13 +81,6 @@ tenants:
 		if !strings.Contains(explained, want[name]) {
 			t.Errorf("tenant %s: explain does not name the role %q:\n%s", name, want[name], explained)
 		}
-	}
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // End-to-end test of an IAM Identity Center (SSO) profile: the real binary

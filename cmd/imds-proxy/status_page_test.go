@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // The /status page as a browser renders it: headless Chromium (Debian's
@@ -36,9 +38,8 @@ type statusPageTenant struct {
 }
 
 func TestE2EStatusPageChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s is absent (apt-get install chromium): %v", chromiumPath, err)
-	}
+	_, err := os.Stat(chromiumPath)
+	need(t, "chromium (apt-get install chromium)", err)
 	m := motoStart(t) // skips without moto_server, or with -short
 
 	// HOME is the test's: ~/.aws/credentials holds the long-term keys of
