@@ -186,7 +186,6 @@ func (st *state) site(name string) *site {
 	return st.byName[name]
 }
 
-
 // ServeHTTP resolves the tenant from the connection's address, then serves
 // it. Nothing in the request but the peer address (and, from a trusted
 // proxy, X-Forwarded-For) chooses the tenant.
