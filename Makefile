@@ -115,7 +115,7 @@ docker:
 
 # As in the seed: the container's port published on the host's port 80.
 # Through -p the proxy sees the bridge gateway as every client's source, so
-# this serves one tenant; see README.md for per-container tenants.
+# this serves one tenant; see docs/deployment.md for per-container tenants.
 run-docker:
 	docker run -it --rm -p 80:$(APP_PORT) $(IMAGE):$(VERSION) \
 		--listen 0.0.0.0:$(APP_PORT) --source 172.16.0.0/12 $(ARGS)

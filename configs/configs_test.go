@@ -1,6 +1,7 @@
-// Package configs_test keeps the example configurations and the README's
-// configuration reference true to the schema: every example must load, and
-// every key of the schema must be documented.
+// Package configs_test keeps the example configurations and the
+// documentation true: every example must load, every key of the schema must
+// be documented in docs/configuration.md, and every relative link of the
+// README and docs/ must lead somewhere (docs_test.go).
 package configs_test
 
 import (
@@ -62,10 +63,13 @@ func TestExamplesHoldNoSecrets(t *testing.T) {
 	}
 }
 
-// TestReadmeDocumentsEveryKey fails when schema.go gains a key that the
-// README's configuration reference does not name as `key.path`.
-func TestReadmeDocumentsEveryKey(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+// configurationDoc is the configuration reference, which names every key.
+var configurationDoc = filepath.Join(repoRoot, "docs", "configuration.md")
+
+// TestConfigurationDocumentsEveryKey fails when schema.go gains a key that
+// docs/configuration.md does not name as `key.path`.
+func TestConfigurationDocumentsEveryKey(t *testing.T) {
+	doc, err := os.ReadFile(configurationDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +78,8 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 	keys = append(keys, "defaults")
 	collectKeys(reflect.TypeOf(tenants.TenantConfig{}), "", &keys)
 	for _, k := range keys {
-		if !strings.Contains(string(readme), "`"+k+"`") {
-			t.Errorf("README.md does not document the configuration key `%s`", k)
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("%s does not document the configuration key `%s`", configurationDoc, k)
 		}
 	}
 }
