@@ -83,7 +83,9 @@ func TestMetrics(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	states := fakeStates{"full": {Credentials: &handlers.CredentialState{Valid: true, KeyID: "****************0001",
-		Expiration: launch.Add(time.Hour), Refreshed: launch}}}
+		Expiration: launch.Add(time.Hour), Refreshed: launch}},
+		// Upstream text reaches the page: it must be escaped.
+		"required": {Credentials: &handlers.CredentialState{LastError: `AccessDenied: <script>alert("x")</script>`}}}
 	srv, _ := newServer(t, testConfig, handlers.Options{Status: states})
 	mint(t, srv, srcFull, "60")
 	w := serve(srv.Admin(), "GET", "/status.json", "127.0.0.1:1")
@@ -103,5 +105,8 @@ func TestStatus(t *testing.T) {
 	if page.Code != 200 || !strings.HasPrefix(page.Header().Get("Content-Type"), "text/html") ||
 		!strings.Contains(page.Body.String(), `<tr id="tenant-full">`) || !strings.Contains(page.Body.String(), "i-0a1b2c3d4e5f60001") {
 		t.Fatalf("status page: %d\n%s", page.Code, page.Body)
+	}
+	if body := page.Body.String(); strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Fatalf("status page does not escape upstream text:\n%s", body)
 	}
 }
