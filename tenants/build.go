@@ -53,8 +53,15 @@ var (
 // everything left out. baseDir resolves relative user_data_file paths; now is
 // the instances' launch time. Every problem is reported, not only the first.
 func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
+	return build(f, baseDir, now, nil)
+}
+
+// build is Build for a File that did not decode whole: undecoded are the
+// paths whose values are missing for that reason, which it does not check
+// again.
+func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, Errors) {
 	var errs Errors
-	el := errorList{&errs}
+	el := errorList{errs: &errs, undecoded: undecoded}
 	cfg := &Config{Server: buildServer(f.Server, el)}
 
 	if f.Defaults.Name != "" {
@@ -90,7 +97,7 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 		}
 		if j, dup := names[t.Name]; dup {
 			el.add(at(path, "name"), "tenant %q is already defined by tenants[%d]", t.Name, j)
-		} else {
+		} else if t.Name != "" { // a missing name is reported once, as missing
 			names[t.Name] = i
 		}
 		for k, p := range t.Sources {
@@ -297,7 +304,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
 		parseStatic(tc.Instance, at(path, "instance"), el) // reports invalid values, inherited ones included
-		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{new(Errors)})
+		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{errs: new(Errors)})
 		t.Mirror.IMDS = own.IMDS
 		t.Instance = t.Mirror.unmirrored()
 	} else {
@@ -311,7 +318,9 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	}
 	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, session, at(path, "credentials"), el)
 	t.UserData = loadUserData(tc, path, baseDir, el)
-	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, t.Role != nil, at(path, "container_credentials"), baseDir, el)
+	// A profile or role ARN that did not decode may well name a role.
+	hasRole := t.Role != nil || !el.decoded(at(path, "credentials", "profile")) || !el.decoded(at(path, "credentials", "role_arn"))
+	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, hasRole, at(path, "container_credentials"), baseDir, el)
 	return t
 }
 
@@ -581,7 +590,7 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 	if spec.Duration < 15*time.Minute || spec.Duration > 12*time.Hour {
 		el.add(at(path, "duration"), "%s: STS issues credentials for 15m to 12h", spec.Duration)
 	}
-	if spec.RefreshBefore <= 0 || spec.RefreshBefore >= spec.Duration {
+	if spec.RefreshBefore <= 0 || (spec.RefreshBefore >= spec.Duration && el.decoded(at(path, "duration"))) {
 		el.add(at(path, "refresh_before"), "%s: must be positive and shorter than duration (%s)", spec.RefreshBefore, spec.Duration)
 	}
 	check(el, at(path, "session_name"), c.SessionName, sessionNamePattern, "a session name (2-64 of letters, digits and +=,.@_-)")
@@ -594,7 +603,7 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 		el.add(at(path, "role_arn"), "%q is not a role ARN such as arn:aws:iam::111122223333:role/web", c.RoleARN)
 	}
 	if c.Profile == "" && c.RoleARN == "" {
-		if c.RoleName != "" {
+		if c.RoleName != "" && el.decoded(at(path, "profile")) && el.decoded(at(path, "role_arn")) {
 			el.add(at(path, "role_name"), "a role needs credentials: set profile or role_arn")
 		}
 		return nil, spec
@@ -643,7 +652,7 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 		token = strings.TrimSpace(string(b))
 	}
 	if token == "" {
-		if c.AnySource {
+		if c.AnySource && el.decoded(at(path, "token")) && el.decoded(at(path, "token_file")) {
 			el.add(at(path, "any_source"), "any_source needs a token or token_file")
 		}
 		return "", false

@@ -2,9 +2,9 @@ package tenants
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,52 +24,48 @@ const (
 	labelPrefix     = "label:"
 )
 
-// UnmarshalYAML reads a list whose items are strings or one-key maps.
-func (s *Sources) UnmarshalYAML(n *yaml.Node) error {
+// decodeNode reads a list whose items are strings or one-key maps. An item
+// that is neither keeps its place as "", so that the others keep their
+// indexes in validation's paths.
+func (s *Sources) decodeNode(d *decoder, n *yaml.Node, path []any) bool {
 	if n.Kind != yaml.SequenceNode {
-		var list []string
-		return n.Decode(&list) // the library's own "cannot unmarshal" error
+		return d.mismatch(n, "a list", path)
 	}
-	out := make(Sources, 0, len(n.Content))
-	var msgs []string
-	for _, item := range n.Content {
+	out := make(Sources, len(n.Content))
+	for i, item := range n.Content {
+		item := follow(item)
+		if item.Kind == yaml.ScalarNode {
+			d.decode(item, reflect.ValueOf(&out[i]).Elem(), at(path, i))
+			continue
+		}
+		d.note(item, at(path, i))
 		if item.Kind != yaml.MappingNode {
-			var v string
-			var te *yaml.TypeError
-			switch err := item.Decode(&v); {
-			case errors.As(err, &te):
-				msgs = append(msgs, te.Errors...)
-			case err != nil:
-				return err
-			}
-			out = append(out, v)
+			d.invalid(item, at(path, i), "%s, not %s", sourceForms, shown(item))
 			continue
 		}
 		v, err := selectorSource(item)
 		if err != nil {
-			msgs = append(msgs, fmt.Sprintf("line %d: %v", item.Line, err))
+			d.invalid(item, at(path, i), "%v", err)
 			continue
 		}
-		out = append(out, v)
-	}
-	if len(msgs) > 0 {
-		// A TypeError lets the decoder go on and report every problem.
-		return &yaml.TypeError{Errors: msgs}
+		out[i] = v
 	}
 	*s = out
-	return nil
+	return true
 }
+
+// sourceForms is what a source may be, for the errors about one that is not.
+const sourceForms = "a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}"
 
 // selectorSource turns {container: NAME} or {label: KEY=VALUE} into its
 // string form.
 func selectorSource(n *yaml.Node) (string, error) {
-	const want = "a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}"
 	if len(n.Content) != 2 {
-		return "", fmt.Errorf("%s: one key per source", want)
+		return "", fmt.Errorf("%s: one key per source", sourceForms)
 	}
 	k, v := n.Content[0], n.Content[1]
 	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-		return "", fmt.Errorf("%s: %s needs a string value", want, k.Value)
+		return "", fmt.Errorf("%s: %s needs a string value", sourceForms, k.Value)
 	}
 	switch k.Value {
 	case "container":
@@ -77,7 +73,7 @@ func selectorSource(n *yaml.Node) (string, error) {
 	case "label":
 		return labelPrefix + v.Value, nil
 	}
-	return "", fmt.Errorf("%s, not %q", want, k.Value)
+	return "", fmt.Errorf("%s, not %q", sourceForms, k.Value)
 }
 
 // ContainerSelector chooses running Docker containers by name or by label;

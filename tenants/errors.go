@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -13,12 +14,16 @@ type FieldError struct {
 	Line int
 	Path []any // string keys and int indexes from the document's root
 	Msg  string
+
+	column int // orders the errors of one line as the line reads
 }
 
 // Key renders Path as users write it: tenants[1].instance.instance_id.
-func (e *FieldError) Key() string {
+func (e *FieldError) Key() string { return keyOf(e.Path) }
+
+func keyOf(path []any) string {
 	var b strings.Builder
-	for _, p := range e.Path {
+	for _, p := range path {
 		switch p := p.(type) {
 		case int:
 			b.WriteString("[" + strconv.Itoa(p) + "]")
@@ -57,11 +62,33 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// errorList collects FieldErrors under a path prefix.
-type errorList struct{ errs *Errors }
+// errorList collects validation's FieldErrors.
+type errorList struct {
+	errs *Errors
+	// undecoded are the paths whose values did not decode (nil: every
+	// value did). Their zero values stand in for them, so a check at such
+	// a path, inside it or of the block that holds it would only restate
+	// the decoding error, and is left out.
+	undecoded [][]any
+}
 
 func (l errorList) add(path []any, format string, args ...any) {
+	if !l.decoded(path) {
+		return
+	}
 	*l.errs = append(*l.errs, &FieldError{Path: append([]any(nil), path...), Msg: fmt.Sprintf(format, args...)})
+}
+
+// decoded reports whether the value at path, and everything it holds, was
+// decoded: a check comparing one field with another asks it of the other.
+func (l errorList) decoded(path []any) bool {
+	for _, u := range l.undecoded {
+		n := min(len(u), len(path))
+		if slices.Equal(u[:n], path[:n]) {
+			return false
+		}
+	}
+	return true
 }
 
 // at extends a path without aliasing the caller's slice.

@@ -3,13 +3,14 @@ package tenants
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -26,101 +27,97 @@ func Load(path string, now time.Time) (*Config, error) {
 }
 
 // Parse is Load on bytes already read; name is the file name used in errors
-// and to resolve relative user_data_file paths.
+// and to resolve relative user_data_file paths. Decoding and validation both
+// go on past a problem, so that one run reports all of them, in the order of
+// the file; only YAML that does not parse stops at its first error.
 func Parse(name string, data []byte, now time.Time) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(name, err)
-	}
-	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	switch err := dec.Decode(&f); {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, located(name, Errors{syntaxError(err)})
+	}
+	// 64 values a byte is far more than anchors and merges make of any
+	// real configuration, and far less than an alias bomb makes of its
+	// few lines.
+	d := newDecoder(max(1<<16, 64*len(data)))
+	var f File
+	if len(doc.Content) > 0 {
+		d.decode(doc.Content[0], reflect.ValueOf(&f).Elem(), nil)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, yamlErrors(name, err)
+		d.errs = append(d.errs, syntaxError(err))
 	default:
-		var extra yaml.Node
-		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-			return nil, Errors{{File: name, Line: extra.Line, Msg: "a configuration is one YAML document; remove the second one"}}
+		d.report(&extra, nil, "a configuration is one YAML document; remove the second one")
+	}
+
+	cfg, verrs := build(&f, filepath.Dir(name), now, inheritUndecoded(d, len(f.Tenants)))
+	for _, e := range verrs {
+		if n := d.nearest(e.Path); n != nil {
+			e.Line, e.column = n.Line, n.Column
 		}
 	}
-	cfg, errs := Build(&f, filepath.Dir(name), now)
-	for _, e := range errs {
-		e.File = name
-		e.Line = lineOf(&root, e.Path)
-	}
+	errs := append(d.errs, verrs...)
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
+		return nil, located(name, errs)
 	}
 	return cfg, nil
 }
 
-var (
-	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-)
-
-// yamlErrors turns the YAML library's errors ("line 4: field foo not found in
-// type ...") into FieldErrors that read "file:4: unknown key foo".
-func yamlErrors(name string, err error) error {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	var out Errors
-	for _, m := range msgs {
-		e := &FieldError{File: name, Msg: m}
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			e.Line, _ = strconv.Atoi(sub[1])
-			e.Msg = sub[2]
+// inheritUndecoded extends the paths that did not decode with the tenants'
+// paths that would have inherited them: Build lays defaults: under every
+// tenant that does not set a key itself, except name and sources.
+func inheritUndecoded(d *decoder, tenants int) [][]any {
+	out := d.undecoded
+	for _, p := range d.undecoded {
+		if len(p) < 2 || p[0] != "defaults" || p[1] == "name" || p[1] == "sources" {
+			continue
 		}
-		if sub := unknownField.FindStringSubmatch(e.Msg); sub != nil {
-			e.Msg = fmt.Sprintf("unknown key %q", sub[1])
+		for i := range tenants {
+			own := append([]any{"tenants", i}, p[1:]...)
+			if _, set := d.nodes[keyOf(own)]; !set {
+				out = append(out, own)
+			}
 		}
-		out = append(out, e)
 	}
 	return out
 }
 
-// lineOf finds the line of the deepest node on path that exists in the
-// document, so an error about a derived or missing value still points near
-// its cause.
-func lineOf(root *yaml.Node, path []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		next := child(n, p)
-		if next == nil {
-			break
-		}
-		n, line = next, next.Line
-	}
-	return line
-}
-
-func child(n *yaml.Node, p any) *yaml.Node {
-	switch p := p.(type) {
-	case string:
-		if n.Kind != yaml.MappingNode {
-			return nil
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == p {
-				return n.Content[i+1]
-			}
-		}
-	case int:
-		if n.Kind == yaml.SequenceNode && p < len(n.Content) {
-			return n.Content[p]
+// nearest is the node written at path or, for a value left out or derived,
+// at the deepest part of path that was written, so that an error still
+// points near its cause.
+func (d *decoder) nearest(path []any) *yaml.Node {
+	for i := len(path); i >= 0; i-- {
+		if n, ok := d.nodes[keyOf(path[:i])]; ok {
+			return n
 		}
 	}
 	return nil
+}
+
+// located names the file in every error and sorts them as the file reads.
+func located(name string, errs Errors) Errors {
+	for _, e := range errs {
+		e.File = name
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i], errs[j]
+		return a.Line < b.Line || a.Line == b.Line && a.column < b.column
+	})
+	return errs
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// syntaxError turns the YAML library's "yaml: line 4: did not find ..." into
+// a FieldError that reads "file:4: did not find ...".
+func syntaxError(err error) *FieldError {
+	e := &FieldError{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if sub := yamlLine.FindStringSubmatch(e.Msg); sub != nil {
+		e.Line, _ = strconv.Atoi(sub[1])
+		e.Msg = sub[2]
+	}
+	return e
 }

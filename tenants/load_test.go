@@ -2,8 +2,11 @@ package tenants_test
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +54,7 @@ var invalidConfigs = []struct {
     sources: [10.0.0.1]
 tenant: {}
 `,
-		want: []string{`c.yaml:4: unknown key "tenant"`},
+		want: []string{`c.yaml:4: unknown key "tenant"; did you mean "tenants"?`},
 	},
 	{
 		name: "unknown key in a tenant",
@@ -60,7 +63,7 @@ tenant: {}
     sources: [10.0.0.1]
     profile: dev
 `,
-		want: []string{`c.yaml:4: unknown key "profile"`},
+		want: []string{`c.yaml:4: tenants[0]: unknown key "profile"; did you mean credentials.profile?`},
 	},
 	{
 		name: "unknown key in instance",
@@ -71,7 +74,7 @@ tenant: {}
       instance_type: t3.micro
       az: us-east-1a
 `,
-		want: []string{`c.yaml:6: unknown key "az"`},
+		want: []string{`c.yaml:6: tenants[0].instance: unknown key "az"`},
 	},
 	{
 		name: "string where a list is expected",
@@ -79,7 +82,7 @@ tenant: {}
   - name: web
     sources: 10.0.0.1
 `,
-		want: []string{"c.yaml:3: cannot unmarshal !!str `10.0.0.1` into []string"},
+		want: []string{`c.yaml:3: tenants[0].sources: "10.0.0.1" is not a list: write [10.0.0.1]`},
 	},
 	{
 		name: "map where a string is expected",
@@ -87,7 +90,7 @@ tenant: {}
   - name: {first: web}
     sources: [10.0.0.1]
 `,
-		want: []string{"c.yaml:2: cannot unmarshal !!map into string"},
+		want: []string{`c.yaml:2: tenants[0].name: a mapping is not a string`},
 	},
 	{
 		name: "duration that is not one",
@@ -96,7 +99,206 @@ tenant: {}
     sources: [10.0.0.1]
     credentials: {profile: dev, duration: 3600}
 `,
-		want: []string{`c.yaml:4: "3600" is not a duration such as 90s, 15m or 1h`},
+		want: []string{`c.yaml:4: tenants[0].credentials.duration: 3600 is not a duration: write it with a unit, e.g. 1h or 3600s`},
+	},
+	{
+		name: "word where a number belongs",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    imds: {hop_limit: "two"}
+`,
+		want: []string{`c.yaml:4: tenants[0].imds.hop_limit: "two" is not a number`},
+	},
+	{
+		name: "fraction where a whole number belongs",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    limits: {burst: 2.5, requests_per_second: fast}
+`,
+		want: []string{
+			`c.yaml:4: tenants[0].limits.burst: 2.5 is not a whole number`,
+			`c.yaml:4: tenants[0].limits.requests_per_second: "fast" is not a number`,
+		},
+	},
+	{
+		name: "number too large for its field",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    imds: {hop_limit: 99999999999999999999}
+`,
+		want: []string{`c.yaml:4: tenants[0].imds.hop_limit: 99999999999999999999 is too large`},
+	},
+	{
+		name: "neither true nor false",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    imds:
+      enabled: maybe
+`,
+		want: []string{`c.yaml:5: tenants[0].imds.enabled: "maybe" is not true or false`},
+	},
+	{
+		name: "duration in words",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    instance:
+      mirror: {instance_id: i-0123456789abcdef0, refresh: 10 minutes}
+`,
+		want: []string{`c.yaml:5: tenants[0].instance.mirror.refresh: "10 minutes" is not a duration such as 90s, 15m or 1h`},
+	},
+	{
+		name: "quoted minutes without a unit",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    credentials: {profile: dev, refresh_before: "900"}
+`,
+		want: []string{`c.yaml:4: tenants[0].credentials.refresh_before: "900" is not a duration: write it with a unit, e.g. 15m or 900s`},
+	},
+	{
+		name: "list where a duration belongs",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    credentials:
+      profile: dev
+      duration: [1h]
+`,
+		want: []string{`c.yaml:6: tenants[0].credentials.duration: a list is not a duration`},
+	},
+	{
+		name: "misspelt key",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    imds:
+      hop_limt: 3
+`,
+		want: []string{`c.yaml:5: tenants[0].imds: unknown key "hop_limt"; did you mean "hop_limit"?`},
+	},
+	{
+		name: "key that belongs one block down in several blocks",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    tags: {Name: web}
+`,
+		want: []string{`c.yaml:4: tenants[0]: unknown key "tags"; did you mean imds.tags, credentials.tags or instance.tags?`},
+	},
+	{
+		name: "key set twice",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    region: us-east-1
+    region: eu-west-1
+    instance:
+      tags: {Name: web, Name: api}
+`,
+		want: []string{
+			`c.yaml:5: tenants[0].region: already set on line 4; a key appears once in a mapping`,
+			`c.yaml:7: tenants[0].instance.tags.Name: already set on line 7; a key appears once in a mapping`,
+		},
+	},
+	{
+		name: "list where the file's mapping belongs",
+		config: `- name: web
+  sources: [10.0.0.1]
+`,
+		want: []string{`c.yaml:1: a list is not a mapping`},
+	},
+	{
+		name: "tenant that is not a mapping",
+		config: `tenants:
+  - web
+  - name: worker
+    sources: [10.0.0.2]
+    imds: {hop_limit: 65}
+`,
+		want: []string{
+			`c.yaml:2: tenants[0]: "web" is not a mapping`,
+			`c.yaml:5: tenants[1].imds.hop_limit: 65: must be between 1 and 64`,
+		},
+	},
+	{
+		name: "a default that does not decode is reported once, not once per tenant",
+		config: `defaults:
+  credentials: {profile: dev, duration: 7200}
+tenants:
+  - name: web
+    sources: [10.0.0.1]
+    credentials: {refresh_before: 90m}
+  - name: worker
+    sources: [10.0.0.2]
+    credentials: {duration: 1h, refresh_before: 90m}
+`,
+		want: []string{
+			`c.yaml:2: defaults.credentials.duration: 7200 is not a duration: write it with a unit, e.g. 2h or 7200s`,
+			`c.yaml:9: tenants[1].credentials.refresh_before: 1h30m0s: must be positive and shorter than duration (1h0m0s)`,
+		},
+	},
+	{
+		name: "no check of what depends on a value that did not decode",
+		config: `tenants:
+  - name: web
+    sources: [10.0.0.1]
+    credentials: {profile: [dev], role_name: web}
+    container_credentials: {token: 0123456789abcdef}
+    instance: {key_name: {name: k}, public_key: ssh-ed25519 AAAA}
+  - name: [worker]
+    container_credentials: {token: [t], any_source: true}
+  - sources: [10.0.0.3]
+`,
+		want: []string{
+			`c.yaml:4: tenants[0].credentials.profile: a list is not a string`,
+			`c.yaml:6: tenants[0].instance.key_name: a mapping is not a string`,
+			`c.yaml:7: tenants[1].sources: tenant "" needs at least one source: an address, a CIDR block or a container`,
+			`c.yaml:7: tenants[1].name: a list is not a string`,
+			`c.yaml:8: tenants[1].container_credentials.token: a list is not a string`,
+			`c.yaml:9: tenants[2].name: every tenant needs a name`,
+		},
+	},
+	{
+		name: "alias used where its anchor's value is wrong",
+		config: `defaults:
+  credentials: &creds {profile: dev, duration: 10m}
+tenants:
+  - name: web
+    sources: [10.0.0.1]
+    credentials: {<<: *creds, duration: 30m}
+  - name: worker
+    sources: [10.0.0.2]
+    credentials: *creds
+`,
+		want: []string{`c.yaml:2: tenants[1].credentials.duration: 10m0s: STS issues credentials for 15m to 12h`},
+	},
+	{
+		name: "merge of something that is not a mapping",
+		config: `tenants:
+  - name: web
+    sources: &src [10.0.0.1]
+    instance: {<<: *src}
+  - name: worker
+    sources: [10.0.0.2]
+    instance: &loop {instance_type: t3.micro, <<: *loop}
+`,
+		want: []string{
+			`c.yaml:3: tenants[0].instance: << merges a mapping or a list of mappings (such as <<: *defaults), not "10.0.0.1"`,
+			`c.yaml:7: tenants[1].instance: << merges a mapping that holds this one`,
+		},
+	},
+	{
+		name: "unknown anchor",
+		config: `tenants:
+  - name: web
+    sources: *src
+`,
+		want: []string{`c.yaml: unknown anchor 'src' referenced`},
 	},
 	{
 		name: "bad CIDR",
@@ -544,6 +746,117 @@ server:
 	}
 }
 
+// TestParseReportsEveryKindOfMistake: a mistake of one kind (a value that
+// does not decode) must not hide one of another (a conflict between
+// tenants), and each is reported once, with its line and key, alone or
+// among the others.
+func TestParseReportsEveryKindOfMistake(t *testing.T) {
+	const valid = `server:
+  listen: ["127.0.0.1:8080"]
+tenants:
+  - name: web
+    sources: [10.0.0.1]
+    imds:
+      hop_limit: 2
+    credentials:
+      profile: dev
+      duration: 1h
+  - name: worker
+    sources: [10.0.0.2]
+    imds:
+      hop_limit: 2
+  - name: api
+    sources: [10.0.0.3]
+`
+	type mistake struct {
+		line int // of valid, replaced by text
+		text string
+		want string // the error it makes
+	}
+	var (
+		wrongType   = mistake{7, `      hop_limit: "two"`, `c.yaml:7: tenants[0].imds.hop_limit: "two" is not a number`}
+		badDuration = mistake{10, `      duration: 3600`, `c.yaml:10: tenants[0].credentials.duration: 3600 is not a duration: write it with a unit, e.g. 1h or 3600s`}
+		unknownKey  = mistake{14, `      hop_limt: 2`, `c.yaml:14: tenants[1].imds: unknown key "hop_limt"; did you mean "hop_limit"?`}
+		sameName    = mistake{15, `  - name: web`, `c.yaml:15: tenants[2].name: tenant "web" is already defined by tenants[0]`}
+		sameSource  = mistake{16, `    sources: [10.0.0.1]`, `c.yaml:16: tenants[2].sources[0]: 10.0.0.1/32 is already a source of tenants[0] (web); a source must choose one tenant`}
+	)
+	tests := []struct {
+		name     string
+		mistakes []mistake // in the order of their lines
+	}{
+		{"wrong type", []mistake{wrongType}},
+		{"bad duration", []mistake{badDuration}},
+		{"unknown key", []mistake{unknownKey}},
+		{"duplicate tenant name", []mistake{sameName}},
+		{"duplicate source", []mistake{sameSource}},
+		{"all five", []mistake{wrongType, badDuration, unknownKey, sameName, sameSource}},
+	}
+	parse(t, "c.yaml", valid)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := strings.Split(valid, "\n")
+			var want []string
+			for _, m := range tt.mistakes {
+				lines[m.line-1] = m.text
+				want = append(want, m.want)
+			}
+			got := parseErrors(t, "c.yaml", strings.Join(lines, "\n"))
+			if !slices.Equal(got, want) {
+				t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestParseYAMLAsTheLibraryReadsIt: the decoder is strict about keys and
+// types, not about YAML: anchors, aliases and merge keys work, any scalar is
+// a string, yes is true, and a whole number may be written 2.0.
+func TestParseYAMLAsTheLibraryReadsIt(t *testing.T) {
+	cfg := parse(t, "c.yaml", `defaults:
+  imds: {tokens: required, enabled: yes}
+tenants:
+  - &web
+    name: web
+    sources: [10.0.0.1]
+    instance: {account_id: 111122223333, tags: &tags {Team: core, Tier: 1}}
+    limits: {requests_per_second: 10, burst: 2.0}
+  - <<: *web
+    name: worker
+    sources: [10.0.0.2]
+    instance: {tags: {<<: *tags, Tier: 2}}
+`)
+	web, worker := cfg.Tenants[0], cfg.Tenants[1]
+	if !web.IMDS.Enabled || !web.IMDS.TokensRequired {
+		t.Errorf("web's IMDS options %+v, want enabled with tokens required", web.IMDS)
+	}
+	if web.Instance.AccountID != "111122223333" {
+		t.Errorf("web's account %q, want 111122223333", web.Instance.AccountID)
+	}
+	for _, tn := range cfg.Tenants {
+		if tn.Limits.RequestsPerSecond != 10 || tn.Limits.Burst != 2 {
+			t.Errorf("%s's limits %+v, want 10 a second, bursts of 2", tn.Name, tn.Limits)
+		}
+	}
+	if got, want := worker.Instance.Tags, map[string]string{"Team": "core", "Tier": "2"}; !maps.Equal(got, want) {
+		t.Errorf("worker's tags %v, want %v: merged, its own Tier winning", got, want)
+	}
+}
+
+// TestParseAliasBomb: a few lines whose merges stand for billions of
+// values are refused in one error, without expanding them.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("anchors:\n  l0: &l0 {k: v}\n")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), ", "))
+	}
+	b.WriteString("tenants:\n  - name: web\n    sources: [10.0.0.1]\n    instance: {tags: *l12}\n")
+	got := parseErrors(t, "c.yaml", b.String())
+	if len(got) != 2 || got[0] != `c.yaml:1: unknown key "anchors"` || !strings.Contains(got[1], "aliases expand this file") {
+		t.Errorf("errors:\n  %s\nwant the unknown key and one about aliases", strings.Join(got, "\n  "))
+	}
+}
+
 // TestParseUnknownKeysAll checks that the strict decoder reports every unknown
 // key, not only the first.
 func TestParseUnknownKeysAll(t *testing.T) {
@@ -556,8 +869,8 @@ func TestParseUnknownKeysAll(t *testing.T) {
 extra: true
 `
 	want := []string{
-		`c.yaml:4: unknown key "colour"`,
-		`c.yaml:6: unknown key "size"`,
+		`c.yaml:4: tenants[0]: unknown key "colour"`,
+		`c.yaml:6: tenants[0].instance: unknown key "size"`,
 		`c.yaml:7: unknown key "extra"`,
 	}
 	got := parseErrors(t, "c.yaml", config)

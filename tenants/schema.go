@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -156,17 +157,36 @@ type MirrorConfig struct {
 // Duration is a time.Duration written as Go writes one ("90s", "1h").
 type Duration time.Duration
 
-// UnmarshalYAML accepts Go duration strings only, so that "1" (seconds?
-// hours?) is an error instead of a guess.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
+// decodeNode accepts Go duration strings only, so that a bare 3600
+// (seconds? hours?) is an error instead of a guess.
+func (d *Duration) decodeNode(dec *decoder, n *yaml.Node, path []any) bool {
+	if n.Kind != yaml.ScalarNode {
+		return dec.mismatch(n, "a duration", path)
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 90s, 15m or 1h", n.Line, s)
+	v, err := time.ParseDuration(n.Value)
+	switch {
+	case err == nil:
+		*d = Duration(v)
+		return true
+	case isNumber(n.Value):
+		return dec.invalid(n, path, "%s is not a duration: write it with a unit, e.g. %s", shown(n), withUnit(n.Value))
 	}
-	*d = Duration(v)
-	return nil
+	return dec.invalid(n, path, "%s is not a duration such as 90s, 15m or 1h", shown(n))
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// withUnit writes a number of seconds as durations: 3600 as 1h or 3600s.
+func withUnit(secs string) string {
+	switch n, err := strconv.Atoi(secs); {
+	case err != nil || n == 0:
+	case n%3600 == 0:
+		return fmt.Sprintf("%dh or %ss", n/3600, secs)
+	case n%60 == 0:
+		return fmt.Sprintf("%dm or %ss", n/60, secs)
+	}
+	return secs + "s"
 }

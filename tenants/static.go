@@ -55,7 +55,7 @@ func parseStatic(c InstanceConfig, path []any, el errorList) Static {
 	if c.PartitionNumber < 0 || c.PartitionNumber > 7 {
 		el.add(at(path, "partition_number"), "%d: must be between 1 and 7 (0: none)", c.PartitionNumber)
 	}
-	if c.PublicKey != "" && c.KeyName == "" {
+	if c.PublicKey != "" && c.KeyName == "" && el.decoded(at(path, "key_name")) {
 		el.add(at(path, "public_key"), "a public key is served under its key_name: set key_name too")
 	}
 	if c.AvailabilityZone != "" && RegionOfZone(c.AvailabilityZone) == "" {
