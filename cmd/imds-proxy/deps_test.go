@@ -24,6 +24,8 @@ func TestPackageBoundaries(t *testing.T) {
 		// The Docker Engine client knows containers, not tenants.
 		"internal/docker":            {},
 		"internal/docker/dockertest": {},
+		// Host networking knows commands and addresses, not tenants.
+		"internal/hostnet": {},
 	}
 	forbidden := map[string][]string{
 		"tenants":  {"net/http", "github.com/go-chi/"},
