@@ -27,6 +27,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/imds-proxy/imds-proxy/internal/hostnet"
 )
 
 // netnsBudget bounds the whole test: every command runs under it.
@@ -85,7 +87,7 @@ func TestNetns(t *testing.T) {
 	e.moto = netnsRelay(t, m.url)
 	t.Logf("topology and moto up in %s; python %s", time.Since(start).Round(time.Millisecond), e.python)
 
-	if snap := netnsSnapshot(t, e); strings.Contains(snap, "--comment "+setupTag) || strings.Contains(snap, "metric "+strconv.Itoa(setupAddrMetric)) {
+	if snap := netnsSnapshot(t, e); strings.Contains(snap, "--comment "+hostnet.Tag) || strings.Contains(snap, "metric "+strconv.Itoa(hostnet.AddrMetric)) {
 		t.Fatalf("netns: the host already has rules or addresses of imds-proxy setup; run `imds-proxy setup --remove` first:\n%s", snap)
 	}
 	iface := "imds0"
