@@ -126,9 +126,10 @@ func serve(ctx context.Context, o *options, cfg *tenants.Config, stderr io.Write
 	}
 
 	metrics := handlers.NewMetrics()
-	creds := newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{})
+	upstream := awssource.NewLoader() // one connection pool to AWS for every refresh
+	creds := newCredentialCache(ctx, upstream.Profile, logger, metrics, cache.Options{})
 	creds.Load(cfg)
-	mirrored := newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{})
+	mirrored := newMirrors(ctx, upstream.EC2, logger, cache.Options{})
 	sig := <-signerc
 	if sig.err != nil {
 		closeAll()
