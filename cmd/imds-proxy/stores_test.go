@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,20 +15,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/cache"
+	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // stubEC2 knows one instance; any other id is InvalidInstanceID.NotFound.
-type stubEC2 struct {
-	mu    sync.Mutex
-	calls int
-}
+type stubEC2 struct{}
 
 func (s *stubEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
-	s.mu.Lock()
-	s.calls++
-	s.mu.Unlock()
 	if len(in.InstanceIds) != 1 || in.InstanceIds[0] != "i-0123456789abcdef0" {
 		return nil, &smithy.GenericAPIError{Code: "InvalidInstanceID.NotFound", Message: "no such instance"}
 	}
@@ -52,127 +48,70 @@ func (s *stubEC2) DescribeAvailabilityZones(context.Context, *ec2.DescribeAvaila
 	return &ec2.DescribeAvailabilityZonesOutput{}, nil
 }
 
-// published records what the mirrors publish, by tenant.
-type published struct {
-	mu sync.Mutex
-	by map[string][]*tenants.Tenant
-}
-
-func (p *published) publish(name string, t *tenants.Tenant) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.by[name] = append(p.by[name], t)
-	return true
-}
-
-func (p *published) last(name string) (*tenants.Tenant, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.by[name]); n > 0 {
-		return p.by[name][n-1], n
-	}
-	return nil, 0
-}
-
-func TestMirrorsPublishAndReadiness(t *testing.T) {
-	cfg, err := tenants.Parse("c.yaml", []byte(`tenants:
+// TestStatusOfStores: what /readyz and /status report of a tenant comes
+// from the stores' entries (handlers.problems reads these states): mirrors
+// through the real awssource.Mirror, credentials through the real
+// awssource.ProfileCredentials, both over stubbed AWS APIs.
+func TestStatusOfStores(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := tenants.Parse("c.yaml", []byte(`tenants:
   - name: good
     sources: [10.0.0.1]
+    credentials: {profile: dev, role_name: web}
     instance:
       mirror: {instance_id: i-0123456789abcdef0, region: eu-west-1, refresh: 1h}
       instance_type: t3.large
   - name: wrong
     sources: [10.0.0.2]
+    credentials: {profile: missing, role_name: web}
     instance:
       mirror: {instance_id: i-0fedcba9876543210, region: eu-west-1, refresh: 1h}
   - name: static
     sources: [10.0.0.3]
 `), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	api := &stubEC2{}
-	load := func(_ context.Context, profile, region string) (*awssource.EC2, error) {
-		return &awssource.EC2{Region: region, Instances: api, Networks: api, KeysZones: api}, nil
-	}
-	var logs strings.Builder
-	var logMu sync.Mutex
-	log := zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logs.Write(p)
-	})))
-	m := newMirrors(ctx, load, log, cache.Options{})
-	pub := &published{by: map[string][]*tenants.Tenant{}}
-	m.Load(cfg, pub.publish)
-
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		good, wrong := m.State(cfg.Tenants[0]), m.State(cfg.Tenants[1])
-		if good.Mirrored && wrong.LastError != "" {
-			break
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no outcome within 5s: good %+v, wrong %+v", good, wrong)
+		api := &stubEC2{}
+		ec2s := func(_ context.Context, profile, region string) (*awssource.EC2, error) {
+			return &awssource.EC2{Region: region, Instances: api, Networks: api, KeysZones: api}, nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if m.State(cfg.Tenants[2]) != nil {
-		t.Error("a static tenant has a mirror state")
-	}
-	got, _ := pub.last("good")
-	if got == nil || got.Instance.ID != "i-0123456789abcdef0" || got.Instance.Type != "t3.large" || got.Instance.AvailabilityZoneID != "euw1-az2" {
-		t.Fatalf("published %+v", got)
-	}
-	if _, n := pub.last("wrong"); n != 0 {
-		t.Errorf("a failed mirror published %d times", n)
-	}
-	st := m.State(cfg.Tenants[0])
-	if st.Instance != "i-0123456789abcdef0" || st.Refreshed.IsZero() || st.LastError != "" {
-		t.Errorf("good state %+v", st)
-	}
-	// What /readyz reports for a tenant comes from State (handlers.problems).
-	if wrong := m.State(cfg.Tenants[1]); wrong == nil || wrong.Mirrored ||
-		!strings.Contains(wrong.LastError, "InstanceNotFound: instance i-0fedcba9876543210 does not exist in eu-west-1") {
-		t.Errorf("wrong state = %+v", wrong)
-	}
-	logMu.Lock()
-	if !strings.Contains(logs.String(), `"tenant":"wrong"`) || !strings.Contains(logs.String(), "the tenant is not ready") {
-		t.Errorf("log does not explain the wrong mirror:\n%s", logs.String())
-	}
-	logMu.Unlock()
+		profiles := func(_ context.Context, profile string) (*awssource.Profile, error) {
+			if profile != "dev" {
+				return nil, errors.New("no such profile")
+			}
+			return &awssource.Profile{Name: profile, Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: "ASIASTATUSTEST0001", SecretAccessKey: "secret", SessionToken: "token",
+					CanExpire: true, Expires: time.Now().Add(time.Hour), AccountID: "111122223333"}, nil
+			})}, nil
+		}
+		m := newMirrors(t.Context(), ec2s, zerolog.Nop(), cache.Options{})
+		m.Load(cfg, func(string, *tenants.Tenant) bool { return true })
+		creds := newCredentialCache(t.Context(), profiles, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+		creds.Load(cfg)
+		synctest.Wait()
+		states := tenantStates{creds: creds, mirror: m.State}
+		good, wrong, static := states.TenantState(cfg.Tenants[0]), states.TenantState(cfg.Tenants[1]), states.TenantState(cfg.Tenants[2])
 
-	// A reload that changes only the static values republishes the copy
-	// at once, without asking EC2 again.
-	api.mu.Lock()
-	calls := api.calls
-	api.mu.Unlock()
-	cfg2, err := tenants.Parse("c.yaml", []byte(`tenants:
-  - name: good
-    sources: [10.0.0.1]
-    instance:
-      mirror: {instance_id: i-0123456789abcdef0, region: eu-west-1, refresh: 1h}
-      instance_type: m5.xlarge
-`), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Load(cfg2, pub.publish)
-	if got, _ := pub.last("good"); got.Instance.Type != "m5.xlarge" || got.Instance.ID != "i-0123456789abcdef0" {
-		t.Errorf("after the reload published %+v", got.Instance)
-	}
-	api.mu.Lock()
-	if api.calls != calls {
-		t.Errorf("the reload called DescribeInstances again (%d calls, was %d)", api.calls, calls)
-	}
-	api.mu.Unlock()
-	if m.State(cfg.Tenants[1]) != nil {
-		t.Error("the removed tenant still has a mirror")
-	}
+		if st := good.Mirror; st == nil || !st.Mirrored || st.Instance != "i-0123456789abcdef0" || st.Refreshed.IsZero() || st.LastError != "" {
+			t.Errorf("good mirror state %+v", st)
+		}
+		if st := wrong.Mirror; st == nil || st.Mirrored ||
+			!strings.HasPrefix(st.LastError, "InstanceNotFound: instance i-0fedcba9876543210 does not exist in eu-west-1") {
+			t.Errorf("wrong mirror state %+v", st)
+		}
+		if st := good.Credentials; st == nil || !st.Valid || st.KeyID != "**************0001" || st.Fetches != 1 || st.LastError != "" {
+			t.Errorf("good credential state %+v", st)
+		}
+		if st := wrong.Credentials; st == nil || st.Valid || !strings.HasPrefix(st.LastError, `ProfileNotFound: AWS profile "missing" cannot be loaded`) ||
+			strings.Contains(st.LastError, "no such profile") {
+			t.Errorf("wrong credential state %+v: want the summary, never the cause", st)
+		}
+		if static.Mirror != nil || static.Credentials != nil {
+			t.Errorf("a static tenant without a role has states %+v", static)
+		}
+		if c, err := creds.Credentials(context.Background(), cfg.Tenants[2]); err == nil || c != nil {
+			t.Errorf("a tenant without a role got credentials: %v", err)
+		}
+	})
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
