@@ -49,17 +49,11 @@ func (f *fakeProfile) n() int {
 	return f.calls
 }
 
-// credentialStore is the credential store over one fakeProfile per spec,
-// rendering credentials as their access key id; sources counts the sources
-// made.
-func credentialStore(t *testing.T, up *fakeProfile, sources *int) *Store[string] {
+// credentialStore is the credential store whose every spec's source is up,
+// rendering credentials as their access key id.
+func credentialStore(t *testing.T, up *fakeProfile) *Store[string] {
 	return NewCredentials(t.Context(), Options{Jitter: func() float64 { return 1 }}, zerolog.Nop(),
-		func(tenants.CredentialSpec) tenants.CredentialSource {
-			if sources != nil {
-				*sources++
-			}
-			return up
-		},
+		func(tenants.CredentialSpec) tenants.CredentialSource { return up },
 		func(c tenants.Credentials) string { return c.AccessKeyID })
 }
 
@@ -71,8 +65,7 @@ func roleTenant(name, profile string) *tenants.Tenant {
 func TestCredentialsOneEntryPerSpec(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &fakeProfile{lifetime: time.Hour}
-		var sources int
-		s := credentialStore(t, up, &sources)
+		s := credentialStore(t, up)
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev"), roleTenant("worker", "dev"), {Name: "static"}})
 		synctest.Wait()
 		if s.Entry("web") != s.Entry("worker") || up.n() != 1 {
@@ -84,7 +77,7 @@ func TestCredentialsOneEntryPerSpec(t *testing.T) {
 		if v, err := s.Entry("worker").Get(context.Background()); err != nil || v != "ASIAFAKE0001" {
 			t.Fatalf("Get = %q, %v", v, err)
 		}
-		// A reload makes a source per tenant's plan; only a new entry uses it.
+		// A reload keeps the entry and its credentials.
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev")})
 		synctest.Wait()
 		if up.n() != 1 {
@@ -98,7 +91,7 @@ func TestCredentialsOneEntryPerSpec(t *testing.T) {
 func TestCredentialsRemovedTenantStopsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &fakeProfile{lifetime: time.Hour}
-		s := credentialStore(t, up, nil)
+		s := credentialStore(t, up)
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev")})
 		synctest.Wait()
 		s.Load(nil)
@@ -117,7 +110,7 @@ func TestCredentialsRemovedTenantStopsAtOnce(t *testing.T) {
 func TestCredentialsStaleWhileError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &fakeProfile{lifetime: time.Hour}
-		s := credentialStore(t, up, nil)
+		s := credentialStore(t, up)
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev")})
 		synctest.Wait()
 		down := &tenants.UpstreamError{Code: "SSOSessionExpired", Message: "run `aws sso login`"}
@@ -153,7 +146,7 @@ func TestCredentialsStaleWhileError(t *testing.T) {
 func TestCredentialsExpiredOnArrivalBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &fakeProfile{lifetime: -time.Hour}
-		s := credentialStore(t, up, nil)
+		s := credentialStore(t, up)
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev")})
 		synctest.Wait()
 		e := s.Entry("web")
@@ -188,7 +181,7 @@ func TestCredentialsExpiredOnArrivalBackOff(t *testing.T) {
 func TestCredentialsExpiredOnArrivalKeepLastValid(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &fakeProfile{lifetime: time.Hour}
-		s := credentialStore(t, up, nil)
+		s := credentialStore(t, up)
 		s.Load([]*tenants.Tenant{roleTenant("web", "dev")})
 		synctest.Wait()
 		up.set(30*time.Second, nil) // under the minimum lifetime
