@@ -11,8 +11,13 @@
 //   - or, for values that do not expire (a mirrored instance), a refresh
 //     at a fixed interval, the last good value being served forever.
 //
-// The registry of entries is a go-cache; the values themselves are typed
-// (Entry[V]), and a request reads one with a single atomic load.
+// A Store maps tenants, by name, to entries: a Load prefetches what new
+// tenants need and stops at once what no tenant uses any more.
+// NewCredentials and NewMirrors are the two stores imds-proxy runs.
+//
+// The registry of entries is a go-cache, whose eviction stops an entry's
+// refresher; the values themselves are typed (Entry[V]), and a request
+// reads one with a single atomic load.
 package cache
 
 import (
@@ -42,7 +47,10 @@ type Fetcher[V any] func(ctx context.Context) (V, time.Time, error)
 
 // Event reports the outcome of one fetch, for logs and metrics.
 type Event struct {
-	Key     string
+	Key string
+	// Tenants names the tenants that use the entry, as of the latest
+	// Store.Load; nil for an entry made by Cache.Entry.
+	Tenants []string
 	Err     error     // nil on success
 	Expiry  time.Time // of the new value (success) or the value still served
 	Next    time.Time // when the next fetch is planned
@@ -84,6 +92,15 @@ type Cache[V any] struct {
 
 // New returns a cache whose refreshers stop when ctx ends.
 func New[V any](ctx context.Context, opts Options) *Cache[V] {
+	reg := gocache.New(gocache.NoExpiration, 0)
+	// Whatever removes an entry from the registry stops its refresher: an
+	// entry nobody can reach must not keep calling AWS.
+	reg.OnEvicted(func(_ string, v any) { v.(*Entry[V]).cancel() })
+	return &Cache[V]{ctx: ctx, opts: opts.withDefaults(), reg: reg}
+}
+
+// withDefaults fills in every field left zero.
+func (opts Options) withDefaults() Options {
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
 	}
@@ -102,7 +119,7 @@ func New[V any](ctx context.Context, opts Options) *Cache[V] {
 	if opts.Jitter == nil {
 		opts.Jitter = func() float64 { return 0.5 + rand.Float64()/2 }
 	}
-	return &Cache[V]{ctx: ctx, opts: opts, reg: gocache.New(gocache.NoExpiration, 0)}
+	return opts
 }
 
 // Policy says when an entry's value is refreshed and whether it expires.
@@ -130,8 +147,19 @@ func (c *Cache[V]) Entry(key string, refreshBefore time.Duration, fetch Fetcher[
 func (c *Cache[V]) EntryWith(key string, p Policy, fetch Fetcher[V]) *Entry[V] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e, start := c.entryLocked(key, p, fetch)
+	if start != nil {
+		start()
+	}
+	return e
+}
+
+// entryLocked returns the entry for key and, if it was just made, the
+// function that starts its refresher: a Store publishes which tenants use
+// a new entry before its first fetch can report. c.mu must be held.
+func (c *Cache[V]) entryLocked(key string, p Policy, fetch Fetcher[V]) (*Entry[V], func()) {
 	if v, ok := c.reg.Get(key); ok {
-		return v.(*Entry[V])
+		return v.(*Entry[V]), nil
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	e := &Entry[V]{key: key, opts: &c.opts, fetch: fetch, policy: p,
@@ -139,8 +167,7 @@ func (c *Cache[V]) EntryWith(key string, p Policy, fetch Fetcher[V]) *Entry[V] {
 	changed := make(chan struct{})
 	e.changed.Store(&changed)
 	c.reg.Set(key, e, gocache.NoExpiration)
-	go e.run(ctx)
-	return e
+	return e, func() { go e.run(ctx) }
 }
 
 // Retain stops and forgets every entry whose key is not in keep: what a
@@ -148,9 +175,14 @@ func (c *Cache[V]) EntryWith(key string, p Policy, fetch Fetcher[V]) *Entry[V] {
 func (c *Cache[V]) Retain(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for key, item := range c.reg.Items() {
-		if !keep[key] {
-			item.Object.(*Entry[V]).cancel()
+	c.retainLocked(func(key string) bool { return keep[key] })
+}
+
+// retainLocked deletes the entries whose key keep refuses; deleting stops
+// their refreshers (OnEvicted). c.mu must be held.
+func (c *Cache[V]) retainLocked(keep func(key string) bool) {
+	for key := range c.reg.Items() {
+		if !keep(key) {
 			c.reg.Delete(key)
 		}
 	}
@@ -260,7 +292,7 @@ func (e *Entry[V]) run(ctx context.Context) {
 	failures := 0
 	for {
 		next := e.refresh(ctx, &failures)
-		if !e.wait(ctx, next) {
+		if ctx.Err() != nil || !e.wait(ctx, next) {
 			return
 		}
 	}
@@ -273,6 +305,12 @@ func (e *Entry[V]) refresh(ctx context.Context, failures *int) time.Time {
 	fctx, cancel := context.WithTimeout(ctx, e.opts.FetchTimeout)
 	val, expiry, err := e.fetch(fctx)
 	cancel()
+	if ctx.Err() != nil {
+		// Stopped (no tenant uses the entry any more, or shutdown): the
+		// outcome concerns nobody, and "context canceled" is no failure
+		// to report.
+		return clock.Now()
+	}
 	e.fetches.Add(1)
 	now := clock.Now()
 
@@ -354,7 +392,7 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 		case <-ctx.Done():
 			return false
 		case <-timer:
-			return true
+			return ctx.Err() == nil // both ready: select chose at random
 		case <-e.kick:
 			if _, ok := e.valid(); ok {
 				continue
@@ -362,7 +400,7 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 			s := e.cur.Load()
 			earliest := s.kickAfter
 			if s.err == nil || !clock.Now().Before(earliest) {
-				return true
+				return ctx.Err() == nil
 			}
 			if earliest.Before(next) {
 				next = earliest

@@ -165,11 +165,12 @@ type proxy struct {
 
 func newProxy(ctx context.Context, logger zerolog.Logger) *proxy {
 	metrics := handlers.NewMetrics()
+	upstream := awssource.NewLoader() // one connection pool to AWS for every refresh
 	return &proxy{
 		metrics: metrics,
 		logger:  logger,
-		creds:   newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{}),
-		mirrors: newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{}),
+		creds:   newCredentialCache(ctx, upstream.Profile, logger, metrics, cache.Options{}),
+		mirrors: newMirrors(ctx, upstream.EC2, logger, cache.Options{}),
 	}
 }
 

@@ -5,8 +5,8 @@ package main
 // End-to-end test of an IAM Identity Center (SSO) profile: the real binary
 // reads the SDK's cached SSO token and exchanges it at a fake SSO portal
 // that speaks the real GetRoleCredentials protocol; an expired login is
-// reported with the exact `aws sso login` to run, and a renewed one is
-// picked up without a restart.
+// reported with the exact `aws sso login` to run while valid credentials
+// keep being served, and a renewed one is picked up without a restart.
 
 import (
 	"context"
@@ -161,15 +161,18 @@ func TestSSOSession(t *testing.T) {
 	e2eLoopback(t)
 	const (
 		src    = "127.0.0.2"
+		late   = "127.0.0.3" // a tenant added once the login has expired
 		token1 = "sso-bearer-token-1-aoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJH"
 		token2 = "sso-bearer-token-2-aoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJI"
 		login  = "aws sso login --sso-session " + ssoSession
+		// Credentials of 70s refreshed 66s ahead: a refresh every 4s, so
+		// that an expired login shows within seconds, with a life above
+		// the minute under which the proxy refuses credentials.
+		creds = "profile: dev-sso\nrefresh_before: 66s"
 	)
 	leaks := &motoLeaks{}
 	leaks.add(token1, token2)
-	// Credentials of 4s: the proxy refreshes them at half their life, so
-	// an expired login shows within seconds.
-	portal := ssoNewPortal(t, 4*time.Second, leaks)
+	portal := ssoNewPortal(t, 70*time.Second, leaks)
 	portal.accept(token1)
 	portal.accept(token2)
 
@@ -180,7 +183,8 @@ func TestSSOSession(t *testing.T) {
 		"[profile dev-sso]\nsso_session = " + ssoSession + "\nsso_account_id = " + ssoAccount +
 		"\nsso_role_name = " + ssoRole + "\nregion = us-east-1\n"
 	env := motoEnv(t, home, "", awsConfig, "", "AWS_ENDPOINT_URL_SSO="+portal.url)
-	p := motoStartProxy(t, env, motoConfig(t, "", motoTenant("dev", src, "i-0a1b2c3d4e5f6e001", "profile: dev-sso")))
+	config := motoConfig(t, "", motoTenant("dev", src, "i-0a1b2c3d4e5f6e001", creds))
+	p := motoStartProxy(t, env, config)
 
 	role, first := motoWarmCreds(t, p, src, leaks)
 	if role != ssoRole {
@@ -193,25 +197,50 @@ func TestSSOSession(t *testing.T) {
 		t.Errorf("the portal received bearer token %q, want the cached %q", got, token1)
 	}
 
+	var stale motoCreds
 	t.Run("expired login", func(t *testing.T) {
 		ssoWriteToken(t, home, token1, time.Now().Add(-time.Minute))
-		d := ssoWaitCode(t, p, src, "SSOSessionExpired", leaks, 15*time.Second)
+		waitFor(t, func() bool {
+			log := p.log.String()
+			return strings.Contains(log, `"code":"SSOSessionExpired"`) && strings.Contains(log, login)
+		})
+		// Meanwhile the last valid credentials are still served...
+		ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+		defer cancel()
+		var err error
+		if _, stale, err = motoIMDSCreds(ctx, t, p, src, leaks); err != nil || stale.Code != "Success" {
+			t.Fatalf("with the login expired, credentials still valid: %v, %+v; want them served", err, motoRedact(stale))
+		}
+		// ...and a tenant that has none yet is told what to run.
+		writeAtomically(t, config, motoFile(t, motoConfig(t, "",
+			motoTenant("dev", src, "i-0a1b2c3d4e5f6e001", creds),
+			motoTenant("late", late, "i-0a1b2c3d4e5f6e002", creds+"\nduration: 2h"))))
+		d := ssoWaitCode(t, p, late, "SSOSessionExpired", leaks, e2eWait)
 		if !strings.Contains(d.Message, "`"+login+"`") {
 			t.Errorf("Message = %q, want it to say `%s`", d.Message, login)
-		}
-		if log := p.log.String(); !strings.Contains(log, `"code":"SSOSessionExpired"`) || !strings.Contains(log, login) {
-			t.Errorf("the log has no SSOSessionExpired warning saying %q", login)
 		}
 	})
 
 	t.Run("renewed login", func(t *testing.T) {
 		ssoWriteToken(t, home, token2, time.Now().Add(time.Hour))
-		d := ssoWaitCode(t, p, src, "Success", leaks, 15*time.Second)
+		ssoWaitCode(t, p, late, "Success", leaks, e2eWait)
 		if got, _ := portal.lastBearer(); got != token2 {
 			t.Errorf("after the new login the portal received bearer token %q, want %q", got, token2)
 		}
-		if d.AccessKeyID == first.AccessKeyID {
-			t.Errorf("AccessKeyId %s is the one from before the login expired", d.AccessKeyID)
+		// The tenant that kept its credentials gets new ones at its next
+		// retry, which has backed off meanwhile.
+		deadline := time.Now().Add(4 * e2eWait)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+			_, d, err := motoIMDSCreds(ctx, t, p, src, leaks)
+			cancel()
+			if err == nil && d.Code == "Success" && d.AccessKeyID != first.AccessKeyID && d.AccessKeyID != stale.AccessKeyID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no new credentials for %s within %s of the new login: %v, last %+v", src, 4*e2eWait, err, motoRedact(d))
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 
@@ -221,4 +250,14 @@ func TestSSOSession(t *testing.T) {
 	if len(portal.errs) > 0 {
 		t.Errorf("the portal received requests it does not serve: %q", portal.errs)
 	}
+}
+
+// motoFile is the content of the file at path.
+func motoFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

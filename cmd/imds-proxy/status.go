@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -20,27 +18,4 @@ func (s tenantStates) TenantState(t *tenants.Tenant) handlers.TenantState {
 		st.Mirror = s.mirror(t)
 	}
 	return st
-}
-
-// State describes a tenant's credentials without their secrets; nil when
-// the tenant has no role.
-func (cc *credentialCache) State(t *tenants.Tenant) *handlers.CredentialState {
-	e := (*cc.entries.Load())[t]
-	if e == nil {
-		return nil
-	}
-	st := e.Status()
-	cs := &handlers.CredentialState{Valid: st.Valid, Refreshed: st.Refreshed, Fetches: st.Fetches, Failures: st.Failures}
-	if c, ok := e.Peek(); ok {
-		cs.Expiration, cs.KeyID = c.Expiration, c.KeyID
-	}
-	if st.LastError != nil {
-		var ce *tenants.UpstreamError
-		if errors.As(st.LastError, &ce) {
-			cs.LastError = ce.Code + ": " + ce.Message
-		} else {
-			cs.LastError = st.LastError.Error()
-		}
-	}
-	return cs
 }

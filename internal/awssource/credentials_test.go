@@ -192,7 +192,7 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 		},
 		{
 			name: "empty chain", spec: tenants.CredentialSpec{Profile: "default", Duration: time.Hour},
-			// The chain's last link as LoadProfile leaves it: instance
+			// The chain's last link as Loader.Profile leaves it: instance
 			// metadata, disabled.
 			profile: &awssource.Profile{Credentials: aws.NewCredentialsCache(ec2rolecreds.New(func(o *ec2rolecreds.Options) {
 				o.Client = imds.New(imds.Options{ClientEnableState: imds.ClientDisabled})

@@ -5,6 +5,7 @@
 // what the operator must do about every failure (*tenants.UpstreamError).
 //
 // The domain (package tenants) declares what it needs, a CredentialSource
-// and an InstanceSource; this package implements them. Nothing here is
-// cached: package cache decides when a source is asked again.
+// and an InstanceSource; this package implements them. No answer is
+// cached here — package cache decides when a source is asked again — but
+// a Loader keeps one connection pool for every call.
 package awssource

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -48,23 +47,6 @@ type EC2 struct {
 // profile's). It is called at every refresh, so that an edited profile or a
 // new `aws sso login` applies without a restart.
 type EC2Loader func(ctx context.Context, profile, region string) (*EC2, error)
-
-// LoadEC2 is the EC2Loader of production: the profile is loaded by the SDK
-// afresh at every refresh, as for credentials, and the endpoint is the
-// SDK's own choice (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's
-// endpoint_url). region "" is the profile's region, else us-east-1.
-func LoadEC2(ctx context.Context, profile, region string) (*EC2, error) {
-	opts := sdkOptions(profile)
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load profile %q: %w", profileName(profile), err)
-	}
-	c := ec2.NewFromConfig(cfg)
-	return &EC2{Region: cfg.Region, Instances: c, Networks: c, KeysZones: c}, nil
-}
 
 // networkStaleAfter is how long subnets' and VPCs' CIDR blocks are reused
 // before they are described again: they change (a block associated), but

@@ -3,7 +3,6 @@ package awssource
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,23 +54,6 @@ func sdkOptions(profile string) []func(*config.LoadOptions) error {
 		opts = append(opts, config.WithSharedConfigProfile(profile))
 	}
 	return opts
-}
-
-// LoadProfile is the ProfileLoader of production: everything about a
-// profile — static keys, source_profile chains, credential_process, SSO
-// sessions, endpoint settings — is the SDK's business, read afresh each
-// time so that edits and new SSO logins apply without a restart.
-func LoadProfile(ctx context.Context, profile string) (*Profile, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, sdkOptions(profile)...)
-	if err != nil {
-		return nil, fmt.Errorf("load profile %q: %w", profileName(profile), err)
-	}
-	p := &Profile{Name: profile, Credentials: cfg.Credentials, STS: sts.NewFromConfig(cfg)}
-	if sc, err := sharedConfigProfile(ctx, profile); err == nil {
-		p.SSOSession = sc.SSOSessionName
-		p.SSO = sc.SSOSessionName != "" || sc.SSOStartURL != "" || sc.SSORoleName != ""
-	}
-	return p, nil
 }
 
 // sharedConfigProfile reads a profile from the files LoadDefaultConfig
