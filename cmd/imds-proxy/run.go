@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/imds-proxy/imds-proxy/internal/awssource"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -15,6 +17,20 @@ var version = "dev"
 // run is the whole program: main only wires the process to it, so tests
 // drive exactly what users run.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, deps{}, args, getenv, stdout, stderr)
+}
+
+// deps are what the proxy reaches outside itself. Each nil field is the
+// real thing; tests drive the whole serving path in process with fakes.
+type deps struct {
+	// profiles loads AWS profiles. If nil, an awssource.Loader's.
+	profiles awssource.ProfileLoader
+	// ec2 returns the EC2 API mirrors use. If nil, an awssource.Loader's.
+	ec2 awssource.EC2Loader
+}
+
+// runWith is run with its dependencies given.
+func runWith(ctx context.Context, d deps, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "check":
@@ -45,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return serve(ctx, o, loaded, stderr)
+	return serve(ctx, d, o, loaded, stderr)
 }
 
 func versionString() string {

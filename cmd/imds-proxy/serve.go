@@ -70,7 +70,7 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 }
 
 // serve runs the listeners until ctx ends, then drains them.
-func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.Writer) error {
+func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, stderr io.Writer) error {
 	// Every goroutine serve starts (refreshers, the reloader) ends with
 	// this context, which ends with serve.
 	ctx, stop := context.WithCancel(ctx)
@@ -99,7 +99,7 @@ func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.
 	if err != nil {
 		return err
 	}
-	p := newProxy(ctx, logger)
+	p := newProxy(ctx, d, logger)
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -163,14 +163,20 @@ type proxy struct {
 	srv     *handlers.Server
 }
 
-func newProxy(ctx context.Context, logger zerolog.Logger) *proxy {
-	metrics := handlers.NewMetrics()
+func newProxy(ctx context.Context, d deps, logger zerolog.Logger) *proxy {
 	upstream := awssource.NewLoader() // one connection pool to AWS for every refresh
+	if d.profiles == nil {
+		d.profiles = upstream.Profile
+	}
+	if d.ec2 == nil {
+		d.ec2 = upstream.EC2
+	}
+	metrics := handlers.NewMetrics()
 	return &proxy{
 		metrics: metrics,
 		logger:  logger,
-		creds:   newCredentialCache(ctx, upstream.Profile, logger, metrics, cache.Options{}),
-		mirrors: newMirrors(ctx, upstream.EC2, logger, cache.Options{}),
+		creds:   newCredentialCache(ctx, d.profiles, logger, metrics, cache.Options{}),
+		mirrors: newMirrors(ctx, d.ec2, logger, cache.Options{}),
 	}
 }
 
