@@ -99,7 +99,9 @@ tenants:
 	logs := newListenLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs) }()
+	go func() {
+		done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
