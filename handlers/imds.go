@@ -175,7 +175,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	if !x.authorize(r) {
 		return
 	}
-	p := r.URL.Path
+	p := squashSlashes(r.URL.Path)
 	if p == "/" {
 		x.route = routeListing
 		x.reply(http.StatusOK, textPlainHeader, versionListing)

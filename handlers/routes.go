@@ -28,11 +28,16 @@ func (s *Server) adminRoutes() http.Handler {
 //	PUT      /<other>/api/token    403, as IMDS answers other versions
 //	GET|HEAD anything else         the catalogue (or 404)
 //	any other method               405
+//
+// Empty path segments are ignored, as IMDS ignores them: Amazon's own
+// ec2-metadata script asks for "/latest//meta-data/..." when a base URL
+// ends in a slash, and gets the answer of the path without the extra one.
 func (s *Server) route(x *exchange, r *http.Request) {
 	p := r.URL.Path
 	if r.URL.RawPath != "" {
 		p = r.URL.RawPath // an escaped "/" is not a separator
 	}
+	p = squashSlashes(p)
 	if !strings.HasPrefix(p, "/") {
 		x.page(http.StatusNotFound) // "*" and other non-path targets
 		return
@@ -63,4 +68,21 @@ func (s *Server) route(x *exchange, r *http.Request) {
 func (s *Server) methodNotAllowed(x *exchange, allow []string) {
 	x.Header()["Allow"] = allow
 	x.reply(http.StatusMethodNotAllowed, nil, nil)
+}
+
+// squashSlashes drops the empty segments of a path: every run of slashes
+// becomes one. Paths without one are returned as they are, without
+// allocating, which is every path a client library builds.
+func squashSlashes(p string) string {
+	if !strings.Contains(p, "//") {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b = append(b, p[i])
+	}
+	return string(b)
 }
