@@ -31,7 +31,6 @@ type kind uint8
 const (
 	static          kind = iota // body rendered once, when the catalogue is built
 	roleCredentials             // the tenant's role credentials, from the credential source
-	instanceCreds               // identity-credentials/ec2/security-credentials/ec2-instance
 	iamInfo                     // iam/info, which names the credentials' account
 	signatureDoc                // dynamic/instance-identity/signature, signed once when first asked
 	pkcs7Doc                    // dynamic/instance-identity/pkcs7 and rsa2048, likewise
@@ -72,7 +71,7 @@ func (e *entry) route(path string) route {
 	switch {
 	case e.dir:
 		return routeListing
-	case e.kind == roleCredentials || e.kind == instanceCreds:
+	case e.kind == roleCredentials:
 		return routeCredentials
 	case path == "user-data":
 		return routeUserData
@@ -222,14 +221,16 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		c.add("meta-data/iam/info", &entry{contentType: textPlain, kind: iamInfo})
 		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
 	}
-	if r := t.Role; r != nil && known {
-		c.text("meta-data/identity-credentials/ec2/info", string(document(
-			str("Code", "Success"),
-			str("LastUpdated", imdsTime(in.PendingTime)),
-			str("AccountId", in.AccountID),
-		)))
-		c.add("meta-data/identity-credentials/ec2/security-credentials/ec2-instance", &entry{contentType: textPlain, kind: instanceCreds})
-	}
+	// identity-credentials/ is left out (404, not listed), although every
+	// instance has it. On EC2 its credentials carry no permissions: they
+	// only prove to AWS which instance calls. Serving the role's there
+	// would hand its permissions to whatever reads a path meant to grant
+	// none. Credentials scoped to nothing would need an AssumeRole with a
+	// deny-all session policy for each tenant, which a tenant without
+	// role_arn cannot make, and one more upstream call to keep warm so that
+	// no request waits on STS. The path's readers are AWS's own agents (the
+	// SSM Agent's default host management), which have no use for it off
+	// EC2. docs/credentials.md says so.
 
 	if known { // no document, no signature, for an identity not known yet
 		doc := identityDocument(in)
@@ -259,19 +260,8 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 // Applied once per build, it costs requests nothing.
 func (c catalogue) restrict(p tenants.PathPolicy) catalogue {
 	out := catalogue{}
-	rolePermitted := true
-	for path, e := range c {
-		if e.kind == roleCredentials && !p.Permits(path) {
-			rolePermitted = false
-		}
-	}
 	for path, e := range c {
 		if e.dir && !e.listing || !p.Permits(path) {
-			continue
-		}
-		if e.kind == instanceCreds && !rolePermitted {
-			// The same credentials by another path: hiding the role's
-			// hides them here too.
 			continue
 		}
 		kept := *e

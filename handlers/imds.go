@@ -202,7 +202,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	}
 	x.route = e.route(rest)
 	switch e.kind {
-	case roleCredentials, instanceCreds:
+	case roleCredentials:
 		s.serveCredentials(x, r)
 	case iamInfo:
 		s.serveIAMInfo(x, r)
