@@ -10,21 +10,6 @@ import (
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
-// versions are the metadata versions a real instance lists at "/", oldest
-// first. Every one serves the same catalogue.
-var versions = []string{
-	"1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15",
-	"2008-02-01", "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12",
-	"2014-02-25", "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02",
-	"2018-03-28", "2018-08-17", "2018-09-24", "2019-10-01", "2020-10-27", "2021-01-03",
-	"2021-03-23", "2021-07-15", "2022-09-24", "latest",
-}
-
-// versionListing is the body of GET /.
-var versionListing = []byte(strings.Join(versions, "\n"))
-
-func knownVersion(v string) bool { return slices.Contains(versions, v) }
-
 // kind says how an entry's body is produced.
 type kind uint8
 
@@ -51,6 +36,10 @@ type entry struct {
 	listing     bool            // body set explicitly, not derived from children
 	length      []string        // Content-Length of body, rendered once
 	sig         *lazySignature  // signature and pkcs7 entries
+	// since is the first version this entry serves (introducedIn); older
+	// is set on a directory whose listing grew over the versions.
+	since string
+	older *olderListings
 }
 
 // lazySignature signs an identity document once, when first needed.
@@ -81,10 +70,52 @@ func (e *entry) route(path string) route {
 	return routeMetadata
 }
 
-// catalogue is a tenant's whole metadata tree under one version, keyed by
-// the path below the version without leading or trailing slashes ("" is the
-// version's root). It is immutable once built.
+// catalogue is a tenant's whole metadata tree, keyed by the path below the
+// version without leading or trailing slashes ("" is the version's root),
+// each entry knowing the versions it is served by. It is immutable once
+// built.
 type catalogue map[string]*entry
+
+// lookup is the entry at path as version serves it, or nil. version must
+// be one "/" lists.
+func (c catalogue) lookup(path, version string) *entry {
+	e := c[path]
+	switch {
+	case e == nil || version < e.since:
+		return nil
+	case e.older != nil && version < e.older.latest:
+		return e.older.at(version)
+	}
+	return e
+}
+
+// olderListings are a directory's listings as the versions before its
+// latest addition serve them. Each is rendered when first asked for, as
+// signatures are: few clients ask an old version, and rendering every
+// one ahead for every tenant would add a third to a catalogue's size.
+type olderListings struct {
+	cat      catalogue // read only once finished
+	path     string
+	latest   string   // the version the directory's own listing starts at
+	dates    []string // the versions each older listing starts at, oldest first
+	once     []sync.Once
+	rendered []*entry
+}
+
+func (o *olderListings) at(version string) *entry {
+	i := len(o.dates) - 1
+	for version < o.dates[i] { // dates[0] is the directory's since: i stays >= 0
+		i--
+	}
+	o.once[i].Do(func() {
+		e := *o.cat[o.path]
+		e.older = nil
+		e.body = o.cat.listing(o.path, o.dates[i])
+		e.length = []string{strconv.Itoa(len(e.body))}
+		o.rendered[i] = &e
+	})
+	return o.rendered[i]
+}
 
 func (c catalogue) add(path string, e *entry) {
 	c[path] = e
@@ -121,27 +152,82 @@ func (c catalogue) dir(path string, listing string) {
 	c.add(path, &entry{dir: true, contentType: textPlain, children: map[string]bool{}, body: []byte(listing), listing: true})
 }
 
-// finish renders every directory listing: sorted names, "/" after
-// sub-directories, no trailing newline.
+// finish dates every entry and renders every directory listing as latest
+// serves it: sorted names, "/" after sub-directories, no trailing newline.
 func (c catalogue) finish() catalogue {
-	for _, e := range c {
-		if !e.dir || e.listing {
-			continue
-		}
-		names := make([]string, 0, len(e.children))
-		for n, isDir := range e.children {
-			if isDir && e != c[""] { // the version root lists its directories bare
-				n += "/"
-			}
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		e.body = []byte(strings.Join(names, "\n"))
+	for path := range c {
+		c.date(path)
 	}
-	for _, e := range c {
+	for path, e := range c {
+		if e.dir && !e.listing {
+			e.body = c.listing(path, "latest")
+			c.history(path, e)
+		}
 		e.length = []string{strconv.Itoa(len(e.body))}
 	}
 	return c
+}
+
+// date sets the version an entry is first served by: a value's (or a
+// listing's set explicitly) from introducedIn, a directory's from its
+// oldest child.
+func (c catalogue) date(path string) string {
+	e := c[path]
+	if e.since != "" {
+		return e.since
+	}
+	if !e.dir || e.listing || len(e.children) == 0 {
+		e.since = introducedIn(path)
+		return e.since
+	}
+	e.since = "latest"
+	for name := range e.children {
+		if s := c.date(join(path, name)); s < e.since {
+			e.since = s
+		}
+	}
+	return e.since
+}
+
+// listing renders a directory as version serves it.
+func (c catalogue) listing(path, version string) []byte {
+	e := c[path]
+	names := make([]string, 0, len(e.children))
+	for n, isDir := range e.children {
+		if c[join(path, n)].since > version {
+			continue
+		}
+		if isDir && path != "" { // the version root lists its directories bare
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return []byte(strings.Join(names, "\n"))
+}
+
+// history records the versions at which a directory gained a child, when
+// there are several: each older one serves a listing of its own.
+func (c catalogue) history(path string, e *entry) {
+	dates := make([]string, 0, len(e.children))
+	for name := range e.children {
+		dates = append(dates, c[join(path, name)].since)
+	}
+	slices.Sort(dates)
+	dates = slices.Compact(dates)
+	if len(dates) < 2 {
+		return
+	}
+	n := len(dates) - 1
+	e.older = &olderListings{cat: c, path: path, latest: dates[n], dates: dates[:n:n],
+		once: make([]sync.Once, n), rendered: make([]*entry, n)}
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }
 
 // buildCatalogue renders everything a tenant's instance answers that does
