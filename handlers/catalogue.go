@@ -18,7 +18,8 @@ const (
 	roleCredentials             // the tenant's role credentials, from the credential source
 	iamInfo                     // iam/info, which names the credentials' account
 	signatureDoc                // dynamic/instance-identity/signature, signed once when first asked
-	pkcs7Doc                    // dynamic/instance-identity/pkcs7 and rsa2048, likewise
+	pkcs7Doc                    // dynamic/instance-identity/pkcs7, likewise
+	rsa2048Doc                  // dynamic/instance-identity/rsa2048, likewise
 )
 
 const (
@@ -53,6 +54,18 @@ type lazySignature struct {
 func (l *lazySignature) get() Signature {
 	l.once.Do(func() { l.sig = l.signer.Sign(l.doc) })
 	return l.sig
+}
+
+// signed is the body of a signature entry; "" when signing failed.
+func (e *entry) signed() string {
+	sig := e.sig.get()
+	switch e.kind {
+	case pkcs7Doc:
+		return sig.PKCS7
+	case rsa2048Doc:
+		return sig.RSA2048
+	}
+	return sig.Signature
 }
 
 // route classifies a request for the entry at path, for metrics.
@@ -328,7 +341,7 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 			sig := &lazySignature{signer: sign, doc: doc}
 			c.add("dynamic/instance-identity/signature", &entry{contentType: textPlain, kind: signatureDoc, sig: sig})
 			c.add("dynamic/instance-identity/pkcs7", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
-			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
+			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: rsa2048Doc, sig: sig})
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}

@@ -206,12 +206,8 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 		s.serveCredentials(x, r)
 	case iamInfo:
 		s.serveIAMInfo(x, r)
-	case signatureDoc, pkcs7Doc:
-		sig := e.sig.get()
-		body := sig.Signature
-		if e.kind == pkcs7Doc {
-			body = sig.PKCS7
-		}
+	case signatureDoc, pkcs7Doc, rsa2048Doc:
+		body := e.signed()
 		if body == "" { // signing failed: nothing malformed is served
 			x.page(http.StatusNotFound)
 			return
