@@ -166,9 +166,14 @@ func (x *exchange) authorize(r *http.Request) bool {
 		return false
 	}
 	x.v2 = true
-	// Rounded up: a token in its last second is still valid, never "0".
-	x.Header()[headerTokenTTL] = []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
+	x.Header()[headerTokenTTL] = ttlHeader(left)
 	return true
+}
+
+// ttlHeader is a token's remaining TTL as the header says it, rounded up:
+// a token in its last second is still valid, never "0".
+func ttlHeader(left time.Duration) []string {
+	return []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
 }
 
 func (s *Server) handleGet(x *exchange, r *http.Request) {

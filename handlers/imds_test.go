@@ -43,6 +43,7 @@ func TestEveryResponse(t *testing.T) {
 		{"404 with a token", "GET", "/latest/meta-data/nope", srcFull, []string{headerToken, tok}, 404, "text/html"},
 		{"405 token path", "GET", "/latest/api/token", srcFull, nil, 405, ""},
 		{"405 metadata path", "POST", "/latest/meta-data/", srcFull, nil, 405, ""},
+		{"OPTIONS", "OPTIONS", "/latest/api/token", srcFull, nil, 200, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
