@@ -104,8 +104,9 @@ func (c catalogue) lookup(path, version string) *entry {
 
 // olderListings are a directory's listings as the versions before its
 // latest addition serve them. Each is rendered when first asked for, as
-// signatures are: few clients ask an old version, and rendering every
-// one ahead for every tenant would add a third to a catalogue's size.
+// signatures are: SDKs ask latest, the few tools that ask a dated version
+// (cloud-init) ask one, and rendering every one ahead for every tenant
+// would add a third to a catalogue's size (measured: 8 KB more a tenant).
 type olderListings struct {
 	cat      catalogue // read only once finished
 	path     string
