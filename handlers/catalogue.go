@@ -10,31 +10,16 @@ import (
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
-// versions are the metadata versions a real instance lists at "/", oldest
-// first. Every one serves the same catalogue.
-var versions = []string{
-	"1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15",
-	"2008-02-01", "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12",
-	"2014-02-25", "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02",
-	"2018-03-28", "2018-08-17", "2018-09-24", "2019-10-01", "2020-10-27", "2021-01-03",
-	"2021-03-23", "2021-07-15", "2022-09-24", "latest",
-}
-
-// versionListing is the body of GET /.
-var versionListing = []byte(strings.Join(versions, "\n"))
-
-func knownVersion(v string) bool { return slices.Contains(versions, v) }
-
 // kind says how an entry's body is produced.
 type kind uint8
 
 const (
 	static          kind = iota // body rendered once, when the catalogue is built
 	roleCredentials             // the tenant's role credentials, from the credential source
-	instanceCreds               // identity-credentials/ec2/security-credentials/ec2-instance
 	iamInfo                     // iam/info, which names the credentials' account
 	signatureDoc                // dynamic/instance-identity/signature, signed once when first asked
-	pkcs7Doc                    // dynamic/instance-identity/pkcs7 and rsa2048, likewise
+	pkcs7Doc                    // dynamic/instance-identity/pkcs7, likewise
+	rsa2048Doc                  // dynamic/instance-identity/rsa2048, likewise
 )
 
 const (
@@ -52,6 +37,10 @@ type entry struct {
 	listing     bool            // body set explicitly, not derived from children
 	length      []string        // Content-Length of body, rendered once
 	sig         *lazySignature  // signature and pkcs7 entries
+	// since is the first version this entry serves (introducedIn); older
+	// is set on a directory whose listing grew over the versions.
+	since string
+	older *olderListings
 }
 
 // lazySignature signs an identity document once, when first needed.
@@ -67,12 +56,24 @@ func (l *lazySignature) get() Signature {
 	return l.sig
 }
 
+// signed is the body of a signature entry; "" when signing failed.
+func (e *entry) signed() string {
+	sig := e.sig.get()
+	switch e.kind {
+	case pkcs7Doc:
+		return sig.PKCS7
+	case rsa2048Doc:
+		return sig.RSA2048
+	}
+	return sig.Signature
+}
+
 // route classifies a request for the entry at path, for metrics.
 func (e *entry) route(path string) route {
 	switch {
 	case e.dir:
 		return routeListing
-	case e.kind == roleCredentials || e.kind == instanceCreds:
+	case e.kind == roleCredentials:
 		return routeCredentials
 	case path == "user-data":
 		return routeUserData
@@ -82,10 +83,53 @@ func (e *entry) route(path string) route {
 	return routeMetadata
 }
 
-// catalogue is a tenant's whole metadata tree under one version, keyed by
-// the path below the version without leading or trailing slashes ("" is the
-// version's root). It is immutable once built.
+// catalogue is a tenant's whole metadata tree, keyed by the path below the
+// version without leading or trailing slashes ("" is the version's root),
+// each entry knowing the versions it is served by. It is immutable once
+// built.
 type catalogue map[string]*entry
+
+// lookup is the entry at path as version serves it, or nil. version must
+// be one "/" lists.
+func (c catalogue) lookup(path, version string) *entry {
+	e := c[path]
+	switch {
+	case e == nil || version < e.since:
+		return nil
+	case e.older != nil && version < e.older.latest:
+		return e.older.at(version)
+	}
+	return e
+}
+
+// olderListings are a directory's listings as the versions before its
+// latest addition serve them. Each is rendered when first asked for, as
+// signatures are: SDKs ask latest, the few tools that ask a dated version
+// (cloud-init) ask one, and rendering every one ahead for every tenant
+// would add a third to a catalogue's size (measured: 8 KB more a tenant).
+type olderListings struct {
+	cat      catalogue // read only once finished
+	path     string
+	latest   string   // the version the directory's own listing starts at
+	dates    []string // the versions each older listing starts at, oldest first
+	once     []sync.Once
+	rendered []*entry
+}
+
+func (o *olderListings) at(version string) *entry {
+	i := len(o.dates) - 1
+	for version < o.dates[i] { // dates[0] is the directory's since: i stays >= 0
+		i--
+	}
+	o.once[i].Do(func() {
+		e := *o.cat[o.path]
+		e.older = nil
+		e.body = o.cat.listing(o.path, o.dates[i])
+		e.length = []string{strconv.Itoa(len(e.body))}
+		o.rendered[i] = &e
+	})
+	return o.rendered[i]
+}
 
 func (c catalogue) add(path string, e *entry) {
 	c[path] = e
@@ -122,27 +166,82 @@ func (c catalogue) dir(path string, listing string) {
 	c.add(path, &entry{dir: true, contentType: textPlain, children: map[string]bool{}, body: []byte(listing), listing: true})
 }
 
-// finish renders every directory listing: sorted names, "/" after
-// sub-directories, no trailing newline.
+// finish dates every entry and renders every directory listing as latest
+// serves it: sorted names, "/" after sub-directories, no trailing newline.
 func (c catalogue) finish() catalogue {
-	for _, e := range c {
-		if !e.dir || e.listing {
-			continue
-		}
-		names := make([]string, 0, len(e.children))
-		for n, isDir := range e.children {
-			if isDir && e != c[""] { // the version root lists its directories bare
-				n += "/"
-			}
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		e.body = []byte(strings.Join(names, "\n"))
+	for path := range c {
+		c.date(path)
 	}
-	for _, e := range c {
+	for path, e := range c {
+		if e.dir && !e.listing {
+			e.body = c.listing(path, "latest")
+			c.history(path, e)
+		}
 		e.length = []string{strconv.Itoa(len(e.body))}
 	}
 	return c
+}
+
+// date sets the version an entry is first served by: a value's (or a
+// listing's set explicitly) from introducedIn, a directory's from its
+// oldest child.
+func (c catalogue) date(path string) string {
+	e := c[path]
+	if e.since != "" {
+		return e.since
+	}
+	if !e.dir || e.listing || len(e.children) == 0 {
+		e.since = introducedIn(path)
+		return e.since
+	}
+	e.since = "latest"
+	for name := range e.children {
+		if s := c.date(join(path, name)); s < e.since {
+			e.since = s
+		}
+	}
+	return e.since
+}
+
+// listing renders a directory as version serves it.
+func (c catalogue) listing(path, version string) []byte {
+	e := c[path]
+	names := make([]string, 0, len(e.children))
+	for n, isDir := range e.children {
+		if c[join(path, n)].since > version {
+			continue
+		}
+		if isDir && path != "" { // the version root lists its directories bare
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return []byte(strings.Join(names, "\n"))
+}
+
+// history records the versions at which a directory gained a child, when
+// there are several: each older one serves a listing of its own.
+func (c catalogue) history(path string, e *entry) {
+	dates := make([]string, 0, len(e.children))
+	for name := range e.children {
+		dates = append(dates, c[join(path, name)].since)
+	}
+	slices.Sort(dates)
+	dates = slices.Compact(dates)
+	if len(dates) < 2 {
+		return
+	}
+	n := len(dates) - 1
+	e.older = &olderListings{cat: c, path: path, latest: dates[n], dates: dates[:n:n],
+		once: make([]sync.Once, n), rendered: make([]*entry, n)}
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }
 
 // buildCatalogue renders everything a tenant's instance answers that does
@@ -222,14 +321,16 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 		c.add("meta-data/iam/info", &entry{contentType: textPlain, kind: iamInfo})
 		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
 	}
-	if r := t.Role; r != nil && known {
-		c.text("meta-data/identity-credentials/ec2/info", string(document(
-			str("Code", "Success"),
-			str("LastUpdated", imdsTime(in.PendingTime)),
-			str("AccountId", in.AccountID),
-		)))
-		c.add("meta-data/identity-credentials/ec2/security-credentials/ec2-instance", &entry{contentType: textPlain, kind: instanceCreds})
-	}
+	// identity-credentials/ is left out (404, not listed), although every
+	// instance has it. On EC2 its credentials carry no permissions: they
+	// only prove to AWS which instance calls. Serving the role's there
+	// would hand its permissions to whatever reads a path meant to grant
+	// none. Credentials scoped to nothing would need an AssumeRole with a
+	// deny-all session policy for each tenant, which a tenant without
+	// role_arn cannot make, and one more upstream call to keep warm so that
+	// no request waits on STS. The path's readers are AWS's own agents (the
+	// SSM Agent's default host management), which have no use for it off
+	// EC2. docs/credentials.md says so.
 
 	if known { // no document, no signature, for an identity not known yet
 		doc := identityDocument(in)
@@ -241,7 +342,7 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 			sig := &lazySignature{signer: sign, doc: doc}
 			c.add("dynamic/instance-identity/signature", &entry{contentType: textPlain, kind: signatureDoc, sig: sig})
 			c.add("dynamic/instance-identity/pkcs7", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
-			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
+			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: rsa2048Doc, sig: sig})
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}
@@ -259,19 +360,8 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 // Applied once per build, it costs requests nothing.
 func (c catalogue) restrict(p tenants.PathPolicy) catalogue {
 	out := catalogue{}
-	rolePermitted := true
-	for path, e := range c {
-		if e.kind == roleCredentials && !p.Permits(path) {
-			rolePermitted = false
-		}
-	}
 	for path, e := range c {
 		if e.dir && !e.listing || !p.Permits(path) {
-			continue
-		}
-		if e.kind == instanceCreds && !rolePermitted {
-			// The same credentials by another path: hiding the role's
-			// hides them here too.
 			continue
 		}
 		kept := *e

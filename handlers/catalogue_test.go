@@ -58,8 +58,6 @@ func TestCatalogue(t *testing.T) {
 		{"/latest/meta-data/tags/instance/Env", "prod"},
 		{"/latest/meta-data/iam/security-credentials/", "web-role"},
 		{"/latest/meta-data/iam/security-credentials", "web-role"},
-		{"/latest/meta-data/identity-credentials/ec2/", "info\nsecurity-credentials/"},
-		{"/latest/meta-data/identity-credentials/ec2/security-credentials/", "ec2-instance"},
 		{"/latest/dynamic/fws/instance-monitoring", "disabled"},
 		{ifc + "mac", fullMAC},
 		{ifc + "device-number", "0"},
@@ -214,7 +212,6 @@ func TestCredentialsUnavailable(t *testing.T) {
 	for _, path := range []string{
 		"/latest/meta-data/iam/security-credentials/web-role",
 		"/latest/meta-data/iam/security-credentials/web-role/",
-		"/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance",
 	} {
 		t.Run(path, func(t *testing.T) {
 			w := serve(srv, http.MethodGet, path, srcFull)

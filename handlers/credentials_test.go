@@ -66,10 +66,6 @@ func TestRoleCredentialsDocument(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != want || w.Header().Get("Content-Type") != "text/plain" {
 		t.Fatalf("status %d, type %q, body:\n%s\nwant:\n%s", w.Code, w.Header().Get("Content-Type"), w.Body, want)
 	}
-	ident := serve(srv, http.MethodGet, "/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance", srcFull)
-	if ident.Body.String() != want {
-		t.Fatalf("identity credentials differ from the role's:\n%s", ident.Body)
-	}
 	info := serve(srv, http.MethodGet, "/latest/meta-data/iam/info", srcFull)
 	if !strings.Contains(info.Body.String(), `"InstanceProfileArn" : "arn:aws:iam::444455556666:instance-profile/web-role"`) ||
 		!strings.Contains(info.Body.String(), `"LastUpdated" : "2024-05-01T12:01:00Z"`) {
@@ -233,5 +229,40 @@ func TestLoadSeedsViewsFromTheViewHook(t *testing.T) {
 	}
 	if seeded != 1 {
 		t.Fatalf("hook consulted %d times for the required tenant, want 1", seeded)
+	}
+}
+
+// TestNoIdentityCredentials: on EC2, identity-credentials/ carries
+// credentials without permissions. The proxy has none such to give, and a
+// tenant's role credentials must never appear there: the path answers 404
+// and is not listed, whatever the tenant.
+func TestNoIdentityCredentials(t *testing.T) {
+	src := &fakeCredentials{byTenant: map[string]tenants.Credentials{"full": credsFull}}
+	srv, _ := newServer(t, testConfig, handlers.Options{Credentials: src})
+	for _, src := range []string{srcFull, srcRequired, srcNoTags} {
+		tok := mint(t, srv, src, "60")
+		for _, path := range []string{
+			"/latest/meta-data/identity-credentials/",
+			"/latest/meta-data/identity-credentials/ec2/info",
+			"/latest/meta-data/identity-credentials/ec2/security-credentials/",
+			"/latest/meta-data/identity-credentials/ec2/security-credentials/ec2-instance",
+			"/2021-07-15/meta-data/identity-credentials/ec2/security-credentials/ec2-instance",
+		} {
+			w := serve(srv, http.MethodGet, path, src, headerToken, tok)
+			if w.Code != http.StatusNotFound {
+				t.Errorf("%s from %s: status %d, want 404", path, src, w.Code)
+			}
+			if strings.Contains(w.Body.String(), credsFull.AccessKeyID) || strings.Contains(w.Body.String(), credsFull.SecretAccessKey) {
+				t.Errorf("%s from %s serves the role's credentials", path, src)
+			}
+		}
+		listing := serve(srv, http.MethodGet, "/latest/meta-data/", src, headerToken, tok).Body.String()
+		if contains(listing, "identity-credentials/") {
+			t.Errorf("meta-data/ of %s lists identity-credentials/", src)
+		}
+	}
+	// The role's own path still serves them.
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull); !strings.Contains(w.Body.String(), credsFull.AccessKeyID) {
+		t.Fatalf("iam/security-credentials/web-role: %d %q", w.Code, w.Body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -127,7 +128,7 @@ func TestIdentitySignatures(t *testing.T) {
 			t.Fatalf("signature does not verify: %v", err)
 		}
 	})
-	for _, name := range []string{"pkcs7", "rsa2048"} {
+	for name, cert := range map[string]*x509.Certificate{"pkcs7": cert, "rsa2048": testSigner(t).RSA2048Certificate()} {
 		t.Run(name, func(t *testing.T) {
 			p7, err := pkcs7.Parse(decode(name, get(name)))
 			if err != nil {
@@ -139,6 +140,12 @@ func TestIdentitySignatures(t *testing.T) {
 			if len(p7.Certificates) != 1 || !p7.Certificates[0].Equal(cert) {
 				t.Errorf("PKCS#7 does not carry the signer's certificate")
 			}
+			if k, ok := cert.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 {
+				t.Errorf("signed with %T, want an RSA-2048 key", cert.PublicKey)
+			}
+			if len(p7.Signers) != 1 || !p7.Signers[0].DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA256) {
+				t.Errorf("not one signer with SHA-256")
+			}
 			p7.Content = doc
 			if err := p7.Verify(); err != nil {
 				t.Fatalf("does not verify over the document: %v", err)
@@ -148,6 +155,21 @@ func TestIdentitySignatures(t *testing.T) {
 				t.Fatalf("verifies over a changed document")
 			}
 		})
+	}
+}
+
+// TestRSA2048IsItsOwnSignature: on EC2, rsa2048 is signed with a key and
+// certificate of its own, not a copy of pkcs7.
+func TestRSA2048IsItsOwnSignature(t *testing.T) {
+	srv, _ := newServer(t, testConfig, handlers.Options{})
+	pk := serve(srv, http.MethodGet, "/latest/dynamic/instance-identity/pkcs7", srcFull).Body.String()
+	rsa2048 := serve(srv, http.MethodGet, "/latest/dynamic/instance-identity/rsa2048", srcFull).Body.String()
+	if pk == "" || pk == rsa2048 {
+		t.Fatalf("rsa2048 is pkcs7's copy")
+	}
+	s := testSigner(t)
+	if s.RSA2048Certificate().Equal(s.Certificate()) || bytes.Equal(s.RSA2048Certificate().RawSubjectPublicKeyInfo, s.Certificate().RawSubjectPublicKeyInfo) {
+		t.Fatalf("rsa2048 is signed with the pkcs7 key")
 	}
 }
 

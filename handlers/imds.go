@@ -166,16 +166,21 @@ func (x *exchange) authorize(r *http.Request) bool {
 		return false
 	}
 	x.v2 = true
-	// Rounded up: a token in its last second is still valid, never "0".
-	x.Header()[headerTokenTTL] = []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
+	x.Header()[headerTokenTTL] = ttlHeader(left)
 	return true
+}
+
+// ttlHeader is a token's remaining TTL as the header says it, rounded up:
+// a token in its last second is still valid, never "0".
+func ttlHeader(left time.Duration) []string {
+	return []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
 }
 
 func (s *Server) handleGet(x *exchange, r *http.Request) {
 	if !x.authorize(r) {
 		return
 	}
-	p := r.URL.Path
+	p := squashSlashes(r.URL.Path)
 	if p == "/" {
 		x.route = routeListing
 		x.reply(http.StatusOK, textPlainHeader, versionListing)
@@ -195,23 +200,19 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e := x.view.cat[strings.TrimSuffix(rest, "/")]
+	e := x.view.cat.lookup(strings.TrimSuffix(rest, "/"), version)
 	if e == nil {
 		x.page(http.StatusNotFound)
 		return
 	}
 	x.route = e.route(rest)
 	switch e.kind {
-	case roleCredentials, instanceCreds:
+	case roleCredentials:
 		s.serveCredentials(x, r)
 	case iamInfo:
 		s.serveIAMInfo(x, r)
-	case signatureDoc, pkcs7Doc:
-		sig := e.sig.get()
-		body := sig.Signature
-		if e.kind == pkcs7Doc {
-			body = sig.PKCS7
-		}
+	case signatureDoc, pkcs7Doc, rsa2048Doc:
+		body := e.signed()
 		if body == "" { // signing failed: nothing malformed is served
 			x.page(http.StatusNotFound)
 			return

@@ -318,6 +318,15 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	}
 	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, session, at(path, "credentials"), el)
 	t.UserData = loadUserData(tc, path, baseDir, el)
+	if t.Mirror != nil {
+		// A mirrored tenant serves its instance's user data unless it
+		// has its own; the defaults', like their instance values, stand
+		// in only for what a derived tenant leaves out.
+		t.Mirror.OwnUserData = own.UserData != nil || own.UserDataFile != ""
+		if !t.Mirror.OwnUserData {
+			t.UserData = nil
+		}
+	}
 	// A profile or role ARN that did not decode may well name a role.
 	hasRole := t.Role != nil || !el.decoded(at(path, "credentials", "profile")) || !el.decoded(at(path, "credentials", "role_arn"))
 	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, hasRole, at(path, "container_credentials"), baseDir, el)
@@ -345,7 +354,9 @@ func loadUserData(tc TenantConfig, path []any, baseDir string, el errorList) []b
 		el.add(at(path, "user_data_file"), "set user_data or user_data_file, not both")
 		return nil
 	case tc.UserData != nil:
-		data = []byte(*tc.UserData)
+		// Never nil, even when empty: user_data: "" is the tenant's own
+		// (none), which hides a mirrored instance's.
+		data = append([]byte{}, *tc.UserData...)
 	case tc.UserDataFile != "":
 		name := tc.UserDataFile
 		if !filepath.IsAbs(name) {

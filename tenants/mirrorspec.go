@@ -29,6 +29,9 @@ type MirrorSpec struct {
 	// every copy field by field.
 	Static Static
 	IMDS   IMDSConfig
+	// OwnUserData is set when the tenant has user data of its own, which
+	// replaces the instance's: the mirror then does not fetch it.
+	OwnUserData bool
 }
 
 // Filter is one DescribeInstances filter: Name=Value[,Value...].
@@ -64,7 +67,11 @@ func (m *MirrorSpec) Key() string {
 	for i, f := range m.Filters {
 		fs[i] = f.String()
 	}
-	return fmt.Sprintf("mirror instance=%q filters=%q region=%q profile=%q refresh=%s", m.InstanceID, fs, m.Region, m.Profile, m.Refresh)
+	key := fmt.Sprintf("mirror instance=%q filters=%q region=%q profile=%q refresh=%s", m.InstanceID, fs, m.Region, m.Profile, m.Refresh)
+	if m.OwnUserData {
+		key += " user-data=own"
+	}
+	return key
 }
 
 // Target names the mirrored instance for messages: its id or its filters.
@@ -128,12 +135,16 @@ func (m *MirrorSpec) unmirrored() Instance {
 
 // WithMirror is the tenant as served from one copy of its live instance:
 // the copy, with the tenant's static values and IMDS options laid over it,
-// the instance profile's ARN and id copied into its role, and everything
-// else (name, sources, credentials, user data) the tenant's own.
+// the instance profile's ARN and id copied into its role, the instance's
+// user data unless the tenant has its own, and everything else (name,
+// sources, credentials) the tenant's own.
 func (t *Tenant) WithMirror(m *Mirrored) *Tenant {
 	out := *t
 	out.Instance = m.Instance
 	out.IMDS = m.IMDS
+	if t.UserData == nil { // a mirrored tenant's is its own: defaults do not reach it
+		out.UserData = m.UserData
+	}
 	if t.Mirror != nil {
 		t.Mirror.Static.Apply(&out.Instance)
 		out.IMDS.apply(t.Mirror.IMDS)
@@ -154,6 +165,9 @@ type Mirrored struct {
 	InstanceProfileARN string
 	InstanceProfileID  string
 	State              string // running, stopped, ...
+	// UserData is the instance's user data, decoded; nil when it has none
+	// (or it could not be fetched: see Warnings).
+	UserData []byte
 	// Warnings name the values left unknown (404) and why, such as a
 	// missing ec2:DescribeSubnets permission.
 	Warnings []string

@@ -135,6 +135,8 @@ type InstanceConfig struct {
 	VPCCIDR            string            `yaml:"vpc_cidr"`
 	SubnetID           string            `yaml:"subnet_id"`
 	SubnetCIDR         string            `yaml:"subnet_cidr"`
+	SubnetIPv6CIDRs    []string          `yaml:"subnet_ipv6_cidr_blocks"`
+	VPCIPv6CIDRs       []string          `yaml:"vpc_ipv6_cidr_blocks"`
 	SecurityGroups     []string          `yaml:"security_groups"`
 	SecurityGroupIDs   []string          `yaml:"security_group_ids"`
 	KeyName            string            `yaml:"key_name"`

@@ -19,6 +19,8 @@ type Static struct {
 	ipv6       []netip.Addr
 	vpcCIDR    netip.Prefix
 	subnetCIDR netip.Prefix
+	subnetIPv6 []netip.Prefix
+	vpcIPv6    []netip.Prefix
 	mac        string
 }
 
@@ -92,8 +94,61 @@ func parseStatic(c InstanceConfig, path []any, el errorList) Static {
 		}
 		s.ipv6 = append(s.ipv6, a)
 	}
+	s.subnetIPv6 = parseIPv6Blocks(el, at(path, "subnet_ipv6_cidr_blocks"), c.SubnetIPv6CIDRs, 64)
+	s.vpcIPv6 = parseIPv6Blocks(el, at(path, "vpc_ipv6_cidr_blocks"), c.VPCIPv6CIDRs, 60)
+	if len(s.subnetIPv6) > 0 {
+		for i, a := range s.ipv6 {
+			if !anyContains(s.subnetIPv6, a) {
+				el.add(at(path, "ipv6", i), "%s is outside the subnet's IPv6 blocks %s", a, prefixList(s.subnetIPv6))
+			}
+		}
+	}
+	if len(s.vpcIPv6) > 0 {
+		for i, p := range s.subnetIPv6 {
+			if !anyContains(s.vpcIPv6, p.Addr()) {
+				el.add(at(path, "subnet_ipv6_cidr_blocks", i), "%s is outside the VPC's IPv6 blocks %s", p, prefixList(s.vpcIPv6))
+			}
+		}
+	}
 	s.cfg = c
 	return s
+}
+
+// parseIPv6Blocks reads a list of IPv6 CIDR blocks no longer than
+// /longest: EC2 gives VPCs /44 to /60 and subnets /44 to /64.
+func parseIPv6Blocks(el errorList, path []any, list []string, longest int) []netip.Prefix {
+	var out []netip.Prefix
+	for i, v := range list {
+		p, err := netip.ParsePrefix(v)
+		switch {
+		case err != nil || !p.Addr().Is6() || p.Addr().Is4In6():
+			el.add(at(path, i), "%q is not an IPv6 CIDR block such as 2600:1f18:1:100::/64", v)
+		case p.Masked() != p:
+			el.add(at(path, i), "%q has host bits set; did you mean %s?", v, p.Masked())
+		case p.Bits() < 44 || p.Bits() > longest:
+			el.add(at(path, i), "%q: EC2 allows /44 to /%d here", v, longest)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func anyContains(blocks []netip.Prefix, a netip.Addr) bool {
+	for _, b := range blocks {
+		if b.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixList(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // Apply lays the static values over in, field by field; what the
@@ -151,6 +206,7 @@ func (s *Static) Apply(in *Instance) {
 func (s *Static) setsPrimaryInterface() bool {
 	c := &s.cfg
 	return s.privateIP.IsValid() || s.publicIP.IsValid() || len(s.ipv6) > 0 || s.mac != "" ||
+		len(s.subnetIPv6) > 0 || len(s.vpcIPv6) > 0 ||
 		s.vpcCIDR.IsValid() || s.subnetCIDR.IsValid() || c.InterfaceID != "" || c.VPCID != "" ||
 		c.SubnetID != "" || len(c.SecurityGroups) > 0 || len(c.SecurityGroupIDs) > 0 ||
 		c.Hostname != "" || c.PublicHostname != ""
@@ -188,6 +244,7 @@ func (s *Static) applyPrimary(in *Instance) {
 	if len(s.ipv6) > 0 {
 		p.IPv6s = s.ipv6
 	}
+	s.applyIPv6Blocks(p)
 	if s.privateIP.IsValid() {
 		old := p.LocalIPv4s
 		p.LocalIPv4s = replaceFirst(old, s.privateIP)
@@ -216,6 +273,32 @@ func (s *Static) applyPrimary(in *Instance) {
 			assoc[s.publicIP] = p.LocalIPv4s[0]
 		}
 		p.IPv4Associations = assoc
+	}
+}
+
+// applyIPv6Blocks sets the interface's IPv6 CIDR blocks: the configured
+// ones, else, when the configuration gives IPv6 addresses or subnet blocks
+// that what p has does not hold, blocks derived from them as EC2 would
+// have assigned them: the subnet is the /64 holding the first address, the
+// VPC the /56 holding the subnet (Amazon's pool gives VPCs a /56 and
+// subnets /64s out of it). Nothing is derived for a mirrored interface the
+// configuration says nothing IPv6 about: its blocks are the copy's, and
+// unknown ones answer 404.
+func (s *Static) applyIPv6Blocks(p *Interface) {
+	if len(s.subnetIPv6) > 0 {
+		p.SubnetIPv6CIDRs = s.subnetIPv6
+	}
+	if len(s.vpcIPv6) > 0 {
+		p.VPCIPv6CIDRs = s.vpcIPv6
+	}
+	if len(s.ipv6) > 0 && !anyContains(p.SubnetIPv6CIDRs, s.ipv6[0]) {
+		p.SubnetIPv6CIDRs = []netip.Prefix{netip.PrefixFrom(s.ipv6[0], 64).Masked()}
+	}
+	if (len(s.ipv6) > 0 || len(s.subnetIPv6) > 0) && len(p.SubnetIPv6CIDRs) > 0 {
+		subnet := p.SubnetIPv6CIDRs[0]
+		if !anyContains(p.VPCIPv6CIDRs, subnet.Addr()) {
+			p.VPCIPv6CIDRs = []netip.Prefix{netip.PrefixFrom(subnet.Addr(), min(56, subnet.Bits())).Masked()}
+		}
 	}
 }
 

@@ -15,7 +15,9 @@ type Tenant struct {
 	Containers []ContainerSelector
 	IMDS       IMDSOptions
 	Instance   Instance
-	// UserData is nil when the tenant has none (user-data answers 404).
+	// UserData is nil when the tenant has none (user-data answers 404), as
+	// is an empty one; a mirrored tenant with nil serves its instance's
+	// (WithMirror), with an empty one none.
 	UserData []byte
 	// Role is nil when the tenant has no instance profile (iam/ answers 404).
 	Role *Role

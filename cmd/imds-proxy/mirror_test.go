@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -39,6 +40,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
+
+// mirrorUserData is web-1's user data: binary, no final newline, so that
+// any re-encoding or added byte shows.
+const mirrorUserData = "#!/bin/sh\necho web-1 \xff\xfe\x00 caf\xe9\r\nexit 0"
 
 const (
 	mirrorRegion = "eu-west-1"
@@ -166,6 +171,7 @@ func mirrorLaunch(t *testing.T, motoURL, endpoint string) *mirrorWorld {
 	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{
 		ImageId: ami, InstanceType: ec2types.InstanceTypeT3Small, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		KeyName:            aws.String(w.keyName),
+		UserData:           aws.String(base64.StdEncoding.EncodeToString([]byte(mirrorUserData))),
 		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String("web-profile")},
 		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{
 			{DeviceIndex: aws.Int32(0), SubnetId: sn.Subnet.SubnetId, Groups: []string{aws.ToString(web.GroupId), aws.ToString(ssh.GroupId)},
@@ -326,6 +332,14 @@ func TestMirrorMoto(t *testing.T) {
 	wrong := newMirrorClient(t, addr, mirrorSrcWrong)
 
 	t.Run("every path as describe-instances says", func(t *testing.T) { mirrorCompare(t, w, byID) })
+	t.Run("user data as launched", func(t *testing.T) {
+		if code, body := byID.get("user-data"); code != http.StatusOK || body != mirrorUserData {
+			t.Errorf("user-data = %d %q, want the bytes web-1 was launched with, %q", code, body, mirrorUserData)
+		}
+		if code, body := byTag.get("user-data"); code != http.StatusNotFound {
+			t.Errorf("user-data of an instance launched without = %d %q, want 404", code, body)
+		}
+	})
 	t.Run("by tag, with a static override", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"meta-data/instance-type":    "t3.large", // the tenant's own value wins

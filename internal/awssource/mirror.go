@@ -3,6 +3,7 @@ package awssource
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -35,12 +36,20 @@ type KeyZoneDescriber interface {
 	DescribeAvailabilityZones(context.Context, *ec2.DescribeAvailabilityZonesInput, ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error)
 }
 
+// AttributeDescriber gives a mirror the instance's user data, which
+// DescribeInstances does not return.
+type AttributeDescriber interface {
+	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
+}
+
 // EC2 is the EC2 API of one profile in one region, as a mirror uses it.
 type EC2 struct {
 	Region    string // the region the clients call, as the SDK resolved it
 	Instances ec2.DescribeInstancesAPIClient
 	Networks  NetworkDescriber
 	KeysZones KeyZoneDescriber
+	// Attributes fetches user data. If nil, the copy has none.
+	Attributes AttributeDescriber
 }
 
 // EC2Loader returns the EC2 API for a profile and region ("": the
@@ -54,11 +63,13 @@ type EC2Loader func(ctx context.Context, profile, region string) (*EC2, error)
 const networkStaleAfter = time.Hour
 
 // Mirror copies one live instance. Each Retrieve makes one
-// DescribeInstances call and, only for what it has not seen yet (or for
-// networks, not within networkStaleAfter), one batched call each of
-// DescribeSubnets, DescribeVpcs, DescribeKeyPairs and
-// DescribeAvailabilityZones. Retrieve is not meant to be called
-// concurrently: a cache entry's refresher calls it.
+// DescribeInstances call, one DescribeInstanceAttribute for the user data
+// (which can change while the instance is stopped) unless the tenant has
+// its own, and, only for what it has not seen yet (or for networks, not
+// within networkStaleAfter), one batched call each of DescribeSubnets,
+// DescribeVpcs, DescribeKeyPairs and DescribeAvailabilityZones. Retrieve
+// is not meant to be called concurrently: a cache entry's refresher calls
+// it.
 type Mirror struct {
 	Spec *tenants.MirrorSpec
 	Load EC2Loader
@@ -70,6 +81,7 @@ type Mirror struct {
 	networksAt time.Time
 	publicKeys map[string]string // key name -> OpenSSH public key
 	zoneIDs    map[string]string // zone name -> zone id
+	userData   *[]byte           // the last user data fetched; nil: never fetched
 }
 
 type subnetBlocks struct {
@@ -100,6 +112,7 @@ func (s *Mirror) Retrieve(ctx context.Context) (*tenants.Mirrored, error) {
 	s.addNetworks(ctx, api, m)
 	s.addPublicKey(ctx, api, m)
 	s.addZoneID(ctx, api, m)
+	s.addUserData(ctx, api, m)
 	return m, nil
 }
 
@@ -174,7 +187,7 @@ func (s *Mirror) explain(action, region string, err error) error {
 	switch {
 	case code == "UnauthorizedOperation" || code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedAccess":
 		return &tenants.UpstreamError{Code: code, Err: err,
-			Message: fmt.Sprintf("profile %q may not call ec2:%s in %s: allow it in the profile's policy (mirroring needs ec2:DescribeInstances, ec2:DescribeSubnets, ec2:DescribeVpcs, ec2:DescribeKeyPairs and ec2:DescribeAvailabilityZones)", s.profile(), action, region)}
+			Message: fmt.Sprintf("profile %q may not call ec2:%s in %s: allow it in the profile's policy (mirroring needs ec2:DescribeInstances, ec2:DescribeSubnets, ec2:DescribeVpcs, ec2:DescribeKeyPairs, ec2:DescribeAvailabilityZones and ec2:DescribeInstanceAttribute)", s.profile(), action, region)}
 	case strings.HasPrefix(code, "InvalidInstanceID"):
 		return &tenants.UpstreamError{Code: "InstanceNotFound", Err: err,
 			Message: fmt.Sprintf("instance %s does not exist in %s (as profile %q sees it): check instance.mirror.instance_id and instance.mirror.region", s.Spec.InstanceID, region, s.profile())}
@@ -345,6 +358,35 @@ func (s *Mirror) addZoneID(ctx context.Context, api *EC2, m *tenants.Mirrored) {
 			in.AvailabilityZoneID = s.zoneIDs[in.AvailabilityZone]
 		}
 	}
+}
+
+// addUserData fills the instance's user data, which only
+// DescribeInstanceAttribute gives, base64-encoded. When the call fails, the
+// last user data fetched stays (a refresh that fails must not make
+// user-data flap to 404); never fetched, it answers 404.
+func (s *Mirror) addUserData(ctx context.Context, api *EC2, m *tenants.Mirrored) {
+	if s.Spec.OwnUserData || api.Attributes == nil || m.Instance.ID == "" {
+		return
+	}
+	out, err := api.Attributes.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{
+		InstanceId: aws.String(m.Instance.ID), Attribute: ec2types.InstanceAttributeNameUserData})
+	var data []byte
+	switch {
+	case err != nil:
+		s.warn(m, "DescribeInstanceAttribute", api.Region, err, "user-data")
+		if s.userData != nil {
+			m.UserData = *s.userData
+		}
+		return
+	case out.UserData != nil && aws.ToString(out.UserData.Value) != "":
+		data, err = base64.StdEncoding.DecodeString(aws.ToString(out.UserData.Value))
+		if err != nil {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("user-data unknown (404): ec2:DescribeInstanceAttribute in %s answered user data that is not base64: %v", api.Region, err))
+			return
+		}
+	}
+	s.userData = &data
+	m.UserData = data
 }
 
 func stateOf(i ec2types.Instance) string {

@@ -3,6 +3,7 @@ package awssource_test
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -30,6 +31,8 @@ type fakeEC2 struct {
 	vpcIDs       [][]string
 	instanceIn   []*ec2.DescribeInstancesInput
 	keysIn       []*ec2.DescribeKeyPairsInput
+	attributeIn  []*ec2.DescribeInstanceAttributeInput
+	userData     map[string]string // instance id -> base64, as EC2 answers it
 }
 
 func newFakeEC2(res ...ec2types.Reservation) *fakeEC2 {
@@ -83,6 +86,18 @@ func (f *fakeEC2) DescribeKeyPairs(_ context.Context, in *ec2.DescribeKeyPairsIn
 		return nil, err
 	}
 	return &ec2.DescribeKeyPairsOutput{KeyPairs: []ec2types.KeyPairInfo{{KeyName: aws.String("deploy"), PublicKey: aws.String("ssh-ed25519 AAAAC3Nz deploy\n")}}}, nil
+}
+
+func (f *fakeEC2) DescribeInstanceAttribute(_ context.Context, in *ec2.DescribeInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error) {
+	f.attributeIn = append(f.attributeIn, in)
+	if err := f.call("DescribeInstanceAttribute"); err != nil {
+		return nil, err
+	}
+	out := &ec2.DescribeInstanceAttributeOutput{InstanceId: in.InstanceId}
+	if v, ok := f.userData[aws.ToString(in.InstanceId)]; ok {
+		out.UserData = &ec2types.AttributeValue{Value: aws.String(v)}
+	}
+	return out, nil
 }
 
 func (f *fakeEC2) DescribeAvailabilityZones(_ context.Context, in *ec2.DescribeAvailabilityZonesInput, _ ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error) {
@@ -162,7 +177,7 @@ func liveInstance() ec2types.Reservation {
 
 func mirrorOf(f *fakeEC2, spec *tenants.MirrorSpec) *awssource.Mirror {
 	return &awssource.Mirror{Spec: spec, Load: func(_ context.Context, profile, region string) (*awssource.EC2, error) {
-		return &awssource.EC2{Region: cmp.Or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f}, nil
+		return &awssource.EC2{Region: cmp.Or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f, Attributes: f}, nil
 	}}
 }
 
@@ -253,7 +268,10 @@ func TestMirrorMapsEverything(t *testing.T) {
 	if !reflect.DeepEqual(m2.Instance, want) {
 		t.Errorf("second copy differs:\n got %+v\nwant %+v", m2.Instance, want)
 	}
-	wantCalls := map[string]int{"DescribeInstances": 2, "DescribeSubnets": 1, "DescribeVpcs": 1, "DescribeKeyPairs": 1, "DescribeAvailabilityZones": 1}
+	// User data is fetched at every refresh: it changes while the instance
+	// is stopped.
+	wantCalls := map[string]int{"DescribeInstances": 2, "DescribeSubnets": 1, "DescribeVpcs": 1, "DescribeKeyPairs": 1,
+		"DescribeAvailabilityZones": 1, "DescribeInstanceAttribute": 2}
 	if !reflect.DeepEqual(f.calls, wantCalls) {
 		t.Errorf("calls after two refreshes %v, want %v", f.calls, wantCalls)
 	}
@@ -340,7 +358,7 @@ func withErr(f *fakeEC2, action string, err error) *fakeEC2 {
 
 func TestMirrorWithoutOptionalPermissions(t *testing.T) {
 	f := newFakeEC2(liveInstance())
-	for _, a := range []string{"DescribeSubnets", "DescribeVpcs", "DescribeKeyPairs", "DescribeAvailabilityZones"} {
+	for _, a := range []string{"DescribeSubnets", "DescribeVpcs", "DescribeKeyPairs", "DescribeAvailabilityZones", "DescribeInstanceAttribute"} {
 		f.err[a] = apiError("UnauthorizedOperation", "denied")
 	}
 	m, err := mirrorOf(f, &tenants.MirrorSpec{InstanceID: "i-0123456789abcdef0", Region: "eu-west-1"}).Retrieve(context.Background())
@@ -355,7 +373,10 @@ func TestMirrorWithoutOptionalPermissions(t *testing.T) {
 		t.Errorf("what DescribeInstances gave is missing: %+v", m.Instance)
 	}
 	all := strings.Join(m.Warnings, "\n")
-	for _, a := range []string{"ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeKeyPairs", "ec2:DescribeAvailabilityZones"} {
+	if m.UserData != nil {
+		t.Errorf("user data %q without permission", m.UserData)
+	}
+	for _, a := range []string{"ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeKeyPairs", "ec2:DescribeAvailabilityZones", "ec2:DescribeInstanceAttribute"} {
 		if !strings.Contains(all, a) {
 			t.Errorf("warnings do not name %s:\n%s", a, all)
 		}
@@ -423,4 +444,86 @@ func mirroredTenant(t *testing.T) *tenants.Tenant {
 		t.Fatal(err)
 	}
 	return cfg.Tenants[0]
+}
+
+// TestMirrorUserData: the instance's user data, fetched with
+// DescribeInstanceAttribute and decoded, byte for byte; kept when a later
+// fetch fails; not fetched for a tenant with its own.
+func TestMirrorUserData(t *testing.T) {
+	const raw = "#!/bin/sh\necho \xff\x00 binary\r\n"
+	f := newFakeEC2(liveInstance())
+	f.userData = map[string]string{"i-0123456789abcdef0": base64.StdEncoding.EncodeToString([]byte(raw))}
+	src := mirrorOf(f, &tenants.MirrorSpec{InstanceID: "i-0123456789abcdef0", Region: "eu-west-1"})
+	m, err := src.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.UserData) != raw {
+		t.Errorf("user data %q, want %q", m.UserData, raw)
+	}
+	if in := f.attributeIn[0]; aws.ToString(in.InstanceId) != "i-0123456789abcdef0" || in.Attribute != ec2types.InstanceAttributeNameUserData {
+		t.Errorf("DescribeInstanceAttribute asked %q of %s", in.Attribute, aws.ToString(in.InstanceId))
+	}
+
+	// A failed fetch keeps the last copy, with a warning.
+	f.err["DescribeInstanceAttribute"] = apiError("RequestLimitExceeded", "slow down")
+	m, err = src.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.UserData) != raw || !strings.Contains(strings.Join(m.Warnings, "\n"), "ec2:DescribeInstanceAttribute") {
+		t.Errorf("after a failed fetch: user data %q, warnings %q", m.UserData, m.Warnings)
+	}
+
+	// Removed from the instance: none.
+	delete(f.err, "DescribeInstanceAttribute")
+	delete(f.userData, "i-0123456789abcdef0")
+	if m, _ = src.Retrieve(context.Background()); m.UserData != nil {
+		t.Errorf("user data %q after it was removed", m.UserData)
+	}
+
+	// A tenant with its own user data does not fetch the instance's.
+	f2 := newFakeEC2(liveInstance())
+	if _, err := mirrorOf(f2, &tenants.MirrorSpec{InstanceID: "i-0123456789abcdef0", OwnUserData: true}).Retrieve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f2.calls["DescribeInstanceAttribute"] != 0 {
+		t.Errorf("user data fetched for a tenant with its own")
+	}
+}
+
+// TestWithMirrorUserData: the tenant's own user data wins, an empty one
+// included; otherwise the instance's is served, and defaults' never.
+func TestWithMirrorUserData(t *testing.T) {
+	copied := &tenants.Mirrored{Instance: tenants.Instance{ID: "i-0123456789abcdef0"}, UserData: []byte("#!/bin/sh\necho instance\n")}
+	tests := []struct {
+		name, config, want string
+		own                bool // the mirror need not fetch the instance's
+	}{
+		{"the instance's", "", "#!/bin/sh\necho instance\n", false},
+		{"defaults' do not reach a mirror", "defaults:\n  user_data: from-defaults\n", "#!/bin/sh\necho instance\n", false},
+		{"the tenant's own", "    user_data: own\n", "own", true},
+		{"the tenant's own, empty: none", "    user_data: \"\"\n", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			config := "tenants:\n  - name: web\n    sources: [10.0.0.1]\n    instance: {mirror: {instance_id: i-0123456789abcdef0, region: eu-west-1}}\n"
+			if strings.HasPrefix(tt.config, "defaults") {
+				config = tt.config + config
+			} else {
+				config += tt.config
+			}
+			cfg, err := tenants.Parse("c.yaml", []byte(config), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn := cfg.Tenants[0]
+			if got := tn.WithMirror(copied).UserData; string(got) != tt.want {
+				t.Errorf("user data %q, want %q", got, tt.want)
+			}
+			if tn.Mirror.OwnUserData != tt.own {
+				t.Errorf("OwnUserData %v, want %v", tn.Mirror.OwnUserData, tt.own)
+			}
+		})
+	}
 }
