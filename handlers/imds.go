@@ -129,7 +129,7 @@ func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 		x.page(http.StatusBadRequest)
 		return
 	}
-	tok, err := x.site.tokens.Mint(time.Duration(ttl) * time.Second)
+	tok, err := x.site.tokens.Mint(x.src, time.Duration(ttl)*time.Second)
 	if err != nil {
 		s.log.Error().Err(err).Str("tenant", x.site.tenant.Name).Msg("cannot mint an IMDSv2 token")
 		x.reply(http.StatusInternalServerError, nil, nil)

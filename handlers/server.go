@@ -38,6 +38,11 @@ type Options struct {
 	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
 	// DefaultMaxTokens is used.
 	MaxTokensPerTenant int
+	// MaxTokensPerSource bounds the live IMDSv2 tokens minted by one
+	// source address, so that a client minting in a loop evicts only its
+	// own tokens, never those of the tenant's other sources. If 0,
+	// DefaultMaxTokensPerSource is used (at most MaxTokensPerTenant).
+	MaxTokensPerSource int
 	// View returns what to serve for a configured tenant when a
 	// configuration is loaded, such as its last mirrored copy, so that a
 	// reload never shows it unmirrored. If nil, or when it returns nil,
@@ -57,6 +62,12 @@ type Options struct {
 // DefaultMaxTokens is how many live IMDSv2 tokens a tenant may hold: far
 // more than any set of real clients (each SDK holds one, for hours).
 const DefaultMaxTokens = 5000
+
+// DefaultMaxTokensPerSource is how many live IMDSv2 tokens one source
+// address may hold: a fifth of a tenant's, and still room for hundreds of
+// SDK processes behind one address (botocore mints a token per refresh, a
+// few live at a time).
+const DefaultMaxTokensPerSource = 1000
 
 // Server answers IMDS requests for every tenant of a configuration.
 type Server struct {
@@ -106,6 +117,9 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.MaxTokensPerTenant <= 0 {
 		opts.MaxTokensPerTenant = DefaultMaxTokens
 	}
+	if opts.MaxTokensPerSource <= 0 {
+		opts.MaxTokensPerSource = min(DefaultMaxTokensPerSource, opts.MaxTokensPerTenant)
+	}
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = 10 * time.Minute
 	}
@@ -151,7 +165,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		if prev != nil {
 			si.tokens, si.counts = prev.tokens, prev.counts
 		} else {
-			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.Now, s.opts.Rand)
+			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
 			si.counts = new(requestCounts)
 		}
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
@@ -185,7 +199,6 @@ func (st *state) site(name string) *site {
 	}
 	return st.byName[name]
 }
-
 
 // ServeHTTP resolves the tenant from the connection's address, then serves
 // it. Nothing in the request but the peer address (and, from a trusted
