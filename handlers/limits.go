@@ -27,6 +27,14 @@ const (
 	idleSource         = time.Minute
 )
 
+// unknownLimits bound a source no tenant lists. Its answers are all 403:
+// enough of them for a misconfigured client's retries or someone polling
+// while a container starts; past them, 429. (Its log lines have a budget of
+// their own, shared by every unknown source: accesslog.go.)
+func unknownLimits() tenants.Limits {
+	return tenants.Limits{RequestsPerSecond: 5, Burst: 60, Connections: unknownConnections}
+}
+
 // sources tracks, per source address, its request rate and open
 // connections.
 type sources struct {
@@ -174,7 +182,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if st.resolver.Trusted(a) {
 			return c, nil // a trusted proxy carries many clients
 		}
-		limits, conns := tenants.DefaultLimits(), unknownConnections
+		limits, conns := unknownLimits(), unknownConnections
 		if t, _, ok := st.resolver.Lookup(a); ok {
 			limits, conns = t.Limits, t.Limits.Connections
 		}

@@ -53,11 +53,12 @@ func (c *requestCounts) add(x *exchange) {
 
 // Metrics are the server's Prometheus metrics.
 type Metrics struct {
-	registry *prometheus.Registry
-	upstream *prometheus.HistogramVec
-	failures *prometheus.CounterVec
-	unknown  atomic.Uint64
-	refused  atomic.Uint64 // connections over a source's cap
+	registry   *prometheus.Registry
+	upstream   *prometheus.HistogramVec
+	failures   *prometheus.CounterVec
+	unknown    atomic.Uint64
+	refused    atomic.Uint64 // connections over a source's cap
+	suppressed atomic.Uint64 // log lines about unknown sources held back
 }
 
 var (
@@ -76,6 +77,8 @@ var (
 		"Failed credential fetches for the tenant's credential spec.", []string{"tenant"}, nil)
 	descRefused = prometheus.NewDesc("imds_proxy_connections_refused_total",
 		"Connections closed at once because their source held its limit of open connections.", nil, nil)
+	descSuppressed = prometheus.NewDesc("imds_proxy_log_lines_suppressed_total",
+		"Log lines about sources no tenant lists left out past their rate limit, so that tenants' lines are never lost to a flood.", nil, nil)
 	descSources = prometheus.NewDesc("imds_proxy_sources_tracked",
 		"Source addresses with rate-limit state held (bounded).", nil, nil)
 	descReady = prometheus.NewDesc("imds_proxy_tenant_ready",
@@ -123,7 +126,7 @@ func (m *Metrics) ObserveUpstream(kind string, took time.Duration, code string) 
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRefused, descSources, descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
+	for _, d := range []*prometheus.Desc{descRefused, descSuppressed, descSources, descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
 		ch <- d
 	}
 }
@@ -132,6 +135,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	ch <- prometheus.MustNewConstMetric(descUnknown, prometheus.CounterValue, float64(s.metrics.unknown.Load()))
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.metrics.refused.Load()))
+	ch <- prometheus.MustNewConstMetric(descSuppressed, prometheus.CounterValue, float64(s.metrics.suppressed.Load()))
 	ch <- prometheus.MustNewConstMetric(descSources, prometheus.GaugeValue, float64(s.sources.Len()))
 	now := s.opts.Now()
 	for _, si := range s.state.Load().ordered {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/imds-proxy/imds-proxy/resolver"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -75,6 +76,7 @@ type Server struct {
 	log     zerolog.Logger
 	state   atomic.Pointer[state]
 	unknown warnLimiter
+	quiet   lineBudget // lines about unknown sources
 	metrics *Metrics
 	sources *sources
 	reload  sync.Mutex // serialises Load; readers never take it
@@ -130,6 +132,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	s.quiet.lim = rate.NewLimiter(quietLinesPerSecond, quietBurst)
 	if err := s.metrics.attach(s); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -211,19 +214,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	switch {
 	case err != nil || !hostAllowed(r.Host, st.hosts) || fromBrowser(r):
-		x.page(http.StatusForbidden)
+		x.refuse(http.StatusForbidden)
 	default:
 		x.peer = peer.Addr().Unmap()
 		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
 		t, _, ok := st.resolver.Lookup(x.src)
 		switch {
+		case !ok && !s.sources.allow(x.src, unknownLimits()):
+			x.refuse(http.StatusTooManyRequests)
 		case !ok:
 			s.warnUnknown(x.src)
-			x.page(http.StatusForbidden)
+			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
-			x.page(http.StatusForbidden)
+			x.refuse(http.StatusForbidden)
 		case !s.sources.allow(x.src, t.Limits):
-			x.page(http.StatusTooManyRequests)
+			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
 		}
@@ -276,8 +281,11 @@ func (s *Server) recoverPanic(x *exchange, r *http.Request) {
 }
 
 func (s *Server) warnUnknown(a netip.Addr) {
-	if s.unknown.allow(a, s.opts.Now()) {
-		s.log.Warn().Str("src", a.String()).
+	if !s.unknown.allow(a, s.opts.Now()) {
+		return
+	}
+	if e := s.quietly(s.log.Warn()); e != nil {
+		e.Str("src", a.String()).
 			Msg("request from an address that no tenant lists: answered 403; add it to a tenant's sources to serve it")
 	}
 }
