@@ -35,8 +35,17 @@ func unknownLimits() tenants.Limits {
 	return tenants.Limits{RequestsPerSecond: 5, Burst: 60, Connections: unknownConnections}
 }
 
-// sources tracks, per source address, its request rate and open
-// connections.
+// Refusals of the container credentials endpoint (a wrong or missing token,
+// or a token from an address that is not its tenant's) are limited per
+// source: a client with the right token fails a few times at most, and a
+// guesser gets a handful of tries a minute.
+const (
+	containerFailureBurst = 10
+	containerFailureEvery = 6 * time.Second
+)
+
+// sources tracks, per source address, its request rate, its refused
+// container requests and its open connections.
 type sources struct {
 	seed    maphash.Seed
 	now     func() time.Time
@@ -52,6 +61,7 @@ type sourceShard struct {
 type source struct {
 	limiter  *rate.Limiter
 	limits   tenants.Limits
+	failures *rate.Limiter // refused container requests; nil until one
 	lastSeen time.Time
 	conns    int
 }
@@ -117,6 +127,40 @@ func (s *sources) allow(a netip.Addr, l tenants.Limits) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.get(s, a, l, now).limiter.AllowN(now, 1)
+}
+
+// failureWait is how long a source must wait before the container endpoint
+// looks at its next request: zero unless its refusals used up its budget.
+func (s *sources) failureWait(a netip.Addr) time.Duration {
+	now := s.now()
+	sh := s.shard(a)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	src := sh.m[a]
+	if src == nil || src.failures == nil {
+		return 0
+	}
+	missing := 1 - src.failures.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing * float64(containerFailureEvery))
+}
+
+// fail counts a refused container request of a source.
+func (s *sources) fail(a netip.Addr) {
+	now := s.now()
+	sh := s.shard(a)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	src := sh.m[a]
+	if src == nil {
+		src = sh.get(s, a, unknownLimits(), now)
+	}
+	if src.failures == nil {
+		src.failures = rate.NewLimiter(rate.Every(containerFailureEvery), containerFailureBurst)
+	}
+	src.failures.AllowN(now, 1)
 }
 
 // open counts a new connection from a source, refusing it past limit.
