@@ -44,6 +44,12 @@ type Options struct {
 	// own tokens, never those of the tenant's other sources. If 0,
 	// DefaultMaxTokensPerSource is used (at most MaxTokensPerTenant).
 	MaxTokensPerSource int
+	// MaxConnections is the ceiling of connections open at once through
+	// every listener Listener wraps, so that no flood of sources can take
+	// all the process's file descriptors; sources no tenant lists may hold
+	// a quarter of it. If 0, DefaultMaxConnections() is used: half the
+	// process's RLIMIT_NOFILE, at most 16,384.
+	MaxConnections int
 	// View returns what to serve for a configured tenant when a
 	// configuration is loaded, such as its last mirrored copy, so that a
 	// reload never shows it unmirrored. If nil, or when it returns nil,
@@ -79,6 +85,7 @@ type Server struct {
 	quiet   lineBudget // lines about unknown sources
 	metrics *Metrics
 	sources *sources
+	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
 }
 
@@ -122,12 +129,16 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.MaxTokensPerSource <= 0 {
 		opts.MaxTokensPerSource = min(DefaultMaxTokensPerSource, opts.MaxTokensPerTenant)
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections()
+	}
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = 10 * time.Minute
 	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.sources = newSources(opts.Now)
+	s.ceiling = ceiling{max: opts.MaxConnections, maxUnknown: max(1, opts.MaxConnections/unknownShare)}
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
