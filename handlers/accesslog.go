@@ -1,15 +1,62 @@
 package handlers
 
-import "net/http"
+import (
+	"net/http"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
 
 // maxLoggedPath keeps a hostile client's path from bloating the log.
 const maxLoggedPath = 256
 
+// Lines about sources no tenant lists, the access line of each request and
+// the warning about each new address, are rate-limited across all of them.
+// The log goes through a bounded buffer that drops lines when its reader is
+// slow, and a flood of unknown addresses (a few thousand loopback addresses
+// cost an attacker nothing) must not push the tenants' access lines out of
+// it. A few lines a second still name the addresses.
+const (
+	quietLinesPerSecond = 20
+	quietBurst          = 100
+)
+
+// lineBudget lets lines through at its limiter's rate and counts the ones
+// held back since the last line let through, which that line reports.
+type lineBudget struct {
+	lim  *rate.Limiter
+	held atomic.Uint64
+}
+
+// quietly returns e if the budget of lines about unknown sources allows
+// one more, nil otherwise (counted in imds_proxy_log_lines_suppressed_total).
+func (s *Server) quietly(e *zerolog.Event) *zerolog.Event {
+	if e == nil {
+		return nil // not logged at all: nothing is suppressed
+	}
+	if !s.quiet.lim.AllowN(s.opts.Now(), 1) {
+		s.quiet.held.Add(1)
+		s.metrics.suppressed.Add(1)
+		e.Discard()
+		e.Send() // writes nothing once discarded, and returns the event to zerolog's pool
+		return nil
+	}
+	if n := s.quiet.held.Swap(0); n > 0 {
+		e.Uint64("suppressed", n)
+	}
+	return e
+}
+
 // logAccess writes one line per request: who (tenant, src), what (method,
 // path, IMDS version), and how it went (status, bytes, dur). Never a header
-// value: tokens travel in headers.
+// value: tokens travel in headers. A request served no tenant is logged
+// within the budget of lines about unknown sources.
 func (s *Server) logAccess(x *exchange, r *http.Request) {
 	e := s.log.Info()
+	if x.site == nil {
+		e = s.quietly(e)
+	}
 	if e == nil {
 		return
 	}

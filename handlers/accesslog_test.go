@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/diode"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
 )
@@ -157,4 +162,66 @@ func TestUnknownSourceWarning(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stalledWriter is a log destination that takes nothing until released:
+// the slowest reader there is.
+type stalledWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+// TestUnknownFloodKeepsTenantLogLines: the log goes through a bounded
+// buffer (a diode, as in serve) that drops lines when its reader is slow.
+// A flood from addresses no tenant lists must not push the tenants' access
+// lines out of it (the report: 18 of 20 tenant lines lost): lines about
+// unknown sources are rate-limited, and the ones left out are counted.
+func TestUnknownFloodKeepsTenantLogLines(t *testing.T) {
+	const tenantLines, flood, buffered = 20, 20_000, 1000
+	out := &stalledWriter{release: make(chan struct{})}
+	var dropped atomic.Int64
+	d := diode.NewWriter(out, buffered, 0, func(n int) { dropped.Add(int64(n)) })
+	srv, _ := newServer(t, testConfig, handlers.Options{Logger: zerolog.New(d)})
+	for i := range flood {
+		if i%(flood/tenantLines) == 0 {
+			serve(srv, http.MethodGet, "/latest/meta-data/instance-id", srcFull)
+		}
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		serve(srv, http.MethodGet, "/latest/meta-data/instance-id", netip.AddrPortFrom(a, 1).String())
+	}
+	close(out.release)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var tenant, unknown int
+	for _, l := range logLines(t, &out.buf) {
+		if l["tenant"] == "full" {
+			tenant++
+		} else {
+			unknown++
+		}
+	}
+	if tenant != tenantLines {
+		t.Fatalf("%d of %d tenant access lines written (%d lines about unknown sources, %d dropped by the buffer)",
+			tenant, tenantLines, unknown, dropped.Load())
+	}
+	metrics := serve(srv.Admin(), "GET", "/metrics", "127.0.0.1:1").Body.String()
+	var suppressed int
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, "imds_proxy_log_lines_suppressed_total "); ok {
+			suppressed, _ = strconv.Atoi(v)
+		}
+	}
+	if suppressed+unknown < flood || suppressed == 0 {
+		t.Fatalf("%d lines about unknown sources written, %d counted as suppressed; want at least %d in all", unknown, suppressed, flood)
+	}
+	t.Logf("%d tenant lines, %d lines about unknown sources, %d suppressed, %d dropped", tenant, unknown, suppressed, dropped.Load())
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -21,7 +23,10 @@ var jsonHeader = []string{"application/json"}
 // credentials. It reaches tenants where no packet to 169.254.169.254 can be
 // redirected (Docker Desktop, host processes). The token chooses the
 // tenant; the source address must still be one of the tenant's unless the
-// tenant allows any.
+// tenant allows any, and the tenant's metadata service must be enabled, as
+// on the IMDS path. Every refusal of a token gets the same 403, and a
+// source refused more than a few times (containerFailureBurst) is answered
+// 429 with Retry-After, whatever it sends, until it has waited.
 func (s *Server) ContainerCredentials() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
@@ -48,18 +53,29 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
 		return
 	}
-	auth := r.Header.Get("Authorization")
-	si := st.byToken[sha256.Sum256([]byte(auth))]
-	if auth == "" || si == nil {
-		x.jsonError(http.StatusUnauthorized, "AccessDenied", "send the tenant's token as the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN)")
+	if wait := s.sources.failureWait(x.src); wait > 0 {
+		// Checked before the token: a source that keeps failing learns
+		// nothing more, not even when it finally sends the right one.
+		x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
 		return
 	}
-	x.site = si
-	if !si.tenant.ContainerAnySource {
-		if t, _, ok := st.resolver.Lookup(x.src); !ok || t != si.tenant {
-			x.jsonError(http.StatusForbidden, "AccessDenied", "this token belongs to a tenant whose sources do not include this address")
-			return
-		}
+	auth := r.Header.Get("Authorization")
+	si := st.byToken[sha256.Sum256([]byte(auth))]
+	x.site = si // nil unless the token is a tenant's: the log names whose it was
+	if auth == "" || si == nil || !si.tenant.ContainerAnySource && !st.owns(si, x.src) {
+		// One answer for every refusal: a different one for a valid
+		// token from the wrong address would confirm the guess.
+		s.sources.fail(x.src)
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusForbidden, "AccessDenied",
+			"send the token of this address's tenant as the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN)")
+		return
+	}
+	if !si.view.Load().tenant.IMDS.Enabled {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+		return
 	}
 	if si.tenant.Role == nil || !si.tenant.Paths.Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
@@ -67,6 +83,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 	}
 	limits := si.tenant.Limits
 	if !s.sources.allow(x.src, limits) {
+		x.Header()["Connection"] = closeHeader
 		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
 		return
 	}
@@ -80,6 +97,12 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		return
 	}
 	x.reply(http.StatusOK, jsonHeader, c.Container)
+}
+
+// owns reports whether src is one of the tenant's sources.
+func (st *state) owns(si *site, src netip.Addr) bool {
+	t, _, ok := st.resolver.Lookup(src)
+	return ok && t == si.tenant
 }
 
 // jsonError is the container provider's error shape: {"code", "message"}.

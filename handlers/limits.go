@@ -1,13 +1,11 @@
 package handlers
 
 import (
-	"errors"
 	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -27,23 +25,43 @@ const (
 	idleSource         = time.Minute
 )
 
-// sources tracks, per source address, its request rate and open
-// connections.
+// unknownLimits bound a source no tenant lists. Its answers are all 403:
+// enough of them for a misconfigured client's retries or someone polling
+// while a container starts; past them, 429. (Its log lines have a budget of
+// their own, shared by every unknown source: accesslog.go.)
+func unknownLimits() tenants.Limits {
+	return tenants.Limits{RequestsPerSecond: 5, Burst: 60, Connections: unknownConnections}
+}
+
+// Refusals of the container credentials endpoint (a wrong or missing token,
+// or a token from an address that is not its tenant's) are limited per
+// source: a client with the right token fails a few times at most, and a
+// guesser gets a handful of tries a minute.
+const (
+	containerFailureBurst = 10
+	containerFailureEvery = 6 * time.Second
+)
+
+// sources tracks, per source address, its request rate, its refused
+// container requests and its open connections.
 type sources struct {
 	seed    maphash.Seed
 	now     func() time.Time
 	shards  [sourceShards]sourceShard
+	idleSeq atomic.Uint64
 	evicted atomic.Uint64
 }
 
 type sourceShard struct {
-	mu sync.Mutex
-	m  map[netip.Addr]*source
+	mu   sync.Mutex
+	m    map[netip.Addr]*source
+	idle connList // the idle connections of the shard's sources
 }
 
 type source struct {
 	limiter  *rate.Limiter
 	limits   tenants.Limits
+	failures *rate.Limiter // refused container requests; nil until one
 	lastSeen time.Time
 	conns    int
 }
@@ -111,27 +129,126 @@ func (s *sources) allow(a netip.Addr, l tenants.Limits) bool {
 	return sh.get(s, a, l, now).limiter.AllowN(now, 1)
 }
 
-// open counts a new connection from a source, refusing it past limit.
-func (s *sources) open(a netip.Addr, l tenants.Limits, limit int) bool {
+// failureWait is how long a source must wait before the container endpoint
+// looks at its next request: zero unless its refusals used up its budget.
+func (s *sources) failureWait(a netip.Addr) time.Duration {
 	now := s.now()
 	sh := s.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	src := sh.get(s, a, l, now)
-	if src.conns >= limit {
-		return false
+	src := sh.m[a]
+	if src == nil || src.failures == nil {
+		return 0
 	}
-	src.conns++
-	return true
+	missing := 1 - src.failures.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing * float64(containerFailureEvery))
 }
 
-func (s *sources) close(a netip.Addr) {
+// fail counts a refused container request of a source.
+func (s *sources) fail(a netip.Addr) {
+	now := s.now()
 	sh := s.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if src := sh.m[a]; src != nil && src.conns > 0 {
+	src := sh.m[a]
+	if src == nil {
+		src = sh.get(s, a, unknownLimits(), now)
+	}
+	if src.failures == nil {
+		src.failures = rate.NewLimiter(rate.Every(containerFailureEvery), containerFailureBurst)
+	}
+	src.failures.AllowN(now, 1)
+}
+
+// open counts a new connection from c's source, refusing it past limit. At
+// the limit it offers the source's connection idle longest, already marked
+// and off the idle list, for the caller to close (Close takes this lock)
+// before trying again.
+func (s *sources) open(c *limitedConn, l tenants.Limits, limit int) (bool, *limitedConn) {
+	now := s.now()
+	sh := s.shard(c.src)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	src := sh.get(s, c.src, l, now)
+	if src.conns < limit {
+		src.conns++
+		return true, nil
+	}
+	return false, sh.reap(sh.idle.oldest(func(v *limitedConn) bool { return v.src == c.src }))
+}
+
+// close gives back c's slot of its source and takes it off the idle list.
+func (s *sources) close(c *limitedConn) {
+	sh := s.shard(c.src)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.idle.remove(c)
+	if !c.capped {
+		return
+	}
+	if src := sh.m[c.src]; src != nil && src.conns > 0 {
 		src.conns--
 	}
+}
+
+// idle puts a connection waiting for its next request on its shard's idle
+// list.
+func (s *sources) idle(c *limitedConn) {
+	sh := s.shard(c.src)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c.closed.Load() || !c.state.CompareAndSwap(connBusy, connIdle) {
+		return
+	}
+	c.idleSeq = s.idleSeq.Add(1)
+	sh.idle.remove(c)
+	sh.idle.pushBack(c)
+}
+
+// busy takes a connection that is serving a request, or closing, off the
+// idle list.
+func (s *sources) busy(c *limitedConn) {
+	sh := s.shard(c.src)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c.state.CompareAndSwap(connIdle, connBusy)
+	sh.idle.remove(c)
+}
+
+// reap marks c, idle on this shard, as closed to make room and takes it off
+// the idle list; nil if c is nil or its next request has just arrived. The
+// shard's lock is held by the caller.
+func (sh *sourceShard) reap(c *limitedConn) *limitedConn {
+	if c == nil || !c.state.CompareAndSwap(connIdle, connReaped) {
+		return nil
+	}
+	sh.idle.remove(c)
+	return c
+}
+
+// oldestIdle finds, among the idle connections ok accepts, the one idle
+// longest anywhere, and reaps it; nil if there is none. It takes every
+// shard's lock in turn: it runs only when the ceiling is reached.
+func (s *sources) oldestIdle(ok func(*limitedConn) bool) *limitedConn {
+	var best *sourceShard
+	var bestSeq uint64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if c := sh.idle.oldest(ok); c != nil && (best == nil || c.idleSeq < bestSeq) {
+			best, bestSeq = sh, c.idleSeq
+		}
+		sh.mu.Unlock()
+	}
+	if best == nil {
+		return nil
+	}
+	best.mu.Lock()
+	defer best.mu.Unlock()
+	return best.reap(best.idle.oldest(ok))
 }
 
 // Len is the number of sources tracked.
@@ -146,10 +263,14 @@ func (s *sources) Len() int {
 	return n
 }
 
-// Listener wraps an IMDS listener so that no source holds more than its
-// tenant's limits.connections open connections (unknown sources: a few).
-// Connections past the cap are closed at once: the other sources keep
-// being served while one client opens connections in a loop.
+// Listener wraps an IMDS or container listener so that no source holds
+// more than its tenant's limits.connections open connections (unknown
+// sources: a few), and the server as a whole no more than its ceiling
+// (Options.MaxConnections), of which unknown sources get a quarter. At a
+// limit, an idle keep-alive connection is closed to make room (see
+// ConnState); past it, a new connection is closed at once: the other
+// sources keep being served while one client opens connections in a loop.
+// Every listener of a Server shares its ceiling.
 func (s *Server) Listener(l net.Listener) net.Listener {
 	return &limitListener{Listener: l, s: s}
 }
@@ -165,48 +286,35 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-		if err != nil {
-			return c, nil
+		if lc := l.s.admit(c); lc != nil {
+			return lc, nil
 		}
-		a := ap.Addr().Unmap()
-		st := l.s.state.Load()
-		if st.resolver.Trusted(a) {
-			return c, nil // a trusted proxy carries many clients
-		}
-		limits, conns := tenants.DefaultLimits(), unknownConnections
-		if t, _, ok := st.resolver.Lookup(a); ok {
-			limits, conns = t.Limits, t.Limits.Connections
-		}
-		if !l.s.sources.open(a, limits, conns) {
-			l.s.metrics.refused.Add(1)
-			_ = c.Close()
-			continue
-		}
-		return &limitedConn{Conn: c, s: l.s.sources, src: a}, nil
+		l.s.metrics.refused.Add(1)
+		_ = c.Close()
 	}
 }
 
-// limitedConn gives its slot back when closed, once.
-type limitedConn struct {
-	net.Conn
-	s      *sources
-	src    netip.Addr
-	closed atomic.Bool
+// DefaultMaxConnections is the ceiling of open connections when
+// Options.MaxConnections is 0: half the process's file descriptor limit
+// (RLIMIT_NOFILE), leaving the rest to the admin listener, the log and the
+// calls to AWS, and at most maxDefaultConnections.
+func DefaultMaxConnections() int {
+	n := uint64(maxDefaultConnections)
+	if nofile, ok := fileLimit(); ok {
+		n = min(n, nofile/2)
+	}
+	return max(int(n), minConnections)
 }
 
-func (c *limitedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.s.close(c.src)
-	}
-	return c.Conn.Close()
-}
-
-// SyscallConn reaches the socket beneath, for SetHopLimit.
-func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("not a socket")
-	}
-	return sc.SyscallConn()
-}
+const (
+	// maxDefaultConnections bounds the default ceiling where descriptors
+	// are plentiful: each connection also costs memory (about 10 KiB of
+	// buffers and goroutine stack while idle).
+	maxDefaultConnections = 16384
+	// minConnections is the least ceiling: one connection for every
+	// unknown source's share and a few for tenants.
+	minConnections = 16
+	// unknownShare is the part of the ceiling sources no tenant lists may
+	// hold: 1/unknownShare of it.
+	unknownShare = 4
+)

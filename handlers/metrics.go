@@ -53,11 +53,13 @@ func (c *requestCounts) add(x *exchange) {
 
 // Metrics are the server's Prometheus metrics.
 type Metrics struct {
-	registry *prometheus.Registry
-	upstream *prometheus.HistogramVec
-	failures *prometheus.CounterVec
-	unknown  atomic.Uint64
-	refused  atomic.Uint64 // connections over a source's cap
+	registry   *prometheus.Registry
+	upstream   *prometheus.HistogramVec
+	failures   *prometheus.CounterVec
+	unknown    atomic.Uint64
+	refused    atomic.Uint64 // connections over a source's cap or the ceiling
+	reaped     atomic.Uint64 // idle connections closed to admit new ones
+	suppressed atomic.Uint64 // log lines about unknown sources held back
 }
 
 var (
@@ -75,7 +77,15 @@ var (
 	descRefreshFailures = prometheus.NewDesc("imds_proxy_credential_refresh_failures_total",
 		"Failed credential fetches for the tenant's credential spec.", []string{"tenant"}, nil)
 	descRefused = prometheus.NewDesc("imds_proxy_connections_refused_total",
-		"Connections closed at once because their source held its limit of open connections.", nil, nil)
+		"Connections closed at once because their source held its limit of open connections, or the server its ceiling, and none of theirs was idle.", nil, nil)
+	descReaped = prometheus.NewDesc("imds_proxy_connections_reaped_total",
+		"Idle keep-alive connections closed to admit a new connection at a source's limit or the server's ceiling.", nil, nil)
+	descOpen = prometheus.NewDesc("imds_proxy_connections_open",
+		"Connections open on the IMDS and container listeners, by whether a tenant lists their source.", []string{"source"}, nil)
+	descMaxConns = prometheus.NewDesc("imds_proxy_connections_max",
+		"The ceiling of open connections (Options.MaxConnections), and the share of it sources no tenant lists may hold.", []string{"source"}, nil)
+	descSuppressed = prometheus.NewDesc("imds_proxy_log_lines_suppressed_total",
+		"Log lines about sources no tenant lists left out past their rate limit, so that tenants' lines are never lost to a flood.", nil, nil)
 	descSources = prometheus.NewDesc("imds_proxy_sources_tracked",
 		"Source addresses with rate-limit state held (bounded).", nil, nil)
 	descReady = prometheus.NewDesc("imds_proxy_tenant_ready",
@@ -123,7 +133,7 @@ func (m *Metrics) ObserveUpstream(kind string, took time.Duration, code string) 
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRefused, descSources, descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
+	for _, d := range []*prometheus.Desc{descRefused, descReaped, descOpen, descMaxConns, descSuppressed, descSources, descRequests, descUnknown, descTokens, descExpiry, descRefreshes, descRefreshFailures, descReady} {
 		ch <- d
 	}
 }
@@ -132,6 +142,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	ch <- prometheus.MustNewConstMetric(descUnknown, prometheus.CounterValue, float64(s.metrics.unknown.Load()))
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.metrics.refused.Load()))
+	ch <- prometheus.MustNewConstMetric(descReaped, prometheus.CounterValue, float64(s.metrics.reaped.Load()))
+	ch <- prometheus.MustNewConstMetric(descSuppressed, prometheus.CounterValue, float64(s.metrics.suppressed.Load()))
+	open, unknown := s.ceiling.counts()
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(open-unknown), "known")
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(unknown), "unknown")
+	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(s.ceiling.max), "all")
+	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(s.ceiling.maxUnknown), "unknown")
 	ch <- prometheus.MustNewConstMetric(descSources, prometheus.GaugeValue, float64(s.sources.Len()))
 	now := s.opts.Now()
 	for _, si := range s.state.Load().ordered {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/imds-proxy/imds-proxy/resolver"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -38,6 +39,17 @@ type Options struct {
 	// MaxTokensPerTenant bounds each tenant's live IMDSv2 tokens. If 0,
 	// DefaultMaxTokens is used.
 	MaxTokensPerTenant int
+	// MaxTokensPerSource bounds the live IMDSv2 tokens minted by one
+	// source address, so that a client minting in a loop evicts only its
+	// own tokens, never those of the tenant's other sources. If 0,
+	// DefaultMaxTokensPerSource is used (at most MaxTokensPerTenant).
+	MaxTokensPerSource int
+	// MaxConnections is the ceiling of connections open at once through
+	// every listener Listener wraps, so that no flood of sources can take
+	// all the process's file descriptors; sources no tenant lists may hold
+	// a quarter of it. If 0, DefaultMaxConnections() is used: half the
+	// process's RLIMIT_NOFILE, at most 16,384.
+	MaxConnections int
 	// View returns what to serve for a configured tenant when a
 	// configuration is loaded, such as its last mirrored copy, so that a
 	// reload never shows it unmirrored. If nil, or when it returns nil,
@@ -58,14 +70,22 @@ type Options struct {
 // more than any set of real clients (each SDK holds one, for hours).
 const DefaultMaxTokens = 5000
 
+// DefaultMaxTokensPerSource is how many live IMDSv2 tokens one source
+// address may hold: a fifth of a tenant's, and still room for hundreds of
+// SDK processes behind one address (botocore mints a token per refresh, a
+// few live at a time).
+const DefaultMaxTokensPerSource = 1000
+
 // Server answers IMDS requests for every tenant of a configuration.
 type Server struct {
 	opts    Options
 	log     zerolog.Logger
 	state   atomic.Pointer[state]
 	unknown warnLimiter
+	quiet   lineBudget // lines about unknown sources
 	metrics *Metrics
 	sources *sources
+	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
 }
 
@@ -106,16 +126,24 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.MaxTokensPerTenant <= 0 {
 		opts.MaxTokensPerTenant = DefaultMaxTokens
 	}
+	if opts.MaxTokensPerSource <= 0 {
+		opts.MaxTokensPerSource = min(DefaultMaxTokensPerSource, opts.MaxTokensPerTenant)
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections()
+	}
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = 10 * time.Minute
 	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.sources = newSources(opts.Now)
+	s.ceiling = ceiling{max: opts.MaxConnections, maxUnknown: max(1, opts.MaxConnections/unknownShare)}
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	s.quiet.lim = rate.NewLimiter(quietLinesPerSecond, quietBurst)
 	if err := s.metrics.attach(s); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -151,7 +179,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		if prev != nil {
 			si.tokens, si.counts = prev.tokens, prev.counts
 		} else {
-			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.Now, s.opts.Rand)
+			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
 			si.counts = new(requestCounts)
 		}
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
@@ -197,19 +225,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	switch {
 	case err != nil || !hostAllowed(r.Host, st.hosts) || fromBrowser(r):
-		x.page(http.StatusForbidden)
+		x.refuse(http.StatusForbidden)
 	default:
 		x.peer = peer.Addr().Unmap()
 		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
 		t, _, ok := st.resolver.Lookup(x.src)
 		switch {
+		case !ok && !s.sources.allow(x.src, unknownLimits()):
+			x.refuse(http.StatusTooManyRequests)
 		case !ok:
 			s.warnUnknown(x.src)
-			x.page(http.StatusForbidden)
+			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
-			x.page(http.StatusForbidden)
+			x.refuse(http.StatusForbidden)
 		case !s.sources.allow(x.src, t.Limits):
-			x.page(http.StatusTooManyRequests)
+			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
 		}
@@ -262,8 +292,11 @@ func (s *Server) recoverPanic(x *exchange, r *http.Request) {
 }
 
 func (s *Server) warnUnknown(a netip.Addr) {
-	if s.unknown.allow(a, s.opts.Now()) {
-		s.log.Warn().Str("src", a.String()).
+	if !s.unknown.allow(a, s.opts.Now()) {
+		return
+	}
+	if e := s.quietly(s.log.Warn()); e != nil {
+		e.Str("src", a.String()).
 			Msg("request from an address that no tenant lists: answered 403; add it to a tenant's sources to serve it")
 	}
 }

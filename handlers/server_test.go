@@ -256,7 +256,8 @@ func TestTenantResolution(t *testing.T) {
 }
 
 // TestForbidden checks that an unknown source and a tenant with IMDS
-// disabled get 403 on every path and method, the token PUT included.
+// disabled get 403 on every path and method, the token PUT included, and
+// that the connection is closed after it.
 func TestForbidden(t *testing.T) {
 	srv, _ := newServer(t, testConfig, handlers.Options{})
 	requests := []struct{ method, path string }{
@@ -283,6 +284,11 @@ func TestForbidden(t *testing.T) {
 				}
 				if got := w.Header().Get(headerTTL); got != "" {
 					t.Errorf("403 carries %s: %q", headerTTL, got)
+				}
+				// A refused client's connection is closed: idle, it would
+				// hold a file descriptor for nothing.
+				if got := w.Header().Get("Connection"); got != "close" {
+					t.Errorf("Connection %q, want close", got)
 				}
 			})
 		}

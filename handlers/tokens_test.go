@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"sync"
@@ -222,13 +223,14 @@ type failingReader struct{}
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
 
 func TestTokenStore(t *testing.T) {
+	client := netip.MustParseAddr("127.0.0.2")
 	t.Run("bounded, oldest evicted first", func(t *testing.T) {
 		const max = 16
 		clock := newClock()
-		s := handlers.NewTokenStore(max, clock.Now, rand.Reader)
+		s := handlers.NewTokenStore(max, max, clock.Now, rand.Reader)
 		var toks []string
 		for i := 0; i < max+10; i++ {
-			tok, err := s.Mint(time.Hour)
+			tok, err := s.Mint(client, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,9 +249,9 @@ func TestTokenStore(t *testing.T) {
 	t.Run("bounded through many rounds of expiry", func(t *testing.T) {
 		const max = 8
 		clock := newClock()
-		s := handlers.NewTokenStore(max, clock.Now, rand.Reader)
+		s := handlers.NewTokenStore(max, max, clock.Now, rand.Reader)
 		for i := 0; i < 1000; i++ {
-			if _, err := s.Mint(time.Duration(1+i%3) * time.Second); err != nil {
+			if _, err := s.Mint(client, time.Duration(1+i%3)*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			clock.Advance(time.Second)
@@ -257,15 +259,15 @@ func TestTokenStore(t *testing.T) {
 				t.Fatalf("Len() = %d after %d mints, want at most %d", s.Len(), i+1, max)
 			}
 		}
-		last, _ := s.Mint(time.Minute)
+		last, _ := s.Mint(client, time.Minute)
 		if _, ok := s.Remaining(last); !ok {
 			t.Fatal("the newest token is not valid")
 		}
 	})
 	t.Run("expiry", func(t *testing.T) {
 		clock := newClock()
-		s := handlers.NewTokenStore(10, clock.Now, rand.Reader)
-		tok, err := s.Mint(30 * time.Second)
+		s := handlers.NewTokenStore(10, 10, clock.Now, rand.Reader)
+		tok, err := s.Mint(client, 30*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,10 +290,10 @@ func TestTokenStore(t *testing.T) {
 		}
 	})
 	t.Run("unique and shaped like real tokens", func(t *testing.T) {
-		s := handlers.NewTokenStore(handlers.DefaultMaxTokens, newClock().Now, rand.Reader)
+		s := handlers.NewTokenStore(handlers.DefaultMaxTokens, handlers.DefaultMaxTokens, newClock().Now, rand.Reader)
 		seen := map[string]bool{}
 		for i := 0; i < 2000; i++ {
-			tok, err := s.Mint(time.Minute)
+			tok, err := s.Mint(client, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -304,9 +306,46 @@ func TestTokenStore(t *testing.T) {
 			seen[tok] = true
 		}
 	})
+	t.Run("bounded per source, each source evicting its own", func(t *testing.T) {
+		const max, perSource = 12, 4
+		s := handlers.NewTokenStore(max, perSource, newClock().Now, rand.Reader)
+		src := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
+		quiet, err := s.Mint(src(0), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three noisy sources, each minting past its bound, then
+		// together past the store's.
+		var newest []string
+		for i := 1; i <= 3; i++ {
+			var tok string
+			for range 3 * perSource {
+				if tok, err = s.Mint(src(i), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			newest = append(newest, tok)
+		}
+		for range max {
+			if _, err := s.Mint(src(4), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, ok := s.Remaining(quiet); !ok {
+			t.Error("the quiet source's token was evicted")
+		}
+		for i, tok := range newest {
+			if _, ok := s.Remaining(tok); !ok {
+				t.Errorf("source %d's newest token was evicted by another source", i+1)
+			}
+		}
+		if s.Len() > max {
+			t.Fatalf("Len() = %d, want at most %d", s.Len(), max)
+		}
+	})
 	t.Run("entropy failure", func(t *testing.T) {
-		s := handlers.NewTokenStore(10, newClock().Now, failingReader{})
-		if tok, err := s.Mint(time.Minute); err == nil {
+		s := handlers.NewTokenStore(10, 10, newClock().Now, failingReader{})
+		if tok, err := s.Mint(client, time.Minute); err == nil {
 			t.Fatalf("Mint without entropy returned %q", tok)
 		}
 		if s.Len() != 0 {
@@ -316,14 +355,14 @@ func TestTokenStore(t *testing.T) {
 	t.Run("concurrent", func(t *testing.T) {
 		const max = 64
 		clock := newClock()
-		s := handlers.NewTokenStore(max, clock.Now, rand.Reader)
+		s := handlers.NewTokenStore(max, max, clock.Now, rand.Reader)
 		var wg sync.WaitGroup
 		for g := 0; g < 8; g++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 200; i++ {
-					tok, err := s.Mint(time.Duration(1+i%5) * time.Second)
+					tok, err := s.Mint(netip.AddrFrom4([4]byte{127, 0, 0, byte(g)}), time.Duration(1+i%5)*time.Second)
 					if err != nil {
 						t.Error(err)
 						return
@@ -393,4 +432,50 @@ func TestConcurrentRequests(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestNoisySourceEvictsOnlyItsOwnTokens: the sources of one tenant share
+// its token store, and one of them minting in a loop must push out only its
+// own tokens, never a sibling's (the report: FIFO at 5,000 per tenant let
+// any source evict every other one's).
+func TestNoisySourceEvictsOnlyItsOwnTokens(t *testing.T) {
+	const quiet, noisy = "127.0.0.1:1", srcFull // both sources of the tenant "full"
+	valid := func(srv http.Handler, src, tok string) bool {
+		return serve(srv, http.MethodGet, "/latest/meta-data/instance-id", src, headerToken, tok).Code == http.StatusOK
+	}
+	t.Run("tenant bound", func(t *testing.T) {
+		srv, _ := newServer(t, testConfig, handlers.Options{MaxTokensPerTenant: 50})
+		sibling := mint(t, srv, quiet, "600")
+		var last string
+		for range 500 {
+			last = mint(t, srv, noisy, "600")
+		}
+		if !valid(srv, quiet, sibling) {
+			t.Fatal("a noisy source evicted its sibling's token")
+		}
+		if !valid(srv, noisy, last) {
+			t.Fatal("the noisy source's newest token is not valid")
+		}
+		if n := srv.Tokens("full").Len(); n > 50 {
+			t.Fatalf("the tenant holds %d tokens, want at most 50", n)
+		}
+	})
+	t.Run("source bound", func(t *testing.T) {
+		srv, _ := newServer(t, testConfig, handlers.Options{MaxTokensPerSource: 10})
+		sibling := mint(t, srv, quiet, "600")
+		first := mint(t, srv, noisy, "600")
+		var last string
+		for range 10 {
+			last = mint(t, srv, noisy, "600")
+		}
+		if valid(srv, noisy, first) {
+			t.Error("the noisy source holds more than its 10 tokens")
+		}
+		if !valid(srv, noisy, last) || !valid(srv, quiet, sibling) {
+			t.Error("a token within its source's bound was evicted")
+		}
+		if n := srv.Tokens("full").Len(); n != 11 {
+			t.Errorf("the tenant holds %d tokens, want 10 + 1", n)
+		}
+	})
 }

@@ -274,7 +274,7 @@ func TestCLIClients(t *testing.T) {
 		})
 	})
 	log := motoStop(t, p, leaks)
-	if wrongTokenSent && !regexp.MustCompile(`"src":"127\.0\.0\.5","method":"GET","path":"/credentials","status":401`).MatchString(log) {
-		t.Errorf("no 401 access line for the wrong container token")
+	if wrongTokenSent && !regexp.MustCompile(`"src":"127\.0\.0\.5","method":"GET","path":"/credentials","status":403`).MatchString(log) {
+		t.Errorf("no 403 access line for the wrong container token")
 	}
 }

@@ -266,7 +266,10 @@ func closeListeners(ls []listener) {
 	}
 }
 
-// newHTTPServer serves one kind of listener with the server limits.
+// newHTTPServer serves one kind of listener with the server limits. Its
+// ConnState hook tells the listener wrapper (served) which connections are
+// idle, so that one is closed rather than a new connection refused at a
+// limit.
 func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *http.Server {
 	var h http.Handler = srv
 	switch kind {
@@ -283,6 +286,7 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnContext:       handlers.ConnContext,
+		ConnState:         srv.ConnState,
 		ErrorLog:          log.New(logWriter{logger}, "", 0),
 	}
 }
@@ -294,7 +298,8 @@ type listener struct {
 }
 
 // served is the listener a server accepts from: the IMDS and container
-// listeners cap each source's open connections.
+// listeners cap each source's open connections and, together, the
+// server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
 func served(srv *handlers.Server, l listener) net.Listener {
 	if l.kind == "imds" || l.kind == "container" {
 		return srv.Listener(l.Listener)
