@@ -46,9 +46,20 @@ func hostAllowed(host string, extra []string) bool {
 	return false
 }
 
-// fromBrowser recognises requests a web page made: no SDK or tool sends
-// these headers, and IMDS must never answer a page.
+// fromBrowser recognises requests a web page made: Origin, Referer or any
+// Sec-Fetch-* header (Fetch Metadata; browsers send several, and new ones
+// appear, such as Sec-Fetch-Storage-Access). No SDK or tool sends any of
+// them, and IMDS must never answer a page.
 func fromBrowser(r *http.Request) bool {
 	h := r.Header
-	return len(h["Origin"]) > 0 || len(h["Referer"]) > 0 || len(h["Sec-Fetch-Mode"]) > 0 || len(h["Sec-Fetch-Site"]) > 0
+	if len(h["Origin"]) > 0 || len(h["Referer"]) > 0 {
+		return true
+	}
+	for k := range h {
+		// Keys are canonical (textproto), so one spelling suffices.
+		if strings.HasPrefix(k, "Sec-Fetch-") {
+			return true
+		}
+	}
+	return false
 }
