@@ -175,7 +175,7 @@ func (m *mirrors) State(t *tenants.Tenant) *handlers.MirrorState {
 		if errors.As(st.LastError, &me) {
 			ms.LastError = me.Code + ": " + me.Message
 		} else {
-			ms.LastError = st.LastError.Error()
+			ms.LastError = tenants.Redact(st.LastError.Error()) // not from awssource: redact here
 		}
 	}
 	return ms

@@ -39,7 +39,7 @@ func (cc *credentialCache) State(t *tenants.Tenant) *handlers.CredentialState {
 		if errors.As(st.LastError, &ce) {
 			cs.LastError = ce.Code + ": " + ce.Message
 		} else {
-			cs.LastError = st.LastError.Error()
+			cs.LastError = tenants.Redact(st.LastError.Error()) // not from awssource: redact here
 		}
 	}
 	return cs

@@ -186,13 +186,13 @@ func (s *ProfileCredentials) explain(p *Profile, fromProfile bool, err error) er
 			Message: fmt.Sprintf("the SSO session of profile %q has expired or is missing: run `%s`; it is picked up without a restart", profile, login)}
 	case isAPI && s.Spec.RoleARN != "" && (api.ErrorCode() == "AccessDenied" || api.ErrorCode() == "AccessDeniedException"):
 		return &tenants.UpstreamError{Code: "AssumeRoleUnauthorizedAccess", Err: err,
-			Message: fmt.Sprintf("profile %q may not assume %s (%s); allow sts:AssumeRole for it in the role's trust policy", profile, s.Spec.RoleARN, api.ErrorMessage())}
+			Message: fmt.Sprintf("profile %q may not assume %s (%s); allow sts:AssumeRole for it in the role's trust policy", profile, s.Spec.RoleARN, awsSaid(api))}
 	case isAPI && (api.ErrorCode() == "ExpiredToken" || api.ErrorCode() == "InvalidClientTokenId" || api.ErrorCode() == "SignatureDoesNotMatch"):
 		return &tenants.UpstreamError{Code: "InvalidCredentials", Err: err,
 			Message: fmt.Sprintf("the credentials of profile %q are rejected by AWS (%s); renew them", profile, api.ErrorCode())}
 	case isAPI:
 		return &tenants.UpstreamError{Code: api.ErrorCode(), Err: err,
-			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, api.ErrorMessage())}
+			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, awsSaid(api))}
 	}
 	if noCredentials(err) {
 		return &tenants.UpstreamError{Code: "NoCredentials", Err: err,
@@ -201,6 +201,12 @@ func (s *ProfileCredentials) explain(p *Profile, fromProfile bool, err error) er
 	return &tenants.UpstreamError{Code: "CredentialsUnavailable", Err: err,
 		Message: fmt.Sprintf("credentials for profile %q could not be obtained; the imds-proxy log has the cause", profile)}
 }
+
+// awsSaid is an AWS error's message as it may leave the process: every
+// UpstreamError message quoting AWS goes to clients' failure documents,
+// /status, /readyz and the log, and AWS quotes the caller's ARN ("User:
+// arn:aws:iam::…:user/dev is not authorized") and sometimes keys.
+func awsSaid(api smithy.APIError) string { return tenants.Redact(api.ErrorMessage()) }
 
 // noCredentials recognises the SDK's "nothing in the chain" failure: empty
 // static keys, or the chain's last link, instance metadata, which this

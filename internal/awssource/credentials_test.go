@@ -183,7 +183,14 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 			name: "AccessDenied on AssumeRole names role and caller", profile: &awssource.Profile{Credentials: staticKeys()},
 			spec:   tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "x1", Duration: time.Hour},
 			stsErr: denied, wantCode: "AssumeRoleUnauthorizedAccess",
-			wantMessage: []string{"arn:aws:iam::111122223333:role/web", "user/dev", "trust policy"},
+			wantMessage: []string{"arn:aws:iam::111122223333:role/web", "arn:aws:iam::444455556666:user/***", "trust policy"},
+		},
+		{
+			name: "other refusals quote AWS redacted", profile: &awssource.Profile{Credentials: staticKeys()},
+			spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},
+			stsErr: &smithy.GenericAPIError{Code: "RegionDisabledException",
+				Message: "STS is not activated for AKIAIOSFODNN7EXAMPLE (secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY) of arn:aws:sts::444455556666:assumed-role/Admin/alice@example.com"},
+			wantCode: "RegionDisabledException", wantMessage: []string{`"dev"`, "MPLE", "assumed-role/***"},
 		},
 		{
 			name: "rejected keys", profile: &awssource.Profile{Credentials: staticKeys()}, spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},
@@ -237,6 +244,13 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "long-term-secret") {
 				t.Fatalf("error shows the secret: %v", err)
+			}
+			// The message reaches clients' failure documents, /status,
+			// /readyz and the log as it is.
+			for _, leak := range []string{"user/dev", "alice@example.com", "Admin/", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"} {
+				if strings.Contains(ce.Message, leak) || strings.Contains(ce.Summary(), leak) || strings.Contains(err.Error(), leak) {
+					t.Fatalf("%q leaks %q", err, leak)
+				}
 			}
 		})
 	}
