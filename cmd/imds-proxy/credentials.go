@@ -20,6 +20,7 @@ import (
 type credentialCache struct {
 	cache   *cache.Cache[*handlers.CredentialDocuments]
 	load    awssource.ProfileLoader
+	log     zerolog.Logger
 	now     func() time.Time
 	entries atomic.Pointer[map[*tenants.Tenant]*cache.Entry[*handlers.CredentialDocuments]]
 	current []*tenants.Tenant // of the last Load; Load is not called concurrently
@@ -30,7 +31,7 @@ func newCredentialCache(ctx context.Context, load awssource.ProfileLoader, log z
 		logFetch(log, ev)
 		metrics.ObserveUpstream("credentials", ev.Took, errorCode(ev.Err))
 	}
-	cc := &credentialCache{load: load, now: time.Now}
+	cc := &credentialCache{load: load, log: log, now: time.Now}
 	cc.cache = cache.New[*handlers.CredentialDocuments](ctx, opts)
 	empty := map[*tenants.Tenant]*cache.Entry[*handlers.CredentialDocuments]{}
 	cc.entries.Store(&empty)
@@ -87,7 +88,7 @@ func (cc *credentialCache) Load(cfg *tenants.Config) {
 			continue
 		}
 		key := t.Credentials.Key()
-		src := &awssource.ProfileCredentials{Spec: t.Credentials, Load: cc.load, Now: cc.now}
+		src := &awssource.ProfileCredentials{Spec: t.Credentials, Load: cc.load, Now: cc.now, Log: cc.log}
 		entries[t] = cc.cache.Entry(key, t.Credentials.RefreshBefore, func(ctx context.Context) (*handlers.CredentialDocuments, time.Time, error) {
 			c, err := src.Retrieve(ctx)
 			if err != nil {

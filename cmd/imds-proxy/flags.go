@@ -23,8 +23,9 @@ type options struct {
 	seed            seedFlags
 	seedSet         []string // seed flags given on the command line
 	sourcesGiven    bool
-	appPortFlag     bool   // --app-port typed, not only APP_PORT in the environment
-	dockerHost      string // DOCKER_HOST: the engine of tenants that name containers
+	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
+	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
+	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -137,6 +138,9 @@ Flags:
 			o.seedSet = append(o.seedSet, "--"+f.Name)
 		}
 	})
+	if o.config != "" {
+		o.ignoredEnv = ignoredAWSEnvironment(getenv)
+	}
 	o.sourcesGiven = set["source"]
 	o.appPortFlag = set["app-port"]
 	if o.config == "" {

@@ -18,7 +18,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		switch args[0] {
 		case "check":
-			return runCheck(ctx, args[1:], stdout, stderr)
+			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		case "setup":
 			return runSetup(args[1:], stdout, stderr)
 		case "status":

@@ -99,7 +99,7 @@ func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.
 	if err != nil {
 		return err
 	}
-	p := newProxy(ctx, logger)
+	p := newProxy(ctx, logger, o.config == "")
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -111,6 +111,9 @@ func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.
 	if err != nil {
 		closeListeners(listeners)
 		return err
+	}
+	for _, w := range o.ignoredEnv {
+		logger.Warn().Msg(w)
 	}
 	for _, t := range cfg.Tenants {
 		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
@@ -163,13 +166,19 @@ type proxy struct {
 	srv     *handlers.Server
 }
 
-func newProxy(ctx context.Context, logger zerolog.Logger) *proxy {
+// newProxy loads profiles the way the mode asks: in seed mode (no
+// --config) the profile "default" is the SDK's default chain, environment
+// credentials and AWS_PROFILE included, as the AWS CLI finds it; with a
+// configuration file every tenant gets exactly the profile it names
+// (awssource.Profiles).
+func newProxy(ctx context.Context, logger zerolog.Logger, seed bool) *proxy {
 	metrics := handlers.NewMetrics()
+	profiles := awssource.Profiles{DefaultChain: seed}
 	return &proxy{
 		metrics: metrics,
 		logger:  logger,
-		creds:   newCredentialCache(ctx, awssource.LoadProfile, logger, metrics, cache.Options{}),
-		mirrors: newMirrors(ctx, awssource.LoadEC2, logger, cache.Options{}),
+		creds:   newCredentialCache(ctx, profiles.LoadProfile, logger, metrics, cache.Options{}),
+		mirrors: newMirrors(ctx, profiles.LoadEC2, logger, cache.Options{}),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -28,9 +29,16 @@ type ProfileCredentials struct {
 	Spec tenants.CredentialSpec
 	Load ProfileLoader
 	Now  func() time.Time // if nil, time.Now
+	// Log receives, at the first successful fetch, the identity the
+	// profile's credentials belong to (sts:GetCallerIdentity), so an
+	// operator sees which user or role a profile resolved to. If zero,
+	// nothing is logged and the identity is not asked for.
+	Log zerolog.Logger
 
-	mu      sync.Mutex
-	account string // of long-term keys, learnt once with GetCallerIdentity
+	mu        sync.Mutex
+	account   string // of the profile's identity, learnt once with GetCallerIdentity
+	arn       string // the same identity's ARN
+	announced bool   // its ARN is logged
 }
 
 // maxChainedDuration is STS's limit for a role assumed with temporary
@@ -75,7 +83,38 @@ func (s *ProfileCredentials) Retrieve(ctx context.Context) (tenants.Credentials,
 		return tenants.Credentials{}, s.explain(p, false, err)
 	}
 	c.Retrieved = now()
+	s.announce(ctx, p)
 	return c, nil
+}
+
+// announce logs, once, whose credentials the profile holds. It is best
+// effort: a failed GetCallerIdentity is tried again at the next fetch.
+func (s *ProfileCredentials) announce(ctx context.Context, p *Profile) {
+	s.mu.Lock()
+	done := s.announced
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	probe := s.Log.Info()
+	if !probe.Enabled() {
+		return // nobody to tell: no GetCallerIdentity either
+	}
+	probe.Discard()
+	_, arn := s.caller(ctx, p)
+	if arn == "" {
+		return
+	}
+	s.mu.Lock()
+	done, s.announced = s.announced, true
+	s.mu.Unlock()
+	if !done {
+		e := s.Log.Info().Str("spec", s.Spec.Key()).Str("profile", profileName(s.Spec.Profile)).Str("caller", arn)
+		if s.Spec.RoleARN != "" {
+			e = e.Str("assumes", s.Spec.RoleARN)
+		}
+		e.Msg("the profile's credentials are this caller's (sts:GetCallerIdentity)")
+	}
 }
 
 func (s *ProfileCredentials) assumeRole(ctx context.Context, p *Profile, chained bool) (tenants.Credentials, error) {
@@ -129,14 +168,21 @@ func (s *ProfileCredentials) sessionToken(ctx context.Context, p *Profile) (tena
 // callerAccount learns the account of the profile's identity once. It is
 // best effort: without it only AccountId fields stay empty.
 func (s *ProfileCredentials) callerAccount(ctx context.Context, p *Profile) string {
+	account, _ := s.caller(ctx, p)
+	return account
+}
+
+// caller learns the profile's identity once (sts:GetCallerIdentity with the
+// profile's own credentials); "" until a call succeeds.
+func (s *ProfileCredentials) caller(ctx context.Context, p *Profile) (account, arn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.account == "" {
+	if s.account == "" && s.arn == "" {
 		if out, err := p.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
-			s.account = aws.ToString(out.Account)
+			s.account, s.arn = aws.ToString(out.Account), aws.ToString(out.Arn)
 		}
 	}
-	return s.account
+	return s.account, s.arn
 }
 
 func fromSTS(c *ststypes.Credentials) tenants.Credentials {
@@ -195,8 +241,16 @@ func (s *ProfileCredentials) explain(p *Profile, fromProfile bool, err error) er
 			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, awsSaid(api))}
 	}
 	if noCredentials(err) {
+		where := "add keys to ~/.aws/credentials or run `aws configure sso`"
+		if p.DefaultChain {
+			where = "add keys to ~/.aws/credentials, set AWS_ACCESS_KEY_ID, or run `aws configure sso`"
+		}
 		return &tenants.UpstreamError{Code: "NoCredentials", Err: err,
-			Message: fmt.Sprintf("profile %q has no credentials: add keys to ~/.aws/credentials, set AWS_ACCESS_KEY_ID, or run `aws configure sso`", profile)}
+			Message: fmt.Sprintf("profile %q has no credentials: %s", profile, where)}
+	}
+	if isHelperError(err) {
+		return &tenants.UpstreamError{Code: "CredentialsUnavailable", Err: err,
+			Message: fmt.Sprintf("the credential_process of profile %q failed; the imds-proxy log has what it wrote to stderr", profile)}
 	}
 	return &tenants.UpstreamError{Code: "CredentialsUnavailable", Err: err,
 		Message: fmt.Sprintf("credentials for profile %q could not be obtained; the imds-proxy log has the cause", profile)}

@@ -49,12 +49,13 @@ type EC2 struct {
 // new `aws sso login` applies without a restart.
 type EC2Loader func(ctx context.Context, profile, region string) (*EC2, error)
 
-// LoadEC2 is the EC2Loader of production: the profile is loaded by the SDK
-// afresh at every refresh, as for credentials, and the endpoint is the
-// SDK's own choice (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's
-// endpoint_url). region "" is the profile's region, else us-east-1.
-func LoadEC2(ctx context.Context, profile, region string) (*EC2, error) {
-	opts := sdkOptions(profile)
+// LoadEC2 is an EC2Loader: the profile is loaded by the SDK afresh at every
+// refresh, as for credentials and with the same choice of profile
+// (Profiles.DefaultChain), and the endpoint is the SDK's own choice
+// (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's endpoint_url).
+// region "" is the profile's region, else us-east-1.
+func (ps Profiles) LoadEC2(ctx context.Context, profile, region string) (*EC2, error) {
+	opts := ps.sdkOptions(profile)
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}
