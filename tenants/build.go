@@ -54,8 +54,9 @@ var (
 // the instances' launch time. Every problem is reported, not only the first.
 func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 	var errs Errors
-	el := errorList{&errs}
-	cfg := &Config{Server: buildServer(f.Server, el)}
+	cfg := &Config{}
+	el := errorList{errs: &errs, warns: &cfg.Warnings}
+	cfg.Server = buildServer(f.Server, el)
 
 	if f.Defaults.Name != "" {
 		el.add([]any{"defaults", "name"}, "a name belongs to one tenant, not to defaults")
@@ -297,7 +298,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
 		parseStatic(tc.Instance, at(path, "instance"), el) // reports invalid values, inherited ones included
-		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{new(Errors)})
+		t.Mirror.Static = parseStatic(own.Instance, nil, errorList{errs: new(Errors)})
 		t.Mirror.IMDS = own.IMDS
 		t.Instance = t.Mirror.unmirrored()
 	} else {
@@ -641,6 +642,16 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 			return "", false
 		}
 		token = strings.TrimSpace(string(b))
+		if strings.ContainsAny(string(b), "\r\n") && token != "" && !strings.ContainsAny(token, "\r\n") {
+			// A warning, not an error: the proxy compares the trimmed
+			// token, which clients given the token itself send; only
+			// clients reading the file fail, and editors and echo end
+			// files with a line break.
+			el.warn(at(path, "token_file"), "%s ends in a line break: the proxy expects the token without it, but a client given "+
+				"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s sends the file as it is, line break included, and fails (the AWS SDKs "+
+				"refuse a header value with a line break); write it without one (printf '%%s' \"$TOKEN\" > %s), or give clients "+
+				"the token in AWS_CONTAINER_AUTHORIZATION_TOKEN", c.TokenFile, name, c.TokenFile)
+		}
 	}
 	if token == "" {
 		if c.AnySource {
@@ -648,7 +659,12 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 		}
 		return "", false
 	}
-	if len(token) < minContainerToken || strings.ContainsAny(token, "\r\n") {
+	switch {
+	case c.Token != "" && strings.TrimSpace(token) != token:
+		// HTTP drops a header value's surrounding whitespace on the way:
+		// no client could ever send this token as it is written.
+		el.add(at(path, "token"), "the token begins or ends with whitespace, which HTTP drops from the Authorization header, so no client could ever match it: remove it")
+	case len(token) < minContainerToken || strings.ContainsAny(token, "\r\n"):
 		el.add(at(path, "token"), "a token must be at least %d characters on one line", minContainerToken)
 	}
 	if !hasRole {

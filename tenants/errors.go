@@ -57,11 +57,18 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// errorList collects FieldErrors under a path prefix.
-type errorList struct{ errs *Errors }
+// errorList collects FieldErrors under a path prefix, and warnings (nil
+// warns: they are dropped).
+type errorList struct{ errs, warns *Errors }
 
 func (l errorList) add(path []any, format string, args ...any) {
 	*l.errs = append(*l.errs, &FieldError{Path: append([]any(nil), path...), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l errorList) warn(path []any, format string, args ...any) {
+	if l.warns != nil {
+		*l.warns = append(*l.warns, &FieldError{Path: append([]any(nil), path...), Msg: fmt.Sprintf(format, args...)})
+	}
 }
 
 // at extends a path without aliasing the caller's slice.

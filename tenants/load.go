@@ -54,6 +54,10 @@ func Parse(name string, data []byte, now time.Time) (*Config, error) {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
+	for _, w := range cfg.Warnings {
+		w.File = name
+		w.Line = lineOf(&root, w.Path)
+	}
 	return cfg, nil
 }
 

@@ -31,7 +31,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	cfg := loaded.Config
-	for _, w := range ignoredAWSEnvironment(getenv) {
+	for _, w := range append(configWarnings(cfg), ignoredAWSEnvironment(getenv)...) {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
 	fmt.Fprintf(stdout, "%s: %d tenants; listen %s\n", *config, len(cfg.Tenants), strings.Join(cfg.Server.Listen, ", "))

@@ -45,3 +45,20 @@ func TestCheckWarnsAboutIgnoredAWSEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckWarnsAboutATokenFileLineBreak: check says what clients reading
+// a token file that ends in a line break will send.
+func TestCheckWarnsAboutATokenFileLineBreak(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "web.token"), "0123456789abcdef0123\n")
+	path := filepath.Join(dir, "c.yaml")
+	write(t, path, "server:\n  container_listen: 127.0.0.1:0\ntenants:\n  - name: web\n    sources: [127.0.0.2]\n"+
+		"    credentials: {profile: dev}\n    container_credentials: {token_file: web.token}\n")
+	var stdout, stderr strings.Builder
+	if err := run(context.Background(), []string{"check", "--config", path}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if want := "warning: " + path + ":7: tenants[0].container_credentials.token_file: web.token ends in a line break"; !strings.Contains(stderr.String(), want) {
+		t.Fatalf("stderr %q lacks %q", stderr.String(), want)
+	}
+}

@@ -98,3 +98,16 @@ func ignoredAWSEnvironment(getenv func(string) string) []string {
 	}
 	return out
 }
+
+// configWarnings says a configuration's warnings: located in the file, or,
+// in seed mode (no file), by the flag that set the value.
+func configWarnings(cfg *tenants.Config) []string {
+	if len(cfg.Warnings) > 0 && cfg.Warnings[0].File == "" {
+		return flagMessages(cfg.Warnings)
+	}
+	out := make([]string, len(cfg.Warnings))
+	for i, w := range cfg.Warnings {
+		out[i] = w.Error()
+	}
+	return out
+}

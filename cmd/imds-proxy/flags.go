@@ -232,6 +232,12 @@ var seedKeyFlags = map[string]string{
 
 // flagErrors rewrites configuration errors in terms of flags.
 func flagErrors(errs tenants.Errors) error {
+	return errors.New(strings.Join(flagMessages(errs), "\n"))
+}
+
+// flagMessages says each problem of a seed-built configuration in terms of
+// the flag the user typed.
+func flagMessages(errs tenants.Errors) []string {
 	lines := make([]string, 0, len(errs))
 	for _, e := range errs {
 		name := e.Key()
@@ -245,5 +251,5 @@ func flagErrors(errs tenants.Errors) error {
 		}
 		lines = append(lines, name+": "+e.Msg)
 	}
-	return errors.New(strings.Join(lines, "\n"))
+	return lines
 }

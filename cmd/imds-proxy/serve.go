@@ -112,7 +112,7 @@ func serve(ctx context.Context, o *options, loaded liveconfig.Loaded, stderr io.
 		closeListeners(listeners)
 		return err
 	}
-	for _, w := range o.ignoredEnv {
+	for _, w := range append(configWarnings(cfg), o.ignoredEnv...) {
 		logger.Warn().Msg(w)
 	}
 	for _, t := range cfg.Tenants {

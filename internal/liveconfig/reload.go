@@ -111,6 +111,9 @@ func (rl *Reloader) reload(reason string, force bool) {
 	if !slices.Equal(cfg.Listen, cur.Listen) || cfg.AdminListen != cur.AdminListen || cfg.ContainerListen != cur.ContainerListen {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")
 	}
+	for _, w := range next.Config.Warnings {
+		rl.log.Warn().Msg(w.Error())
+	}
 	rl.apply(next.Config)
 	rl.current = next
 	rl.log.Info().Str("reason", reason).Int("tenants", len(next.Config.Tenants)).Msg("configuration reloaded")
