@@ -25,8 +25,12 @@ var (
 
 // secretLike reports whether a long run looks like a key or a token: mixed
 // upper case, lower case and digits, which neither hex digests nor words
-// are.
+// are, and not a file path (a run that begins with "/", such as a
+// temporary directory's: paths in errors say what to fix).
 func secretLike(s string) bool {
+	if strings.HasPrefix(s, "/") {
+		return false
+	}
 	var upper, lower, digit bool
 	for _, c := range s {
 		switch {

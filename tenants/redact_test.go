@@ -58,6 +58,8 @@ func TestRedactPrincipalsAndSecrets(t *testing.T) {
 		{"digests and words stay", "cache 0123456789abcdef0123456789abcdef01234567 AssumeRoleUnauthorizedAccessAssumeRoleUnauthorized",
 			"cache 0123456789abcdef0123456789abcdef01234567 AssumeRoleUnauthorizedAccessAssumeRoleUnauthorized"},
 		{"role ARNs stay", "may not assume arn:aws:iam::111122223333:role/web", "may not assume arn:aws:iam::111122223333:role/web"},
+		{"paths stay", "open /tmp/TestSSOLogin2746139211/001/home/.aws/sso/cache/ee0b.json: no such file",
+			"open /tmp/TestSSOLogin2746139211/001/home/.aws/sso/cache/ee0b.json: no such file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -158,7 +158,9 @@ func (s *ProfileCredentials) sessionToken(ctx context.Context, p *Profile) (tena
 		DurationSeconds: aws.Int32(int32(s.Spec.Duration / time.Second)),
 	})
 	if err != nil {
-		return tenants.Credentials{}, fmt.Errorf("get session token: %w", err)
+		// Not "get session token: …": Redact would take the word after
+		// "token:" for a secret and blank the cause.
+		return tenants.Credentials{}, fmt.Errorf("sts:GetSessionToken: %w", err)
 	}
 	c := fromSTS(out.Credentials)
 	c.AccountID = s.callerAccount(ctx, p)
