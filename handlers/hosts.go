@@ -67,7 +67,8 @@ func fromBrowser(r *http.Request) bool {
 // adminAllowed applies the IMDS listener's defences to the admin listener,
 // whose /status.json names every tenant, its sources and its failures: the
 // same Host rule (an IP literal, which covers loopback and the listener's
-// own address, localhost or a server.hosts name), so that a DNS rebinding
+// own address; localhost and the well-known IMDS names; a server.hosts
+// name), so that a DNS rebinding
 // page, whose Host is its own domain, is refused; and no request from
 // another site's page. Unlike IMDS it serves browsers, since /status is a
 // page for the operator's: a navigation typed in the address bar
