@@ -46,9 +46,48 @@ func hostAllowed(host string, extra []string) bool {
 	return false
 }
 
-// fromBrowser recognises requests a web page made: no SDK or tool sends
-// these headers, and IMDS must never answer a page.
+// fromBrowser recognises requests a web page made: Origin, Referer or any
+// Sec-Fetch-* header (Fetch Metadata; browsers send several, and new ones
+// appear, such as Sec-Fetch-Storage-Access). No SDK or tool sends any of
+// them, and IMDS must never answer a page.
 func fromBrowser(r *http.Request) bool {
 	h := r.Header
-	return len(h["Origin"]) > 0 || len(h["Referer"]) > 0 || len(h["Sec-Fetch-Mode"]) > 0 || len(h["Sec-Fetch-Site"]) > 0
+	if len(h["Origin"]) > 0 || len(h["Referer"]) > 0 {
+		return true
+	}
+	for k := range h {
+		// Keys are canonical (textproto), so one spelling suffices.
+		if strings.HasPrefix(k, "Sec-Fetch-") {
+			return true
+		}
+	}
+	return false
+}
+
+// adminAllowed applies the IMDS listener's defences to the admin listener,
+// whose /status.json names every tenant, its sources and its failures: the
+// same Host rule (an IP literal, which covers loopback and the listener's
+// own address; localhost and the well-known IMDS names; a server.hosts
+// name), so that a DNS rebinding
+// page, whose Host is its own domain, is refused; and no request from
+// another site's page. Unlike IMDS it serves browsers, since /status is a
+// page for the operator's: a navigation typed in the address bar
+// (Sec-Fetch-Site: none) and the status page's own links and fetches
+// (same-origin) are the operator's; anything else a browser marks, and any
+// Origin but the listener's own, is another page's.
+func (s *Server) adminAllowed(r *http.Request) bool {
+	if !hostAllowed(r.Host, s.state.Load().hosts) {
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "none", "same-origin":
+	default:
+		return false
+	}
+	for _, o := range r.Header["Origin"] {
+		if !strings.EqualFold(o, "http://"+r.Host) && !strings.EqualFold(o, "https://"+r.Host) {
+			return false // "null" too: a sandboxed or opaque origin
+		}
+	}
+	return true
 }

@@ -97,6 +97,22 @@ type state struct {
 	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
 	ordered  []*site            // in configuration order
 	hosts    []string           // extra Host names accepted
+	retired  map[string]retired // removed tenants' tokens, by name, until they expire
+}
+
+// retiredGrace is how long a removed tenant's IMDSv2 tokens outlive it. A
+// configuration caught half-written, or an edit undone, removes a tenant
+// and brings it back within moments; its clients, which hold a token for
+// hours, must not all start failing. A tenant gone for longer, or one
+// that never returns, loses them.
+const retiredGrace = 5 * time.Minute
+
+// retired is what a removed tenant leaves for a while: its tokens and
+// request counts, taken back if it returns before until.
+type retired struct {
+	tokens *TokenStore
+	counts *requestCounts
+	until  time.Time
 }
 
 // site is everything served for one configured tenant.
@@ -158,7 +174,8 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 }
 
 // Load swaps in a new configuration atomically. A tenant present before and
-// after keeps its IMDSv2 tokens; a removed tenant's tokens die with it.
+// after keeps its IMDSv2 tokens; a removed tenant's tokens are kept for
+// retiredGrace, and taken back if it returns by then.
 func (s *Server) Load(cfg *tenants.Config) error {
 	if cfg == nil || len(cfg.Tenants) == 0 {
 		return errors.New("handlers: a configuration needs at least one tenant")
@@ -166,19 +183,25 @@ func (s *Server) Load(cfg *tenants.Config) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	old := s.state.Load()
+	now := s.opts.Now()
 	st := &state{
 		resolver: resolver.New(cfg.Tenants, cfg.Server.TrustedProxies),
 		sites:    make(map[*tenants.Tenant]*site, len(cfg.Tenants)),
 		byName:   make(map[string]*site, len(cfg.Tenants)),
 		byToken:  make(map[[32]byte]*site),
 		hosts:    cfg.Server.Hosts,
+		retired:  make(map[string]retired),
 	}
 	for _, t := range cfg.Tenants {
 		si := &site{tenant: t}
 		prev := old.site(t.Name)
-		if prev != nil {
+		r, back := old.retired[t.Name]
+		switch {
+		case prev != nil:
 			si.tokens, si.counts = prev.tokens, prev.counts
-		} else {
+		case back && now.Before(r.until):
+			si.tokens, si.counts = r.tokens, r.counts
+		default:
 			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
 			si.counts = new(requestCounts)
 		}
@@ -201,6 +224,16 @@ func (s *Server) Load(cfg *tenants.Config) error {
 			// Keyed by digest: looking up a guess compares hashes, not
 			// the secret itself.
 			st.byToken[sha256.Sum256([]byte(t.ContainerToken))] = si
+		}
+	}
+	for name, r := range old.retired {
+		if st.byName[name] == nil && now.Before(r.until) {
+			st.retired[name] = r
+		}
+	}
+	for _, si := range old.ordered {
+		if st.byName[si.tenant.Name] == nil {
+			st.retired[si.tenant.Name] = retired{tokens: si.tokens, counts: si.counts, until: now.Add(retiredGrace)}
 		}
 	}
 	s.state.Store(st)

@@ -131,8 +131,21 @@ func (s *Server) Status() Status {
 
 // Admin returns the admin listener's handler: /healthz (the process
 // serves), /readyz (every tenant ready, else 503 and what is missing),
-// /metrics (Prometheus), /status (HTML) and /status.json.
-func (s *Server) Admin() http.Handler { return s.adminRoutes() }
+// /metrics (Prometheus), /status (HTML) and /status.json. Requests that
+// name another host or come from another site's page answer 403
+// (adminAllowed).
+func (s *Server) Admin() http.Handler {
+	routes := s.adminRoutes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.adminAllowed(r) {
+			w.Header()["Content-Type"] = textPlainHeader
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte("forbidden: the Host names no address of this proxy, or another site's page sent the request\n"))
+			return
+		}
+		routes.ServeHTTP(w, r)
+	})
+}
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header()["Content-Type"] = textPlainHeader

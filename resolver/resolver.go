@@ -26,7 +26,11 @@ type table struct {
 
 // New builds a snapshot of the tenants' sources. trusted are the peers whose
 // X-Forwarded-For header is believed; with none, headers never choose a
-// tenant. Sources are assumed validated (tenants.Build rejects duplicates).
+// tenant. An address served as a tenant is never trusted, whatever trusted
+// says: tenants.Build refuses a trusted proxy that overlaps a static
+// source, but containers' addresses join tenants at run time, and a client
+// believed about X-Forwarded-For could be served as any tenant. Sources are
+// assumed validated (tenants.Build rejects duplicates).
 func New(ts []*tenants.Tenant, trusted []netip.Prefix) *Snapshot {
 	s := &Snapshot{trusted: trusted}
 	for _, t := range ts {
@@ -105,13 +109,17 @@ func (s *Snapshot) Client(peer netip.Addr, xff []string) netip.Addr {
 	return client
 }
 
-// Trusted reports whether peer is a configured trusted proxy.
+// Trusted reports whether peer is a configured trusted proxy that is no
+// tenant's source.
 func (s *Snapshot) Trusted(peer netip.Addr) bool { return s.isTrusted(peer.Unmap().WithZone("")) }
 
 func (s *Snapshot) isTrusted(a netip.Addr) bool {
 	for _, p := range s.trusted {
 		if p.Contains(a) {
-			return true
+			// Checked only inside a trusted block, so a proxy-less
+			// configuration pays nothing for it.
+			_, _, tenant := s.Lookup(a)
+			return !tenant
 		}
 	}
 	return false

@@ -137,3 +137,35 @@ func TestCandidates(t *testing.T) {
 		})
 	}
 }
+
+// TestTenantAddressNeverTrusted: an address served as a tenant is that
+// tenant's client, not a proxy, even inside trusted_proxies (as a Docker
+// container's address, added at run time, can be): otherwise its
+// X-Forwarded-For would choose any tenant.
+func TestTenantAddressNeverTrusted(t *testing.T) {
+	snap := New([]*tenants.Tenant{tenant("victim", "10.0.0.1"), tenant("container", "172.30.0.5")},
+		[]netip.Prefix{netip.MustParsePrefix("172.30.0.0/24")})
+	tests := []struct {
+		name string
+		peer string
+		xff  []string
+		want string
+	}{
+		{"a tenant inside trusted_proxies names a victim", "172.30.0.5", []string{"10.0.0.1"}, "172.30.0.5"},
+		{"a real proxy is still believed", "172.30.0.200", []string{"10.0.0.1"}, "10.0.0.1"},
+		{"a tenant hop ends the trusted chain", "172.30.0.200", []string{"10.0.0.1, 172.30.0.5"}, "172.30.0.5"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := snap.Client(netip.MustParseAddr(tc.peer), tc.xff); got.String() != tc.want {
+				t.Fatalf("Client(%s, %q) = %s, want %s", tc.peer, tc.xff, got, tc.want)
+			}
+		})
+	}
+	if snap.Trusted(netip.MustParseAddr("172.30.0.5")) || snap.Trusted(netip.MustParseAddr("::ffff:172.30.0.5")) {
+		t.Error("Trusted(172.30.0.5) = true for a tenant's source")
+	}
+	if !snap.Trusted(netip.MustParseAddr("172.30.0.200")) {
+		t.Error("Trusted(172.30.0.200) = false for a proxy that is no tenant")
+	}
+}

@@ -61,8 +61,9 @@ func Build(f *File, baseDir string, now time.Time) (*Config, Errors) {
 // again.
 func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, Errors) {
 	var errs Errors
-	el := errorList{errs: &errs, undecoded: undecoded}
-	cfg := &Config{Server: buildServer(f.Server, el)}
+	cfg := &Config{}
+	el := errorList{errs: &errs, warns: &cfg.Warnings, undecoded: undecoded}
+	cfg.Server = buildServer(f.Server, el)
 
 	if f.Defaults.Name != "" {
 		el.add([]any{"defaults", "name"}, "a name belongs to one tenant, not to defaults")
@@ -661,6 +662,16 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 			return "", false
 		}
 		token = strings.TrimSpace(string(b))
+		if strings.ContainsAny(string(b), "\r\n") && token != "" && !strings.ContainsAny(token, "\r\n") {
+			// A warning, not an error: the proxy compares the trimmed
+			// token, which clients given the token itself send; only
+			// clients reading the file fail, and editors and echo end
+			// files with a line break.
+			el.warn(at(path, "token_file"), "%s ends in a line break: the proxy expects the token without it, but a client given "+
+				"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s sends the file as it is, line break included, and fails (the AWS SDKs "+
+				"refuse a header value with a line break); write it without one (printf '%%s' \"$TOKEN\" > %s), or give clients "+
+				"the token in AWS_CONTAINER_AUTHORIZATION_TOKEN", c.TokenFile, name, c.TokenFile)
+		}
 	}
 	if token == "" {
 		if c.AnySource && el.decoded(at(path, "token")) && el.decoded(at(path, "token_file")) {
@@ -668,7 +679,12 @@ func buildContainerCredentials(c ContainerCredentialsConfig, hasRole bool, path 
 		}
 		return "", false
 	}
-	if len(token) < minContainerToken || strings.ContainsAny(token, "\r\n") {
+	switch {
+	case c.Token != "" && strings.TrimSpace(token) != token:
+		// HTTP drops a header value's surrounding whitespace on the way:
+		// no client could ever send this token as it is written.
+		el.add(at(path, "token"), "the token begins or ends with whitespace, which HTTP drops from the Authorization header, so no client could ever match it: remove it")
+	case len(token) < minContainerToken || strings.ContainsAny(token, "\r\n"):
 		el.add(at(path, "token"), "a token must be at least %d characters on one line", minContainerToken)
 	}
 	if !hasRole {

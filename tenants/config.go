@@ -8,6 +8,9 @@ import (
 type Config struct {
 	Server  Server
 	Tenants []*Tenant
+	// Warnings are values that work but surprise, located like errors:
+	// check prints them, the server logs them when it loads the file.
+	Warnings Errors
 }
 
 // Server is the validated server: block.

@@ -147,7 +147,11 @@ type Container struct {
 //   - a container chosen by two tenants serves the first in the file;
 //   - an address that is another tenant's static source stays that
 //     tenant's;
-//   - an address of two containers of different tenants serves neither.
+//   - an address of two containers of different tenants serves neither;
+//   - an address inside server.trusted_proxies is not trusted as a proxy:
+//     a tenant's container would otherwise choose any tenant through
+//     X-Forwarded-For (Build refuses the same overlap with a static
+//     source; the resolver never trusts a tenant's source either).
 //
 // The tenants are copies, their Role included, so the result can be
 // prepared (roles named) while c is served.
@@ -181,6 +185,7 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 	}
 
 	added := map[netip.Prefix]int{} // -1: ambiguous, served as no tenant
+	trusted := c.Server.TrustedProxies
 	for _, ct := range cs {
 		i, ok := owner[ct.ID]
 		if !ok {
@@ -192,6 +197,10 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 				continue
 			}
 			p := netip.PrefixFrom(a, a.BitLen())
+			if _, seen := added[p]; !seen && containsAddr(trusted, a) {
+				warn("container %s's address %s is inside server.trusted_proxies: a tenant's container is not trusted as a proxy, its X-Forwarded-For is ignored", ct.Name, a)
+				trusted = withoutAddr(trusted, a)
+			}
 			if j, ok := static[p]; ok {
 				if j != i {
 					warn("container %s's address %s is a source of tenant %s: served as %s, not %s", ct.Name, a, c.Tenants[j].Name, c.Tenants[j].Name, c.Tenants[i].Name)
@@ -216,6 +225,7 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 		}
 	}
 	out := &Config{Server: c.Server, Tenants: make([]*Tenant, len(c.Tenants))}
+	out.Server.TrustedProxies = trusted
 	for i, t := range c.Tenants {
 		cp := *t
 		if t.Role != nil {
@@ -227,6 +237,37 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 		out.Tenants[i] = &cp
 	}
 	return out, warnings
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutAddr returns ps less the address a: each block that contains a is
+// replaced by the blocks that cover the rest of it (one per bit below its
+// prefix length). ps itself is not changed.
+func withoutAddr(ps []netip.Prefix, a netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if !p.Contains(a) {
+			out = append(out, p)
+			continue
+		}
+		for bits := p.Bits(); bits < a.BitLen(); bits++ {
+			// The half of a's block at bits+1 that does not hold a.
+			b := a.AsSlice()
+			b[bits/8] ^= 0x80 >> (bits % 8)
+			sibling, _ := netip.AddrFromSlice(b)
+			q, _ := sibling.Prefix(bits + 1)
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 func matchesAny(sels []ContainerSelector, c Container) bool {

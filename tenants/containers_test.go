@@ -253,3 +253,58 @@ func TestParseSourcesReportsEveryItem(t *testing.T) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestWithContainersNeverTrustsAContainer: a container whose address lies
+// in server.trusted_proxies is a tenant's client, never a proxy, whether
+// its address is served (as its tenant) or served as no tenant (two
+// tenants' containers share it): either way its X-Forwarded-For must not
+// choose a tenant.
+func TestWithContainersNeverTrustsAContainer(t *testing.T) {
+	cfg := parse(t, "c.yaml", `server:
+  trusted_proxies: [172.30.0.0/24]
+tenants:
+  - name: victim
+    sources: [10.0.0.1]
+  - name: app
+    sources: [{container: app}]
+  - name: other
+    sources: [{container: other}]
+`)
+	got, warnings := cfg.WithContainers([]tenants.Container{
+		{ID: "a", Name: "app", Addrs: []netip.Addr{netip.MustParseAddr("172.30.0.5"), netip.MustParseAddr("172.30.0.7")}},
+		{ID: "b", Name: "other", Addrs: []netip.Addr{netip.MustParseAddr("172.30.0.7")}},
+	})
+	for _, a := range []string{"172.30.0.5", "172.30.0.7"} {
+		if containsAddr(got.Server.TrustedProxies, netip.MustParseAddr(a)) {
+			t.Errorf("container address %s is still a trusted proxy: %v", a, got.Server.TrustedProxies)
+		}
+	}
+	for _, a := range []string{"172.30.0.0", "172.30.0.4", "172.30.0.6", "172.30.0.200", "172.30.0.255"} {
+		if !containsAddr(got.Server.TrustedProxies, netip.MustParseAddr(a)) {
+			t.Errorf("%s, no container's, is no longer a trusted proxy: %v", a, got.Server.TrustedProxies)
+		}
+	}
+	if containsAddr(got.Server.TrustedProxies, netip.MustParseAddr("172.31.0.1")) {
+		t.Errorf("the trusted blocks grew: %v", got.Server.TrustedProxies)
+	}
+	want := []string{
+		"container app's address 172.30.0.5 is inside server.trusted_proxies: a tenant's container is not trusted as a proxy, its X-Forwarded-For is ignored",
+		"container app's address 172.30.0.7 is inside server.trusted_proxies: a tenant's container is not trusted as a proxy, its X-Forwarded-For is ignored",
+		"address 172.30.0.7 belongs to containers of tenants app and other: served as neither",
+	}
+	if !slices.Equal(warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
+	}
+	if s := fmt.Sprint(cfg.Server.TrustedProxies); s != "[172.30.0.0/24]" {
+		t.Errorf("the file's trusted_proxies changed: %s", s)
+	}
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

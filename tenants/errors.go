@@ -62,9 +62,10 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// errorList collects validation's FieldErrors.
+// errorList collects validation's FieldErrors, and warnings (nil warns:
+// they are dropped).
 type errorList struct {
-	errs *Errors
+	errs, warns *Errors
 	// undecoded are the paths whose values did not decode (nil: every
 	// value did). Their zero values stand in for them, so a check at such
 	// a path, inside it or of the block that holds it would only restate
@@ -89,6 +90,12 @@ func (l errorList) decoded(path []any) bool {
 		}
 	}
 	return true
+}
+
+func (l errorList) warn(path []any, format string, args ...any) {
+	if l.warns != nil {
+		*l.warns = append(*l.warns, &FieldError{Path: append([]any(nil), path...), Msg: fmt.Sprintf(format, args...)})
+	}
 }
 
 // at extends a path without aliasing the caller's slice.

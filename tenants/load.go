@@ -63,6 +63,12 @@ func Parse(name string, data []byte, now time.Time) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, located(name, errs)
 	}
+	for _, w := range cfg.Warnings {
+		w.File = name
+		if n := d.nearest(w.Path); n != nil {
+			w.Line, w.column = n.Line, n.Column
+		}
+	}
 	return cfg, nil
 }
 

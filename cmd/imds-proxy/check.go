@@ -13,7 +13,7 @@ import (
 
 // runCheck validates a configuration and prints its tenants, so a user can
 // see what each address will be served before anything listens.
-func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imds-proxy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "YAML configuration `file` to validate")
@@ -31,6 +31,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := loaded.Config
+	for _, w := range append(configWarnings(cfg), ignoredAWSEnvironment(getenv)...) {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	fmt.Fprintf(stdout, "%s: %d tenants; listen %s\n", *config, len(cfg.Tenants), strings.Join(cfg.Server.Listen, ", "))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tPRIVATE IP\tROLE\tIMDS")

@@ -76,3 +76,38 @@ func applyFlagOverrides(o *options, cfg *tenants.Config) error {
 	}
 	return nil
 }
+
+// ignoredAWSEnvironment describes the AWS variables of the environment that
+// a configuration file makes the proxy ignore: each tenant gets exactly the
+// profile it names (awssource.Profiles), so the variables by which the AWS
+// CLI would choose a profile or keys choose nothing. Said by check and
+// logged at start, since an operator used to the CLI expects them to work.
+func ignoredAWSEnvironment(getenv func(string) string) []string {
+	var out []string
+	for _, v := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE"} {
+		if p := getenv(v); p != "" {
+			out = append(out, fmt.Sprintf("%s=%s is ignored with --config: each tenant gets exactly the profile it names "+
+				"(credentials.profile; none names the profile default)", v, p))
+		}
+	}
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"} {
+		if k := getenv(v); k != "" {
+			out = append(out, fmt.Sprintf("%s (%s) is ignored with --config: each tenant's credentials come from the profile it names; "+
+				"to serve these keys, put them in a profile of ~/.aws/credentials and name it", v, tenants.MaskKeyID(k)))
+		}
+	}
+	return out
+}
+
+// configWarnings says a configuration's warnings: located in the file, or,
+// in seed mode (no file), by the flag that set the value.
+func configWarnings(cfg *tenants.Config) []string {
+	if len(cfg.Warnings) > 0 && cfg.Warnings[0].File == "" {
+		return flagMessages(cfg.Warnings)
+	}
+	out := make([]string, len(cfg.Warnings))
+	for i, w := range cfg.Warnings {
+		out[i] = w.Error()
+	}
+	return out
+}

@@ -24,7 +24,7 @@ func newCredentialCache(ctx context.Context, load awssource.ProfileLoader, log z
 		metrics.ObserveUpstream("credentials", ev.Took, errorCode(ev.Err))
 	}
 	source := func(spec tenants.CredentialSpec) tenants.CredentialSource {
-		return &awssource.ProfileCredentials{Spec: spec, Load: load}
+		return &awssource.ProfileCredentials{Spec: spec, Load: load, Log: log}
 	}
 	return &credentialCache{store: cache.NewCredentials(ctx, opts, log, source, handlers.RenderCredentials)}
 }
@@ -82,5 +82,5 @@ func summary(err error) string {
 	case errors.As(err, &ue):
 		return ue.Summary()
 	}
-	return err.Error()
+	return tenants.Redact(err.Error()) // not from awssource: redact here
 }

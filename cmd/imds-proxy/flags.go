@@ -23,8 +23,9 @@ type options struct {
 	seed            seedFlags
 	seedSet         []string // seed flags given on the command line
 	sourcesGiven    bool
-	appPortFlag     bool   // --app-port typed, not only APP_PORT in the environment
-	dockerHost      string // DOCKER_HOST: the engine of tenants that name containers
+	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
+	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
+	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -137,6 +138,9 @@ Flags:
 			o.seedSet = append(o.seedSet, "--"+f.Name)
 		}
 	})
+	if o.config != "" {
+		o.ignoredEnv = ignoredAWSEnvironment(getenv)
+	}
 	o.sourcesGiven = set["source"]
 	o.appPortFlag = set["app-port"]
 	if o.config == "" {
@@ -228,6 +232,12 @@ var seedKeyFlags = map[string]string{
 
 // flagErrors rewrites configuration errors in terms of flags.
 func flagErrors(errs tenants.Errors) error {
+	return errors.New(strings.Join(flagMessages(errs), "\n"))
+}
+
+// flagMessages says each problem of a seed-built configuration in terms of
+// the flag the user typed.
+func flagMessages(errs tenants.Errors) []string {
 	lines := make([]string, 0, len(errs))
 	for _, e := range errs {
 		name := e.Key()
@@ -241,5 +251,5 @@ func flagErrors(errs tenants.Errors) error {
 		}
 		lines = append(lines, name+": "+e.Msg)
 	}
-	return errors.New(strings.Join(lines, "\n"))
+	return lines
 }

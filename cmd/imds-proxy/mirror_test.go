@@ -300,7 +300,13 @@ tenants:
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := e2eEnv(t, "AWS_ACCESS_KEY_ID="+mirrorKeyID, "AWS_SECRET_ACCESS_KEY="+mirrorSecret,
+	// With a configuration file the profile default is the profile
+	// default, not the environment's keys: the keys live in it.
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[default]\naws_access_key_id = "+mirrorKeyID+"\naws_secret_access_key = "+mirrorSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := e2eEnv(t, "AWS_SHARED_CREDENTIALS_FILE="+creds,
 		"AWS_ENDPOINT_URL="+w.endpoint, "AWS_ENDPOINT_URL_STS="+w.endpoint)
 	p := e2eStart(t, env, "--config", path)
 	return p, p.imdsAddr

@@ -724,7 +724,8 @@ func motoColdStampede(t *testing.T, m *motoServer) {
 }
 
 // motoAccessDeniedAnswer: STS refuses the AssumeRole; IMDS's failure shape
-// says what to do, fast, and the log names the role and the caller.
+// says what to do, fast, and the log names the role and the caller's
+// account and kind, never the caller's name (the operator's user).
 func motoAccessDeniedAnswer(t *testing.T, m *motoServer) {
 	const (
 		src  = "127.0.0.2"
@@ -753,11 +754,17 @@ func motoAccessDeniedAnswer(t *testing.T, m *motoServer) {
 		t.Errorf("the failure took %s to answer; SDKs give up after 1s", took)
 	}
 
+	if strings.Contains(body, "user/dev") {
+		t.Errorf("the client's failure document names the operator: %s", body)
+	}
 	log := motoStop(t, p, leaks)
-	for _, want := range []string{role, "arn:aws:iam::123456789012:user/dev", `"code":"AssumeRoleUnauthorizedAccess"`} {
+	for _, want := range []string{role, "arn:aws:iam::123456789012:user/***", `"code":"AssumeRoleUnauthorizedAccess"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log does not contain %q", want)
 		}
+	}
+	if strings.Contains(log, "user/dev") {
+		t.Errorf("the log names the operator's user: %s", log)
 	}
 }
 

@@ -34,7 +34,7 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 	if len(args) > 0 {
 		switch args[0] {
 		case "check":
-			return runCheck(ctx, args[1:], stdout, stderr)
+			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		case "setup":
 			return runSetup(args[1:], stdout, stderr)
 		case "status":

@@ -99,7 +99,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	if err != nil {
 		return err
 	}
-	p := newProxy(ctx, d, logger)
+	p := newProxy(ctx, d, logger, o.config == "")
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -111,6 +111,9 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	if err != nil {
 		closeListeners(listeners)
 		return err
+	}
+	for _, w := range append(configWarnings(cfg), o.ignoredEnv...) {
+		logger.Warn().Msg(w)
 	}
 	for _, t := range cfg.Tenants {
 		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
@@ -163,8 +166,14 @@ type proxy struct {
 	srv     *handlers.Server
 }
 
-func newProxy(ctx context.Context, d deps, logger zerolog.Logger) *proxy {
-	upstream := awssource.NewLoader() // one connection pool to AWS for every refresh
+// newProxy loads profiles the way the mode asks: in seed mode (no
+// --config) the profile "default" is the SDK's default chain, environment
+// credentials and AWS_PROFILE included, as the AWS CLI finds it; with a
+// configuration file every tenant gets exactly the profile it names
+// (awssource.Profiles).
+func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *proxy {
+	// One connection pool to AWS for every refresh.
+	upstream := awssource.NewLoader(awssource.Profiles{DefaultChain: seed})
 	if d.profiles == nil {
 		d.profiles = upstream.Profile
 	}

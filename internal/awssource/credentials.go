@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -28,9 +29,16 @@ type ProfileCredentials struct {
 	Spec tenants.CredentialSpec
 	Load ProfileLoader
 	Now  func() time.Time // if nil, time.Now
+	// Log receives, at the first successful fetch, the identity the
+	// profile's credentials belong to (sts:GetCallerIdentity), so an
+	// operator sees which user or role a profile resolved to. If zero,
+	// nothing is logged and the identity is not asked for.
+	Log zerolog.Logger
 
-	mu      sync.Mutex
-	account string // of long-term keys, learnt once with GetCallerIdentity
+	mu        sync.Mutex
+	account   string // of the profile's identity, learnt once with GetCallerIdentity
+	arn       string // the same identity's ARN
+	announced bool   // its ARN is logged
 }
 
 // maxChainedDuration is STS's limit for a role assumed with temporary
@@ -75,7 +83,38 @@ func (s *ProfileCredentials) Retrieve(ctx context.Context) (tenants.Credentials,
 		return tenants.Credentials{}, s.explain(p, false, err)
 	}
 	c.Retrieved = now()
+	s.announce(ctx, p)
 	return c, nil
+}
+
+// announce logs, once, whose credentials the profile holds. It is best
+// effort: a failed GetCallerIdentity is tried again at the next fetch.
+func (s *ProfileCredentials) announce(ctx context.Context, p *Profile) {
+	s.mu.Lock()
+	done := s.announced
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	probe := s.Log.Info()
+	if !probe.Enabled() {
+		return // nobody to tell: no GetCallerIdentity either
+	}
+	probe.Discard()
+	_, arn := s.caller(ctx, p)
+	if arn == "" {
+		return
+	}
+	s.mu.Lock()
+	done, s.announced = s.announced, true
+	s.mu.Unlock()
+	if !done {
+		e := s.Log.Info().Str("spec", s.Spec.Key()).Str("profile", profileName(s.Spec.Profile)).Str("caller", arn)
+		if s.Spec.RoleARN != "" {
+			e = e.Str("assumes", s.Spec.RoleARN)
+		}
+		e.Msg("the profile's credentials are this caller's (sts:GetCallerIdentity)")
+	}
 }
 
 func (s *ProfileCredentials) assumeRole(ctx context.Context, p *Profile, chained bool) (tenants.Credentials, error) {
@@ -119,7 +158,9 @@ func (s *ProfileCredentials) sessionToken(ctx context.Context, p *Profile) (tena
 		DurationSeconds: aws.Int32(int32(s.Spec.Duration / time.Second)),
 	})
 	if err != nil {
-		return tenants.Credentials{}, fmt.Errorf("get session token: %w", err)
+		// Not "get session token: …": Redact would take the word after
+		// "token:" for a secret and blank the cause.
+		return tenants.Credentials{}, fmt.Errorf("sts:GetSessionToken: %w", err)
 	}
 	c := fromSTS(out.Credentials)
 	c.AccountID = s.callerAccount(ctx, p)
@@ -129,14 +170,21 @@ func (s *ProfileCredentials) sessionToken(ctx context.Context, p *Profile) (tena
 // callerAccount learns the account of the profile's identity once. It is
 // best effort: without it only AccountId fields stay empty.
 func (s *ProfileCredentials) callerAccount(ctx context.Context, p *Profile) string {
+	account, _ := s.caller(ctx, p)
+	return account
+}
+
+// caller learns the profile's identity once (sts:GetCallerIdentity with the
+// profile's own credentials); "" until a call succeeds.
+func (s *ProfileCredentials) caller(ctx context.Context, p *Profile) (account, arn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.account == "" {
+	if s.account == "" && s.arn == "" {
 		if out, err := p.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
-			s.account = aws.ToString(out.Account)
+			s.account, s.arn = aws.ToString(out.Account), aws.ToString(out.Arn)
 		}
 	}
-	return s.account
+	return s.account, s.arn
 }
 
 func fromSTS(c *ststypes.Credentials) tenants.Credentials {
@@ -186,21 +234,35 @@ func (s *ProfileCredentials) explain(p *Profile, fromProfile bool, err error) er
 			Message: fmt.Sprintf("the SSO session of profile %q has expired or is missing: run `%s`; it is picked up without a restart", profile, login)}
 	case isAPI && s.Spec.RoleARN != "" && (api.ErrorCode() == "AccessDenied" || api.ErrorCode() == "AccessDeniedException"):
 		return &tenants.UpstreamError{Code: "AssumeRoleUnauthorizedAccess", Err: err,
-			Message: fmt.Sprintf("profile %q may not assume %s (%s); allow sts:AssumeRole for it in the role's trust policy", profile, s.Spec.RoleARN, api.ErrorMessage())}
+			Message: fmt.Sprintf("profile %q may not assume %s (%s); allow sts:AssumeRole for it in the role's trust policy", profile, s.Spec.RoleARN, awsSaid(api))}
 	case isAPI && (api.ErrorCode() == "ExpiredToken" || api.ErrorCode() == "InvalidClientTokenId" || api.ErrorCode() == "SignatureDoesNotMatch"):
 		return &tenants.UpstreamError{Code: "InvalidCredentials", Err: err,
 			Message: fmt.Sprintf("the credentials of profile %q are rejected by AWS (%s); renew them", profile, api.ErrorCode())}
 	case isAPI:
 		return &tenants.UpstreamError{Code: api.ErrorCode(), Err: err,
-			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, api.ErrorMessage())}
+			Message: fmt.Sprintf("AWS refused credentials for profile %q: %s", profile, awsSaid(api))}
 	}
 	if noCredentials(err) {
+		where := "add keys to ~/.aws/credentials or run `aws configure sso`"
+		if p.DefaultChain {
+			where = "add keys to ~/.aws/credentials, set AWS_ACCESS_KEY_ID, or run `aws configure sso`"
+		}
 		return &tenants.UpstreamError{Code: "NoCredentials", Err: err,
-			Message: fmt.Sprintf("profile %q has no credentials: add keys to ~/.aws/credentials, set AWS_ACCESS_KEY_ID, or run `aws configure sso`", profile)}
+			Message: fmt.Sprintf("profile %q has no credentials: %s", profile, where)}
+	}
+	if isHelperError(err) {
+		return &tenants.UpstreamError{Code: "CredentialsUnavailable", Err: err,
+			Message: fmt.Sprintf("the credential_process of profile %q failed; the imds-proxy log has what it wrote to stderr", profile)}
 	}
 	return &tenants.UpstreamError{Code: "CredentialsUnavailable", Err: err,
 		Message: fmt.Sprintf("credentials for profile %q could not be obtained; the imds-proxy log has the cause", profile)}
 }
+
+// awsSaid is an AWS error's message as it may leave the process: every
+// UpstreamError message quoting AWS goes to clients' failure documents,
+// /status, /readyz and the log, and AWS quotes the caller's ARN ("User:
+// arn:aws:iam::…:user/dev is not authorized") and sometimes keys.
+func awsSaid(api smithy.APIError) string { return tenants.Redact(api.ErrorMessage()) }
 
 // noCredentials recognises the SDK's "nothing in the chain" failure: empty
 // static keys, or the chain's last link, instance metadata, which this

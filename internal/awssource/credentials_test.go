@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
 
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -55,7 +56,7 @@ func (f *fakeSTS) GetSessionToken(_ context.Context, in *sts.GetSessionTokenInpu
 
 func (f *fakeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
 	f.callers++
-	return &sts.GetCallerIdentityOutput{Account: aws.String("444455556666")}, nil
+	return &sts.GetCallerIdentityOutput{Account: aws.String("444455556666"), Arn: aws.String("arn:aws:iam::444455556666:user/dev")}, nil
 }
 
 func loaderOf(p *awssource.Profile, err error) awssource.ProfileLoader {
@@ -183,7 +184,14 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 			name: "AccessDenied on AssumeRole names role and caller", profile: &awssource.Profile{Credentials: staticKeys()},
 			spec:   tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "x1", Duration: time.Hour},
 			stsErr: denied, wantCode: "AssumeRoleUnauthorizedAccess",
-			wantMessage: []string{"arn:aws:iam::111122223333:role/web", "user/dev", "trust policy"},
+			wantMessage: []string{"arn:aws:iam::111122223333:role/web", "arn:aws:iam::444455556666:user/***", "trust policy"},
+		},
+		{
+			name: "other refusals quote AWS redacted", profile: &awssource.Profile{Credentials: staticKeys()},
+			spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},
+			stsErr: &smithy.GenericAPIError{Code: "RegionDisabledException",
+				Message: "STS is not activated for AKIAIOSFODNN7EXAMPLE (secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY) of arn:aws:sts::444455556666:assumed-role/Admin/alice@example.com"},
+			wantCode: "RegionDisabledException", wantMessage: []string{`"dev"`, "MPLE", "assumed-role/***"},
 		},
 		{
 			name: "rejected keys", profile: &awssource.Profile{Credentials: staticKeys()}, spec: tenants.CredentialSpec{Profile: "dev", Duration: time.Hour},
@@ -238,6 +246,35 @@ func TestRetrieveExplainsFailures(t *testing.T) {
 			if strings.Contains(err.Error(), "long-term-secret") {
 				t.Fatalf("error shows the secret: %v", err)
 			}
+			// The message reaches clients' failure documents, /status,
+			// /readyz and the log as it is.
+			for _, leak := range []string{"user/dev", "alice@example.com", "Admin/", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"} {
+				if strings.Contains(ce.Message, leak) || strings.Contains(ce.Summary(), leak) || strings.Contains(err.Error(), leak) {
+					t.Fatalf("%q leaks %q", err, leak)
+				}
+			}
 		})
+	}
+}
+
+// TestRetrieveLogsTheCallerOnce: the first successful fetch of a spec logs
+// the identity the profile resolved to, so that an operator sees whose
+// credentials a profile (or the environment) holds; later fetches do not
+// ask again.
+func TestRetrieveLogsTheCallerOnce(t *testing.T) {
+	var log strings.Builder
+	f := &fakeSTS{}
+	src := &awssource.ProfileCredentials{Spec: tenants.CredentialSpec{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/web", SessionName: "s1", Duration: time.Hour},
+		Load: loaderOf(&awssource.Profile{Credentials: staticKeys(), STS: f}, nil), Log: zerolog.New(&log)}
+	for range 3 {
+		if _, err := src.Retrieve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(log.String(), "arn:aws:iam::444455556666:user/dev"); n != 1 || !strings.Contains(log.String(), `"profile":"dev"`) {
+		t.Fatalf("log %s: want the caller once, with the profile", log.String())
+	}
+	if f.callers != 1 {
+		t.Fatalf("GetCallerIdentity called %d times, want once", f.callers)
 	}
 }

@@ -23,7 +23,8 @@ import (
 // endpoint settings, a CA bundle — is still read anew, so that edits and a
 // new `aws sso login` apply without a restart.
 type Loader struct {
-	http *awshttp.BuildableClient
+	Profiles // which profile "default" means
+	http     *awshttp.BuildableClient
 
 	mu      sync.Mutex
 	bundled []bundled // one per distinct custom CA bundle
@@ -35,33 +36,45 @@ type bundled struct {
 	client *awshttp.BuildableClient
 }
 
-// NewLoader returns a loader with a connection pool of its own.
-func NewLoader() *Loader {
+// NewLoader returns a loader with a connection pool of its own, choosing
+// profiles as ps says.
+func NewLoader(ps Profiles) *Loader {
 	// A read timeout of our own also keeps every service client made from
 	// a loaded config from copying the client (and so starting a pool of
 	// its own) to set the SDK's default one. Fetches are bounded by their
 	// context anyway (cache.Options.FetchTimeout).
-	return &Loader{http: awshttp.NewBuildableClient().WithReadTimeout(readTimeout)}
+	return &Loader{Profiles: ps, http: awshttp.NewBuildableClient().WithReadTimeout(readTimeout)}
 }
 
 // readTimeout is how long a connection to AWS may stay silent mid-call.
 const readTimeout = 30 * time.Second
 
-// Profile is the ProfileLoader of production.
+// Profile is the ProfileLoader of production. The credential_process
+// helpers the SDK would run with the proxy's own stderr run with theirs
+// captured (process.go).
 func (l *Loader) Profile(ctx context.Context, profile string) (*Profile, error) {
-	cfg, err := l.config(ctx, profile)
+	var helpers processHelpers
+	var more []func(*config.LoadOptions) error
+	sc, scErr := sharedConfigProfile(ctx, profile)
+	if scErr == nil {
+		helpers = helpersOf(&sc)
+		more = append(more, config.WithAssumeRoleCredentialOptions(helpers.signAssumeRole))
+	}
+	cfg, err := l.config(ctx, profile, more...)
 	if err != nil {
 		return nil, err
 	}
-	p := &Profile{Name: profile, Credentials: cfg.Credentials, STS: sts.NewFromConfig(cfg)}
-	if sc, err := sharedConfigProfile(ctx, profile); err == nil {
+	helpers.replaceOwn(&cfg)
+	p := &Profile{Name: profile, Credentials: cfg.Credentials, STS: sts.NewFromConfig(cfg), DefaultChain: l.defaultChain(profile)}
+	if scErr == nil {
 		p.SSOSession = sc.SSOSessionName
 		p.SSO = sc.SSOSessionName != "" || sc.SSOStartURL != "" || sc.SSORoleName != ""
 	}
 	return p, nil
 }
 
-// EC2 is the EC2Loader of production. The endpoint is the SDK's own choice
+// EC2 is the EC2Loader of production, with the same choice of profile as
+// Profile (Profiles.DefaultChain). The endpoint is the SDK's own choice
 // (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, a profile's endpoint_url);
 // region "" is the profile's region, else us-east-1.
 func (l *Loader) EC2(ctx context.Context, profile, region string) (*EC2, error) {
@@ -79,7 +92,7 @@ func (l *Loader) EC2(ctx context.Context, profile, region string) (*EC2, error) 
 
 // config loads a profile for clients that use the loader's pool.
 func (l *Loader) config(ctx context.Context, profile string, more ...func(*config.LoadOptions) error) (aws.Config, error) {
-	opts := append(sdkOptions(profile), config.WithHTTPClient(l.http))
+	opts := append(l.sdkOptions(profile), config.WithHTTPClient(l.http))
 	cfg, err := config.LoadDefaultConfig(ctx, append(opts, more...)...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load profile %q: %w", profileName(profile), err)

@@ -62,7 +62,7 @@ func fakeAWS(t *testing.T) (url string, open *atomic.Int64) {
 
 // awsFiles points the SDK at a config and credentials file of the test's
 // own and at url for every service.
-func awsFiles(t *testing.T, url, credentials string) string {
+func loaderFiles(t *testing.T, url, credentials string) string {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config")
 	creds := filepath.Join(dir, "credentials")
@@ -93,12 +93,12 @@ func TestLoaderReusesConnections(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			url, open := fakeAWS(t)
-			credsFile := awsFiles(t, url, "[keys]\naws_access_key_id = AKIAFAKELONGTERM01\naws_secret_access_key = long-term-secret\n")
+			credsFile := loaderFiles(t, url, "[keys]\naws_access_key_id = AKIAFAKELONGTERM01\naws_secret_access_key = long-term-secret\n")
 			t.Setenv("AWS_CA_BUNDLE", "")
 			if tc.caBundle {
 				t.Setenv("AWS_CA_BUNDLE", caBundle(t))
 			}
-			loader := awssource.NewLoader()
+			loader := awssource.NewLoader(awssource.Profiles{})
 			spec := tenants.CredentialSpec{Profile: "keys", Duration: time.Hour, RefreshBefore: 15 * time.Minute}
 			ctx := context.Background()
 			for i := range 10 {

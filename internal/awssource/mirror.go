@@ -197,10 +197,10 @@ func (s *Mirror) explain(action, region string, err error) error {
 			Message: fmt.Sprintf("EC2 rejects the credentials of profile %q (%s); renew them (for SSO: aws sso login --profile %s)", s.profile(), code, s.profile())}
 	case code == "InvalidParameterValue" || code == "InvalidFilter":
 		return &tenants.UpstreamError{Code: code, Err: err,
-			Message: fmt.Sprintf("EC2 rejects the mirror's request (%s): check instance.mirror.filters: %s", code, api.ErrorMessage())}
+			Message: fmt.Sprintf("EC2 rejects the mirror's request (%s): check instance.mirror.filters: %s", code, awsSaid(api))}
 	}
 	return &tenants.UpstreamError{Code: code, Err: err,
-		Message: fmt.Sprintf("EC2 refused ec2:%s in %s for profile %q: %s", action, region, s.profile(), api.ErrorMessage())}
+		Message: fmt.Sprintf("EC2 refused ec2:%s in %s for profile %q: %s", action, region, s.profile(), awsSaid(api))}
 }
 
 func (s *Mirror) warn(m *tenants.Mirrored, action string, region string, err error, unknown string) {

@@ -327,6 +327,12 @@ func TestMirrorErrorsSayWhatToDo(t *testing.T) {
 		{"expired credentials", byID, withErr(newFakeEC2(), "DescribeInstances", apiError("ExpiredToken", "expired")),
 			nil, "InvalidCredentials", []string{"aws sso login --profile prod-ro"}},
 		{"no profile", byID, newFakeEC2(), errors.New("failed to get shared config profile, prod-ro"), "ProfileNotFound", []string{`"prod-ro"`}},
+		{"refusal naming the caller", byID, withErr(newFakeEC2(), "DescribeInstances", apiError("OptInRequired",
+			"arn:aws:sts::444455556666:assumed-role/Admin/alice@example.com with AKIAIOSFODNN7EXAMPLE is not subscribed")),
+			nil, "OptInRequired", []string{"assumed-role/***", "MPLE"}},
+		{"bad filter quoting the caller", byTag, withErr(newFakeEC2(), "DescribeInstances", apiError("InvalidParameterValue",
+			"User: arn:aws:iam::444455556666:user/dev sent a bad value")),
+			nil, "InvalidParameterValue", []string{"user/***"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,6 +351,12 @@ func TestMirrorErrorsSayWhatToDo(t *testing.T) {
 			for _, s := range tt.contains {
 				if !strings.Contains(me.Message, s) {
 					t.Errorf("message %q does not say %q", me.Message, s)
+				}
+			}
+			// The message reaches /status, /readyz and the log as it is.
+			for _, leak := range []string{"user/dev", "alice@example.com", "AKIAIOSFODNN7EXAMPLE"} {
+				if strings.Contains(me.Message, leak) {
+					t.Errorf("message %q leaks %q", me.Message, leak)
 				}
 			}
 		})

@@ -29,31 +29,55 @@ type STSClient interface {
 // Profile is a loaded AWS profile: its credentials, an STS client signing
 // with them, and what the shared config says about it.
 type Profile struct {
-	Name        string
-	Credentials aws.CredentialsProvider
-	STS         STSClient
-	SSOSession  string // sso_session of the profile, if any
-	SSO         bool   // credentials come from IAM Identity Center
+	Name         string
+	Credentials  aws.CredentialsProvider
+	STS          STSClient
+	SSOSession   string // sso_session of the profile, if any
+	SSO          bool   // credentials come from IAM Identity Center
+	DefaultChain bool   // loaded through the SDK's default chain (Profiles.DefaultChain)
 }
 
 // ProfileLoader loads a named profile afresh. It is called on every refresh,
 // so edits to ~/.aws and a new `aws sso login` are seen without a restart.
 type ProfileLoader func(ctx context.Context, profile string) (*Profile, error)
 
-// sdkOptions are the aws-sdk-go-v2/config options for a profile. The
-// "default" profile is loaded without naming it, so the SDK's standard
-// chain (environment credentials first) applies, as for the AWS CLI.
-func sdkOptions(profile string) []func(*config.LoadOptions) error {
+// Profiles loads AWS profiles with aws-sdk-go-v2/config: everything about a
+// profile — static keys, source_profile chains, credential_process, SSO
+// sessions, endpoint settings — is the SDK's business, read afresh at every
+// call so that edits and new SSO logins apply without a restart.
+type Profiles struct {
+	// DefaultChain loads the profile "default" (or "") without naming it,
+	// so that the SDK's default chain applies as for the AWS CLI:
+	// AWS_ACCESS_KEY_ID… in the environment first, then AWS_PROFILE's
+	// profile, then the profile default. Seed mode (no --config) sets it:
+	// its one tenant is the host's own AWS identity, and --profile
+	// (AWS_PROFILE) already names any other profile.
+	//
+	// If false (a configuration file), every profile is named to the SDK,
+	// "default" and "" included, so a tenant gets exactly the profile it
+	// names: an explicitly chosen profile is the one thing the SDK ranks
+	// above environment credentials, and the daemon's AWS_PROFILE or
+	// AWS_ACCESS_KEY_ID must not choose whose credentials every tenant
+	// that says "default" is served.
+	DefaultChain bool
+}
+
+// sdkOptions are the aws-sdk-go-v2/config options for a profile.
+func (ps Profiles) sdkOptions(profile string) []func(*config.LoadOptions) error {
 	opts := []func(*config.LoadOptions) error{
 		config.WithDefaultRegion(defaultRegion),
 		// Never fall back to instance metadata: on this host, that may be
 		// imds-proxy itself.
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
 	}
-	if profile != "" && profile != "default" {
-		opts = append(opts, config.WithSharedConfigProfile(profile))
+	if !ps.defaultChain(profile) {
+		opts = append(opts, config.WithSharedConfigProfile(profileName(profile)))
 	}
 	return opts
+}
+
+func (ps Profiles) defaultChain(profile string) bool {
+	return ps.DefaultChain && profileName(profile) == "default"
 }
 
 // sharedConfigProfile reads a profile from the files LoadDefaultConfig

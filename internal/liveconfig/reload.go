@@ -19,6 +19,17 @@ import (
 // before the file is read: one reload per save.
 const reloadDebounce = 150 * time.Millisecond
 
+// settleWindow and maxSettleRounds: a changed file is applied only once two
+// loads settleWindow apart read the same bytes, so that a file written in
+// place with a pause inside (a slow script, a copy over the network) is
+// not applied half-written: valid YAML one tenant short would answer its
+// clients 403. A file still changing after maxSettleRounds is left for the
+// write events still to come.
+const (
+	settleWindow    = 500 * time.Millisecond
+	maxSettleRounds = 20
+)
+
 // Loaded is one configuration as the caller's pipeline made it, with the
 // digest of the file it was made from.
 type Loaded struct {
@@ -30,12 +41,21 @@ type Loaded struct {
 // Load reads, validates and completes it fully, then Apply swaps it in; an
 // invalid file is logged with file:line and the running configuration
 // stays.
+//
+// Replace the file atomically — write a temporary file in the same
+// directory, then rename it over the configuration (mv, or what editors,
+// configuration management and Kubernetes' ..data link do) — and every
+// read sees one whole version. A file written in place can be read
+// between two writes; the reloader waits until two reads agree
+// (settleWindow), which catches a pause shorter than that, not every one.
 type Reloader struct {
 	path    string // watched through its directory
 	load    func() (Loaded, error)
 	apply   func(*tenants.Config)
 	log     zerolog.Logger
 	current Loaded // what runs
+	// wait sleeps for d, false if ctx ends first; tests replace it.
+	wait func(ctx context.Context, d time.Duration) bool
 }
 
 // NewReloader returns the reloader of path, whose configuration running
@@ -43,7 +63,18 @@ type Reloader struct {
 // started with, so that a reload never reads a file differently; apply
 // swaps a new configuration in.
 func NewReloader(path string, running Loaded, load func() (Loaded, error), apply func(*tenants.Config), log zerolog.Logger) *Reloader {
-	return &Reloader{path: path, load: load, apply: apply, log: log, current: running}
+	return &Reloader{path: path, load: load, apply: apply, log: log, current: running, wait: sleep}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Run reloads on SIGHUP and whenever the file changes, until ctx ends.
@@ -65,26 +96,33 @@ func (rl *Reloader) Run(ctx context.Context) {
 		}
 		events, errs = w.Events, w.Errors
 	}
-	// The file may have changed between loading and watching: look once
-	// now. An unchanged file (the same digest as loaded) is not reloaded.
-	rl.reload("file changed before the watch began", false)
+	// The file may have changed between loading and watching, by any
+	// means: look once now, waiting for it to settle. An unchanged file
+	// (the same digest as loaded) is not reloaded.
+	rl.reload(ctx, "file changed before the watch began", false, true)
 
 	var debounce <-chan time.Time
+	inPlace := false // a write to the file itself since the last reload
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			rl.reload("SIGHUP", true)
+			// The operator says the file is ready: load it as it is.
+			rl.reload(ctx, "SIGHUP", true, false)
 		case ev := <-events:
 			if sameFile(ev.Name, rl.path) || filepath.Base(ev.Name) == "..data" {
 				debounce = time.After(reloadDebounce)
+				// A file renamed into place (Create) is whole; one
+				// written in place (Write) may be read between writes.
+				inPlace = inPlace || ev.Has(fsnotify.Write) && sameFile(ev.Name, rl.path)
 			}
 		case err := <-errs:
 			rl.log.Warn().Err(err).Msg("configuration watch error")
 		case <-debounce:
 			debounce = nil
-			rl.reload("file changed", false)
+			rl.reload(ctx, "file changed", false, inPlace)
+			inPlace = false
 		}
 	}
 }
@@ -96,22 +134,51 @@ func sameFile(a, b string) bool {
 }
 
 // reload loads the file and, if it is valid and (unless forced) different
-// from what runs, swaps it in.
-func (rl *Reloader) reload(reason string, force bool) {
+// from what runs, swaps it in; with settle, only once it reads the same
+// twice.
+func (rl *Reloader) reload(ctx context.Context, reason string, force, settle bool) {
 	next, err := rl.load()
+	if !force && err == nil && next.Digest == rl.current.Digest {
+		return // unchanged: nothing being written either
+	}
+	if settle {
+		var ok bool
+		if next, ok, err = rl.settled(ctx, next, err); !ok {
+			return
+		}
+	}
 	if err != nil {
 		rl.log.Error().Str("reason", reason).Str("errors", err.Error()).
 			Msg("configuration rejected; still serving the previous one")
-		return
-	}
-	if !force && next.Digest == rl.current.Digest {
 		return
 	}
 	cur, cfg := rl.current.Config.Server, next.Config.Server
 	if !slices.Equal(cfg.Listen, cur.Listen) || cfg.AdminListen != cur.AdminListen || cfg.ContainerListen != cur.ContainerListen {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")
 	}
+	for _, w := range next.Config.Warnings {
+		rl.log.Warn().Msg(w.Error())
+	}
 	rl.apply(next.Config)
 	rl.current = next
 	rl.log.Info().Str("reason", reason).Int("tenants", len(next.Config.Tenants)).Msg("configuration reloaded")
+}
+
+// settled loads the file again until two loads settleWindow apart read
+// the same bytes (the same digest, both valid or both not), starting from
+// the load next, err, and returns the last. ok is false when the file is
+// still changing or ctx ended.
+func (rl *Reloader) settled(ctx context.Context, next Loaded, err error) (Loaded, bool, error) {
+	for range maxSettleRounds {
+		if !rl.wait(ctx, settleWindow) {
+			return next, false, err
+		}
+		again, againErr := rl.load()
+		if again.Digest == next.Digest && (againErr == nil) == (err == nil) {
+			return again, true, againErr
+		}
+		next, err = again, againErr
+	}
+	rl.log.Warn().Msg("the configuration file is still being written; it is loaded once it stays the same " + settleWindow.String())
+	return next, false, err
 }
