@@ -53,7 +53,7 @@ func FuzzRoute(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, s.token, s.src)
 	}
-	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true}
+	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 429: true}
 	owner := map[string]string{"127.0.0.2": "i-0aaaaaaaaaaaaaaaa", "127.0.0.3": "i-0bbbbbbbbbbbbbbbb"}
 	f.Fuzz(func(t *testing.T, method, path, token, src string) {
 		if method == "" || !validToken(method) {
@@ -78,8 +78,12 @@ func FuzzRoute(f *testing.F) {
 		}
 		body := rec.Body.Bytes()
 		mine, known := owner[canonicalSource(src)]
-		if !known && rec.Code != http.StatusForbidden {
-			t.Fatalf("%s %q from unknown source %q: status %d, want 403", method, path, src, rec.Code)
+		// An unknown source gets 403, or 429 once it has asked too often.
+		if !known && rec.Code != http.StatusForbidden && rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("%s %q from unknown source %q: status %d, want 403 or 429", method, path, src, rec.Code)
+		}
+		if known && rec.Code == http.StatusTooManyRequests {
+			t.Fatalf("%s %q from %s: 429 with the tenant's limits lifted", method, path, src)
 		}
 		for addr, id := range owner {
 			if id != mine && bytes.Contains(body, []byte(id)) {
