@@ -465,10 +465,10 @@ func placementOf(region, ownRegion, az string, path []any, el errorList) (string
 func derive(tc TenantConfig, s *Static, region, az string, now time.Time, path []any, el errorList) Instance {
 	c := &s.cfg
 	in := Instance{
-		ID:                 "i-" + stableHex(17, "instance", tc.Name),
+		ID:                 "i-" + stableID("instance", tc.Name),
 		Type:               defaultInstanceType,
-		AMIID:              "ami-" + stableHex(17, "ami", region),
-		ReservationID:      "r-" + stableHex(17, "reservation", tc.Name),
+		AMIID:              "ami-" + stableID("ami", region),
+		ReservationID:      "r-" + stableID("reservation", tc.Name),
 		AccountID:          c.AccountID,
 		Architecture:       architectureOf(cmp.Or(c.InstanceType, defaultInstanceType)),
 		LifeCycle:          "on-demand",
@@ -552,20 +552,20 @@ func derivePrimary(name string, s *Static, in *Instance, path []any, el errorLis
 		el.add(at(path, "subnet_cidr"), "%s is outside the VPC %s", subnetCIDR, vpcCIDR)
 	}
 
-	vpcID := cmp.Or(c.VPCID, "vpc-"+stableHex(17, "vpc", in.AccountID, in.Region))
+	vpcID := cmp.Or(c.VPCID, "vpc-"+stableID("vpc", in.AccountID, in.Region))
 	ifc := Interface{
 		MAC:            cmp.Or(s.mac, stableMAC(name)),
-		ID:             "eni-" + stableHex(17, "eni", name),
+		ID:             "eni-" + stableID("eni", name),
 		OwnerID:        in.AccountID,
 		LocalIPv4s:     []netip.Addr{private},
-		SubnetID:       "subnet-" + stableHex(17, "subnet", in.AccountID, in.AvailabilityZone, subnetCIDR.String()),
+		SubnetID:       "subnet-" + stableID("subnet", in.AccountID, in.AvailabilityZone, subnetCIDR.String()),
 		SubnetIPv4CIDR: subnetCIDR,
 		VPCID:          vpcID,
 		VPCIPv4CIDRs:   []netip.Prefix{vpcCIDR},
 	}
 	if len(c.SecurityGroups) == 0 && len(c.SecurityGroupIDs) == 0 {
 		ifc.SecurityGroups = []string{"default"}
-		ifc.SecurityGroupIDs = []string{"sg-" + stableHex(17, "sg", vpcID, "default")}
+		ifc.SecurityGroupIDs = []string{"sg-" + stableID("sg", vpcID, "default")}
 	}
 	if public.IsValid() {
 		ifc.PublicIPv4s = []netip.Addr{public}

@@ -23,10 +23,11 @@ const (
 // subnets are the /20s in zone order.
 var defaultVPC = netip.MustParsePrefix("172.31.0.0/16")
 
-// stableHex returns n lower-case hex digits determined by the parts.
-func stableHex(n int, parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:])[:n]
+// stableID returns the 17 lower-case hex digits of an EC2 resource id
+// (i-…, ami-…, vpc-…), determined by the parts.
+func stableID(parts ...string) string {
+	sum := stableBytes(parts...)
+	return hex.EncodeToString(sum[:])[:17]
 }
 
 // stableBytes returns 32 bytes determined by the parts.
