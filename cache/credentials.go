@@ -104,8 +104,15 @@ func logCredentials(log zerolog.Logger, ev Event) {
 	if !ev.Expiry.IsZero() {
 		e = e.Time("serving_until", ev.Expiry)
 	}
+	logFailure(e, ev.Err, "credential refresh failed")
+}
+
+// logFailure finishes a failure's log line: an upstream error's code, its
+// redacted cause and what to do as the message; any other error redacted
+// under msg.
+func logFailure(e *zerolog.Event, err error, msg string) {
 	var ue *tenants.UpstreamError
-	if errors.As(ev.Err, &ue) {
+	if errors.As(err, &ue) {
 		e = e.Str("code", ue.Code)
 		if ue.Err != nil {
 			e = e.Str("cause", ue.Cause())
@@ -113,5 +120,5 @@ func logCredentials(log zerolog.Logger, ev Event) {
 		e.Msg(ue.Message)
 		return
 	}
-	e.Str("error", tenants.Redact(ev.Err.Error())).Msg("credential refresh failed")
+	e.Str("error", tenants.Redact(err.Error())).Msg(msg)
 }

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -156,14 +155,5 @@ func (m *Mirrors) logFetch(b binding[*tenants.Mirrored], ev Event) {
 	} else {
 		e = e.Str("serving", "static values only; unknown values answer 404; the tenant is not ready")
 	}
-	var ue *tenants.UpstreamError
-	if errors.As(ev.Err, &ue) {
-		e = e.Str("code", ue.Code)
-		if ue.Err != nil {
-			e = e.Str("cause", ue.Cause())
-		}
-		e.Msg(ue.Message)
-		return
-	}
-	e.Str("error", tenants.Redact(ev.Err.Error())).Msg("mirror refresh failed")
+	logFailure(e, ev.Err, "mirror refresh failed")
 }
