@@ -111,7 +111,7 @@ type site struct {
 // a mirror of a live instance made of it, with its rendered catalogue.
 type view struct {
 	tenant *tenants.Tenant
-	cat    catalogue
+	lazy   lazyCatalogue
 }
 
 // New returns a Server for cfg; nil cfg: a server that refuses every
@@ -192,7 +192,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 					served = v
 				}
 			}
-			si.view.Store(&view{tenant: served, cat: buildCatalogue(served, s.opts.Signer)})
+			si.view.Store(newView(served, s.opts.Signer))
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
@@ -270,7 +270,7 @@ func (s *Server) Publish(name string, t *tenants.Tenant) bool {
 	if si == nil {
 		return false
 	}
-	si.view.Store(&view{tenant: t, cat: buildCatalogue(t, s.opts.Signer)})
+	si.view.Store(newView(t, s.opts.Signer))
 	return true
 }
 
