@@ -231,14 +231,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
 		t, _, ok := st.resolver.Lookup(x.src)
 		switch {
-		case !ok && !s.sources.allow(x.src, unknownLimits()):
+		case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
 			x.refuse(http.StatusTooManyRequests)
 		case !ok:
 			s.warnUnknown(x.src)
 			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
 			x.refuse(http.StatusForbidden)
-		case !s.sources.allow(x.src, t.Limits):
+		case !s.sources.allow(x.src, t.Limits, x.start):
 			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
