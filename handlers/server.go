@@ -112,6 +112,7 @@ type site struct {
 type view struct {
 	tenant *tenants.Tenant
 	lazy   lazyCatalogue
+	info   atomic.Pointer[renderedInfo] // iam/info, for the credentials last served
 }
 
 // New returns a Server for cfg; nil cfg: a server that refuses every
