@@ -8,7 +8,10 @@ package main
 // loads it, and the live heap is divided by the tenants.
 //
 //	go test -run='^$' -bench=Footprint -benchtime=1x ./cmd/imds-proxy/
-//	go test -run='^$' -bench=Footprint/10000 -benchtime=1x -memprofile=heap.out ./cmd/imds-proxy/
+//	FOOTPRINT_HEAP=/tmp/heap go test -run='^$' -bench=Footprint/10000 -benchtime=1x ./cmd/imds-proxy/
+//
+// FOOTPRINT_HEAP writes a heap profile of each loaded configuration to
+// that path, suffixed with the benchmark's name (go tool pprof reads it).
 
 import (
 	"context"
