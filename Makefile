@@ -29,7 +29,7 @@ help:
 	@echo 'unit        the fast tests only (go test ./...)'
 	@echo 'e2e         as root: namespaces as containers, setup --apply, AWS CLI and boto3 inside (CI runs it after test)'
 	@echo 'fuzz        $(FUZZTIME_LONG) of each fuzz target'
-	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready)'
+	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready), then scripts/bench-wrk.sh'
 	@echo 'vet         go vet'
 	@echo 'fmt-check   fail if gofmt would change a file'
 	@echo 'docker      build the image $(IMAGE):$(VERSION)'
@@ -101,8 +101,14 @@ fuzz-run:
 		fi; \
 	done
 
+# bench: the in-process benchmarks (the ratios against a bare net/http
+# server, the handlers, resolution, the footprint at 10,000 tenants), then
+# the same ratios with wrk as the client (servers and wrk pinned apart,
+# medians of alternating rounds, the 10k-vs-1 tenant ratio and the RSS at
+# 10,000 tenants).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(BENCH_PKGS)
+	scripts/bench-wrk.sh
 
 vet:
 	$(GO) vet ./...

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -64,12 +65,13 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 	if len(path) > maxLoggedPath {
 		path = path[:maxLoggedPath]
 	}
+	var src [64]byte // the address, written without allocating
 	tenant := ""
 	if x.site != nil {
 		tenant = x.site.tenant.Name
 	}
 	e.Str("tenant", tenant).
-		Str("src", x.src.String()).
+		Bytes("src", appendAddr(src[:0], x.src)).
 		Str("method", r.Method).
 		Str("path", path).
 		Int("status", x.answered()).
@@ -77,4 +79,13 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		Str("imds", versionNames[x.version()]).
 		Dur("dur", s.opts.Now().Sub(x.start)).
 		Msg("")
+}
+
+// appendAddr appends a as a.String() writes it ("invalid IP" for the zero
+// Addr, which AppendTo writes as nothing).
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, a.String()...)
+	}
+	return a.AppendTo(b)
 }

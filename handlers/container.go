@@ -82,7 +82,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		return
 	}
 	limits := si.tenant.Limits
-	if !s.sources.allow(x.src, limits) {
+	if !s.sources.allow(x.src, limits, x.start) {
 		x.Header()["Connection"] = closeHeader
 		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
 		return

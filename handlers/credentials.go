@@ -79,20 +79,45 @@ func (s *Server) serveCredentials(x *exchange, r *http.Request) {
 // serveIAMInfo renders iam/info with the account the credentials belong to,
 // once known, so the instance profile ARN names the right account.
 func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
-	t := x.view.tenant
+	c, err := s.credentials(r.Context(), x.site.tenant)
+	if err != nil {
+		c = nil // answered from the configuration, rendered each time: rare
+	}
+	if info := x.view.info.Load(); info != nil && c != nil && info.docs == c {
+		x.reply(http.StatusOK, textPlainHeader, info.body)
+		return
+	}
+	body := iamInfoDocument(x.view.tenant, c)
+	if c != nil {
+		// Rendered once per refresh of the credentials: the next request
+		// serves these bytes.
+		x.view.info.Store(&renderedInfo{docs: c, body: body})
+	}
+	x.reply(http.StatusOK, textPlainHeader, body)
+}
+
+// renderedInfo is iam/info as rendered for one set of credentials.
+type renderedInfo struct {
+	docs *CredentialDocuments
+	body []byte
+}
+
+// iamInfoDocument is iam/info for t, naming the account and the time of
+// c, or of t's own identity when c is nil.
+func iamInfoDocument(t *tenants.Tenant, c *CredentialDocuments) []byte {
 	account, updated := t.Instance.AccountID, t.Instance.PendingTime
-	if c, err := s.credentials(r.Context(), x.site.tenant); err == nil {
+	if c != nil {
 		updated = c.Retrieved
 		if c.AccountID != "" {
 			account = c.AccountID
 		}
 	}
-	x.reply(http.StatusOK, textPlainHeader, document(
+	return document(
 		str("Code", "Success"),
 		str("LastUpdated", imdsTime(updated)),
 		str("InstanceProfileArn", t.Role.InstanceProfileARNIn(account)),
 		str("InstanceProfileId", t.Role.InstanceProfileID),
-	))
+	)
 }
 
 // failureDocument is IMDS's answer when it has no credentials to give: 200,

@@ -120,9 +120,9 @@ func (s *sources) evict(sh *sourceShard, now time.Time) {
 	}
 }
 
-// allow takes one request from the source's budget.
-func (s *sources) allow(a netip.Addr, l tenants.Limits) bool {
-	now := s.now()
+// allow takes one request from the source's budget at now, the request's
+// arrival (read once a request: the clock is not free).
+func (s *sources) allow(a netip.Addr, l tenants.Limits, now time.Time) bool {
 	sh := s.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

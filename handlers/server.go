@@ -127,7 +127,8 @@ type site struct {
 // a mirror of a live instance made of it, with its rendered catalogue.
 type view struct {
 	tenant *tenants.Tenant
-	cat    catalogue
+	lazy   lazyCatalogue
+	info   atomic.Pointer[renderedInfo] // iam/info, for the credentials last served
 }
 
 // New returns a Server for cfg; nil cfg: a server that refuses every
@@ -215,7 +216,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 					served = v
 				}
 			}
-			si.view.Store(&view{tenant: served, cat: buildCatalogue(served, s.opts.Signer)})
+			si.view.Store(newView(served, s.opts.Signer))
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
@@ -264,14 +265,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
 		t, _, ok := st.resolver.Lookup(x.src)
 		switch {
-		case !ok && !s.sources.allow(x.src, unknownLimits()):
+		case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
 			x.refuse(http.StatusTooManyRequests)
 		case !ok:
 			s.warnUnknown(x.src)
 			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
 			x.refuse(http.StatusForbidden)
-		case !s.sources.allow(x.src, t.Limits):
+		case !s.sources.allow(x.src, t.Limits, x.start):
 			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
@@ -303,7 +304,7 @@ func (s *Server) Publish(name string, t *tenants.Tenant) bool {
 	if si == nil {
 		return false
 	}
-	si.view.Store(&view{tenant: t, cat: buildCatalogue(t, s.opts.Signer)})
+	si.view.Store(newView(t, s.opts.Signer))
 	return true
 }
 

@@ -49,8 +49,9 @@ const tokenBytes = 42
 // NewTokenStore returns an empty store that keeps at most limit live
 // tokens, and at most perSource of them minted by one source address.
 func NewTokenStore(limit, perSource int, now func() time.Time, random io.Reader) *TokenStore {
-	return &TokenStore{now: now, rand: random, max: limit, perSource: min(perSource, limit),
-		tokens: map[string]minted{}, bySource: map[netip.Addr]*sourceTokens{}}
+	// The maps are made by the first Mint: most tenants of a large
+	// configuration never mint a token, and reading a nil map is safe.
+	return &TokenStore{now: now, rand: random, max: limit, perSource: min(perSource, limit)}
 }
 
 // Mint creates a token valid for ttl for a client at src.
@@ -64,6 +65,9 @@ func (s *TokenStore) Mint(src netip.Addr, ttl time.Duration) (string, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.tokens == nil {
+		s.tokens, s.bySource = map[string]minted{}, map[netip.Addr]*sourceTokens{}
+	}
 	for st := s.bySource[src]; st != nil && st.live >= s.perSource && s.evictOldest(src, st); {
 	}
 	for len(s.tokens) >= s.max && s.evictOldest(s.largest()) {

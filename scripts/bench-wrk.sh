@@ -12,14 +12,31 @@
 # proxy would be measured answering 429); BENCH_MODE=seed runs it in seed
 # mode instead, limits and all.
 #
-#   scripts/bench-wrk.sh                     # wrk -t2 -c32 -d10s
-#   BENCH_DURATION=5s BENCH_CONNS=64 scripts/bench-wrk.sh
+# In config mode a second proxy serves the benchmark tenant among
+# BENCH_MANY tenants (10,000 by default, each on its own 127.x address; 0:
+# none), measured in the same rounds: its rate over the one-tenant proxy's
+# is the 10k-vs-1 ratio, and its resident size (VmRSS) is reported idle and
+# after the rounds. Servers run with GOMAXPROCS=1; when taskset is there
+# and the host has two CPUs or more, the servers are pinned to CPU 0 and
+# wrk to CPU 1, so that CPU per request is the server's alone. Each figure
+# is the median of BENCH_ROUNDS rounds (3), taken in turn.
+#
+#   scripts/bench-wrk.sh                     # wrk -t1 -c32 -d5s, 3 rounds
+#   BENCH_DURATION=10s BENCH_CONNS=64 BENCH_MANY=0 scripts/bench-wrk.sh
 set -euo pipefail
 
-duration=${BENCH_DURATION:-10s}
+duration=${BENCH_DURATION:-5s}
 conns=${BENCH_CONNS:-32}
-threads=${BENCH_THREADS:-2}
+threads=${BENCH_THREADS:-1}
 mode=${BENCH_MODE:-config}
+many=${BENCH_MANY:-10000}
+rounds=${BENCH_ROUNDS:-3}
+[[ $mode == config ]] || many=0
+export GOMAXPROCS=1
+server_pin=() client_pin=()
+if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
+	server_pin=(taskset -c 0) client_pin=(taskset -c 1)
+fi
 instance_id=i-0a1b2c3d4e5f60001
 path=/latest/meta-data/instance-id
 proxy_log=/tmp/imds-proxy-bench.log
@@ -64,7 +81,7 @@ await_addr() {
 	return 1
 }
 
-"$work/bench-baseline" --listen 127.0.0.1:0 --instance-id "$instance_id" >"$work/baseline.out" 2>&1 </dev/null &
+"${server_pin[@]}" "$work/bench-baseline" --listen 127.0.0.1:0 --instance-id "$instance_id" >"$work/baseline.out" 2>&1 </dev/null &
 bare_pid=$!
 pids+=("$bare_pid")
 bare=$(await_addr "$work/baseline.out" "$bare_pid" '^127\.0\.0\.1:') || {
@@ -79,6 +96,11 @@ tenants:
     instance: {instance_id: $instance_id}
     limits: {requests_per_second: 1000000000, burst: 1000000000, connections: 4096}
 EOF
+# The same tenant first among many others, for the 10k-vs-1 figure.
+if [[ $many -gt 1 ]]; then
+	cp "$work/imds-proxy.yaml" "$work/many.yaml"
+	awk -v n="$many" 'BEGIN { for (i = 1; i < n; i++) printf "  - {name: t%d, sources: [\"127.%d.%d.%d\"]}\n", i, 1 + int(i / 65536), int(i / 256) % 256, i % 256 }' >>"$work/many.yaml"
+fi
 case $mode in
 config) proxy_args=(--config "$work/imds-proxy.yaml") ;;
 seed) proxy_args=(--instance-id "$instance_id") ;;
@@ -88,14 +110,20 @@ seed) proxy_args=(--instance-id "$instance_id") ;;
 	;;
 esac
 
-# start_proxy ADMIN: start imds-proxy with --admin-listen ADMIN; set proxy
-# to its IMDS address.
+# start_proxy ADMIN [LOG ARGS...]: start imds-proxy with --admin-listen
+# ADMIN, logging to LOG (proxy_log) with ARGS (proxy_args); set proxy to
+# its IMDS address.
 start_proxy() {
-	"$work/imds-proxy" "${proxy_args[@]}" --listen 127.0.0.1:0 --admin-listen "$1" \
-		--log-format json >/dev/null 2>"$proxy_log" &
+	local admin=$1 log=${2:-$proxy_log}
+	local args=("${proxy_args[@]}")
+	if [[ $# -gt 2 ]]; then
+		args=("${@:3}")
+	fi
+	"${server_pin[@]}" "$work/imds-proxy" "${args[@]}" --listen 127.0.0.1:0 --admin-listen "$admin" \
+		--log-format json >/dev/null 2>"$log" &
 	proxy_pid=$!
 	pids+=("$proxy_pid")
-	proxy=$(await_addr "$proxy_log" "$proxy_pid" '"listener":"imds"')
+	proxy=$(await_addr "$log" "$proxy_pid" '"listener":"imds"')
 }
 if ! start_proxy off; then
 	# Builds before seed mode accepted "off" parsed it as an address;
@@ -105,6 +133,21 @@ if ! start_proxy off; then
 		cat "$proxy_log" >&2
 		exit 1
 	}
+fi
+
+rss() { awk '/^VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"; }
+if [[ $many -gt 1 ]]; then
+	one_pid=$proxy_pid one=$proxy
+	t0=$(date +%s%N)
+	start_proxy off "$proxy_log.many" --config "$work/many.yaml" || {
+		cat "$proxy_log.many" >&2
+		exit 1
+	}
+	many_pid=$proxy_pid many_addr=$proxy
+	t1=$(date +%s%N)
+	proxy_pid=$one_pid proxy=$one
+	sleep 2
+	echo "imds-proxy with $many tenants: listening $(((t1 - t0) / 1000000)) ms after start; idle RSS $(rss "$many_pid")"
 fi
 
 # Equal responses, or the comparison means nothing.
@@ -128,7 +171,7 @@ hz=$(getconf CLK_TCK)
 measure() {
 	local out before after n
 	before=$(cpu_ticks "$2")
-	out=$(timeout 120 wrk "-t$threads" "-c$conns" "-d$duration" "$1")
+	out=$(timeout 120 "${client_pin[@]}" wrk "-t$threads" "-c$conns" "-d$duration" "$1")
 	after=$(cpu_ticks "$2")
 	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
 		echo "bench-wrk: errors against $1: the rate below is not of 200s" >&2
@@ -140,24 +183,29 @@ measure() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-sum() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "wrk -t$threads -c$conns -d$duration http://<server>$path; bare $bare, imds-proxy $proxy ($mode mode)"
-bare_rate=0 proxy_rate=0 bare_cpu=0 proxy_cpu=0
-for round in 1 2; do
+echo "wrk -t$threads -c$conns -d$duration http://<server>$path; bare $bare, imds-proxy $proxy ($mode mode), $rounds rounds${server_pin:+; servers on CPU 0, wrk on CPU 1}"
+cpus=() manycpus=() tput=() cpur=() manyr=()
+for round in $(seq "$rounds"); do
 	measure "http://$bare$path" "$bare_pid"
+	b=$req_s bc=$cpu_us
 	echo "round $round bare:       $req_s req/s, server CPU $cpu_us µs/req"
-	bare_rate=$(sum "$bare_rate" "$req_s") b=$req_s
-	bare_cpu=$(sum "$bare_cpu" "$cpu_us") bc=$cpu_us
 	measure "http://$proxy$path" "$proxy_pid"
-	echo "round $round imds-proxy: $req_s req/s, server CPU $cpu_us µs/req (throughput ratio $(ratio "$req_s" "$b"), CPU ratio $(ratio "$bc" "$cpu_us"))"
-	proxy_rate=$(sum "$proxy_rate" "$req_s")
-	proxy_cpu=$(sum "$proxy_cpu" "$cpu_us")
+	tput+=("$(ratio "$req_s" "$b")") cpur+=("$(ratio "$bc" "$cpu_us")") cpus+=("$cpu_us") p=$req_s
+	echo "round $round imds-proxy: $req_s req/s, server CPU $cpu_us µs/req (throughput ratio ${tput[-1]}, CPU ratio ${cpur[-1]})"
+	if [[ $many -gt 1 ]]; then
+		measure "http://$many_addr$path" "$many_pid"
+		manyr+=("$(ratio "$req_s" "$p")") manycpus+=("$cpu_us")
+		echo "round $round $many tenants: $req_s req/s, server CPU $cpu_us µs/req (vs 1 tenant ${manyr[-1]})"
+	fi
 done
-awk -v p="$proxy_rate" -v b="$bare_rate" -v pc="$proxy_cpu" -v bc="$bare_cpu" 'BEGIN {
-	printf "mean bare %.0f req/s, imds-proxy %.0f req/s: throughput ratio %.3f\n", b / 2, p / 2, p / b
-	printf "server CPU per request: bare %.2f µs, imds-proxy %.2f µs: CPU ratio (bare/proxy) %.3f\n", bc / 2, pc / 2, bc / pc
-}'
+echo "median throughput ratio (imds-proxy / bare): $(median "${tput[@]}")"
+echo "median CPU ratio (bare µs/req / imds-proxy µs/req): $(median "${cpur[@]}"); imds-proxy $(median "${cpus[@]}") µs/req"
+if [[ $many -gt 1 ]]; then
+	echo "median $many-tenant / 1-tenant throughput ratio: $(median "${manyr[@]}"); $(median "${manycpus[@]}") µs/req"
+	echo "imds-proxy with $many tenants: RSS after the rounds $(rss "$many_pid")"
+fi
 lines=$(grep -c '"path":"/latest/meta-data/instance-id"' "$proxy_log" || true)
 dropped=$({ grep -oE 'log buffer full, [0-9]+' "$proxy_log" || true; } | awk '{ s += $4 } END { print s + 0 }')
 echo "imds-proxy access log: $lines lines in $proxy_log, $dropped dropped by the diode"
