@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -39,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 )
 
 // mirrorUserData is web-1's user data: binary, no final newline, so that
@@ -98,6 +100,22 @@ type mirrorWorld struct {
 	endpoint string // what the proxy is given: the gate
 }
 
+// mirrorSecurityGroup creates a group, or finds it when the SDK's retry of
+// a create that moto was slow to answer finds it made already.
+func mirrorSecurityGroup(ctx context.Context, c *ec2.Client, name, vpcID string) (*ec2.CreateSecurityGroupOutput, error) {
+	out, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name), VpcId: &vpcID})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "InvalidGroup.Duplicate" {
+		return out, err
+	}
+	found, derr := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("group-name"), Values: []string{name}}, {Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+	if derr != nil || len(found.SecurityGroups) != 1 {
+		return nil, err
+	}
+	return &ec2.CreateSecurityGroupOutput{GroupId: found.SecurityGroups[0].GroupId}, nil
+}
+
 func mirrorEC2(endpoint string) *ec2.Client {
 	return ec2.New(ec2.Options{Region: mirrorRegion, BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(mirrorKeyID, mirrorSecret, "")})
@@ -152,9 +170,9 @@ func mirrorLaunch(t *testing.T, motoURL, endpoint string) *mirrorWorld {
 	must(err, "CreateSubnet")
 	sn2, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &vpcID, CidrBlock: aws.String("10.20.2.0/24"), AvailabilityZone: aws.String("eu-west-1b")})
 	must(err, "CreateSubnet")
-	web, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: &vpcID})
+	web, err := mirrorSecurityGroup(ctx, c, "web", vpcID)
 	must(err, "CreateSecurityGroup")
-	ssh, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("ssh"), VpcId: &vpcID})
+	ssh, err := mirrorSecurityGroup(ctx, c, "ssh", vpcID)
 	must(err, "CreateSecurityGroup")
 	_, err = c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String(w.keyName)})
 	must(err, "CreateKeyPair")
