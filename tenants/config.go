@@ -19,9 +19,9 @@ type Server struct {
 	Listen          []string
 	AdminListen     string
 	TrustedProxies  []netip.Prefix
-	ContainerListen string   // empty: no container credentials endpoint
-	Hosts           []string // extra Host header names accepted
-	DockerSocket    string   // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
+	ContainerListen string        // empty: no container credentials endpoint
+	Hosts           []string      // extra Host header names accepted
+	DockerSocket    string        // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
 	MFADuration     time.Duration // of MFA sessions; 0: DefaultMFADuration
 }
 

@@ -108,7 +108,9 @@ func (l *Loader) mfaProfile(ctx context.Context, profile string, root *config.Sh
 		return nil, err
 	}
 	signed := func(c aws.Credentials) STSClient {
-		return sts.NewFromConfig(cfg, func(o *sts.Options) { o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil }) })
+		return sts.NewFromConfig(cfg, func(o *sts.Options) {
+			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
+		})
 	}
 	return &Profile{Name: profile, Credentials: cfg.Credentials, STS: sts.NewFromConfig(cfg),
 		MFA: &MFA{Profile: root.Profile, Serial: root.MFASerial, Roles: roles, Signed: signed}}, nil
