@@ -163,7 +163,7 @@ func (c *Cache[V]) entryLocked(key string, p Policy, fetch Fetcher[V]) (*Entry[V
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	e := &Entry[V]{key: key, opts: &c.opts, fetch: fetch, policy: p,
-		cancel: cancel, kick: make(chan struct{}, 1)}
+		cancel: cancel, kick: make(chan struct{}, 1), force: make(chan struct{}, 1)}
 	changed := make(chan struct{})
 	e.changed.Store(&changed)
 	c.reg.Set(key, e, gocache.NoExpiration)
@@ -202,6 +202,7 @@ type Entry[V any] struct {
 	cur     atomic.Pointer[state[V]]
 	changed atomic.Pointer[chan struct{}] // closed and replaced after each fetch
 	kick    chan struct{}
+	force   chan struct{} // Refresh: fetch now, whatever the backoff
 	fetches atomic.Int64
 	failed  atomic.Int64
 }
@@ -393,6 +394,8 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 			return false
 		case <-timer:
 			return ctx.Err() == nil // both ready: select chose at random
+		case <-e.force:
+			return ctx.Err() == nil
 		case <-e.kick:
 			if _, ok := e.valid(); ok {
 				continue
@@ -407,6 +410,17 @@ func (e *Entry[V]) wait(ctx context.Context, next time.Time) bool {
 				timer = clock.After(next.Sub(clock.Now()))
 			}
 		}
+	}
+}
+
+// Refresh has the entry fetch now, even if it holds a valid value and
+// whatever backoff its failures earned: for when the cause of the
+// failures is known to be fixed (an MFA code was given). A fetch in
+// flight is followed by another. It does not wait.
+func (e *Entry[V]) Refresh() {
+	select {
+	case e.force <- struct{}{}:
+	default: // already asked
 	}
 }
 

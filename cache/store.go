@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -95,3 +96,22 @@ func (s *Store[V]) Entry(tenant string) *Entry[V] {
 
 // Len is the number of entries, which tenants may share.
 func (s *Store[V]) Len() int { return s.cache.Len() }
+
+// Refresh has the entries of the tenants match accepts fetch now
+// (Entry.Refresh), each once however many of its tenants match, and
+// returns the names of every tenant of those entries.
+func (s *Store[V]) Refresh(match func(*tenants.Tenant) bool) []string {
+	view := s.cur.Load()
+	var names []string
+	done := map[*Entry[V]]bool{}
+	for _, b := range view.byName {
+		if done[b.entry] || !match(b.tenant) {
+			continue
+		}
+		done[b.entry] = true
+		b.entry.Refresh()
+		names = append(names, view.byKey[b.entry.key]...)
+	}
+	slices.Sort(names)
+	return names
+}

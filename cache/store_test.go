@@ -169,3 +169,45 @@ func TestStoreReloadKeepsEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreRefreshSkipsTheBackoff: after failures, Refresh fetches the
+// matching tenants' entries at once, each once, and no other entry.
+func TestStoreRefreshSkipsTheBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		calls := map[string]int{}
+		failing := true
+		plan := func(tn *tenants.Tenant) (Plan[string], bool) {
+			key := tn.Instance.ID
+			return Plan[string]{Key: key, Policy: Policy{RefreshBefore: 15 * time.Minute}, Fetch: func(context.Context) (string, time.Time, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls[key]++
+				if failing {
+					return "", time.Time{}, &tenants.UpstreamError{Code: "MFARequired", Message: "run imds-proxy mfa"}
+				}
+				return key, time.Now().Add(time.Hour), nil
+			}}, true
+		}
+		s := NewStore(t.Context(), Options{MinBackoff: time.Minute, MaxBackoff: time.Hour}, plan)
+		s.Load([]*tenants.Tenant{tenant("web", "mfa"), tenant("worker", "mfa"), tenant("other", "plain")})
+		synctest.Wait()
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		got := s.Refresh(func(tn *tenants.Tenant) bool { return tn.Instance.ID == "mfa" })
+		if !slices.Equal(got, []string{"web", "worker"}) {
+			t.Fatalf("Refresh named %q, want web and worker", got)
+		}
+		synctest.Wait() // no time passes: the backoff is not waited for
+		mu.Lock()
+		mfa, plain := calls["mfa"], calls["plain"]
+		mu.Unlock()
+		if mfa != 2 || plain != 1 {
+			t.Fatalf("fetches: mfa %d, plain %d; want 2 (prefetch, refresh) and 1", mfa, plain)
+		}
+		if v, ok := s.Entry("worker").Peek(); !ok || v != "mfa" {
+			t.Fatalf("after Refresh: %q %v, want the new value", v, ok)
+		}
+	})
+}

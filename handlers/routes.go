@@ -15,6 +15,7 @@ func (s *Server) adminRoutes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", s.metricsHandler())
 	r.Get("/status", s.handleStatusPage)
 	r.Get("/status.json", s.handleStatusJSON)
+	r.Post("/mfa", s.handleMFA)
 	return r
 }
 

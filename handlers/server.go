@@ -61,6 +61,9 @@ type Options struct {
 	// Status reports tenants' credentials and mirrors for /readyz,
 	// /status and /metrics. If nil, every tenant counts as ready.
 	Status StatusSource
+	// MFA takes MFA codes for profiles with mfa_serial (POST /mfa on the
+	// admin listener). If nil, POST /mfa answers 404.
+	MFA MFAAcceptor
 	// WarnEvery is how often an unknown source is logged again. If 0, ten
 	// minutes.
 	WarnEvery time.Duration

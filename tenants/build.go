@@ -164,6 +164,10 @@ func buildServer(sc ServerConfig, el errorList) Server {
 			el.add([]any{"server", "container_listen"}, "%v", err)
 		}
 	}
+	s.MFADuration = time.Duration(sc.MFADuration) // 0: DefaultMFADuration, where it is used
+	if s.MFADuration != 0 && (s.MFADuration < 15*time.Minute || s.MFADuration > 36*time.Hour) {
+		el.add([]any{"server", "mfa_duration"}, "%s: STS issues MFA sessions for 15m to 36h", s.MFADuration)
+	}
 	if len(s.Listen) == 0 {
 		s.Listen = []string{DefaultListen}
 	}

@@ -759,3 +759,33 @@ func TestParseGolden(t *testing.T) {
 		t.Errorf("Load(%s) differs from %s; if the change is intended, run go test ./tenants -run TestParseGolden -update and review the diff.\ngot:\n%s", in, golden, got)
 	}
 }
+
+func TestParseMFADuration(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        time.Duration
+		err         string
+	}{
+		{name: "unset is the default", want: 0},
+		{name: "a day and a half", value: "36h", want: 36 * time.Hour},
+		{name: "too long", value: "48h", err: "c.yaml:2: server.mfa_duration: 48h0m0s: STS issues MFA sessions for 15m to 36h"},
+		{name: "too short", value: "10m", err: "c.yaml:2: server.mfa_duration: 10m0s: STS issues MFA sessions for 15m to 36h"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			server := "server:\n  listen: [\"127.0.0.1:8080\"]\n"
+			if tc.value != "" {
+				server = "server:\n  mfa_duration: " + tc.value + "\n"
+			}
+			if tc.err != "" {
+				if got := parseErrors(t, "c.yaml", tenantConfig(server)); len(got) != 1 || got[0] != tc.err {
+					t.Errorf("errors %q, want %q", got, tc.err)
+				}
+				return
+			}
+			if got := parse(t, "c.yaml", tenantConfig(server)).Server.MFADuration; got != tc.want {
+				t.Errorf("MFADuration = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"net/netip"
+	"time"
 )
 
 // Config is a validated configuration: what the server runs.
@@ -18,10 +19,15 @@ type Server struct {
 	Listen          []string
 	AdminListen     string
 	TrustedProxies  []netip.Prefix
-	ContainerListen string   // empty: no container credentials endpoint
-	Hosts           []string // extra Host header names accepted
-	DockerSocket    string   // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
+	ContainerListen string        // empty: no container credentials endpoint
+	Hosts           []string      // extra Host header names accepted
+	DockerSocket    string        // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
+	MFADuration     time.Duration // of MFA sessions; 0: DefaultMFADuration
 }
+
+// DefaultMFADuration is how long an MFA session lasts unless
+// server.mfa_duration says otherwise.
+const DefaultMFADuration = 12 * time.Hour
 
 // DefaultListen is where the proxy listens unless told otherwise: loopback
 // only, so that nothing off the host reaches credentials by accident.

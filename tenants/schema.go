@@ -32,6 +32,9 @@ type ServerConfig struct {
 	// a tenant names containers in its sources; empty: DOCKER_HOST if it
 	// is unix://..., else /var/run/docker.sock.
 	DockerSocket string `yaml:"docker_socket"`
+	// MFADuration is how long an MFA session lasts (sts:GetSessionToken
+	// with a code from `imds-proxy mfa`): 15m to 36h; empty: 12h.
+	MFADuration Duration `yaml:"mfa_duration"`
 }
 
 // TenantConfig is one entry of tenants:, and also the shape of defaults:,

@@ -198,7 +198,7 @@ func benchProxyWith(tb testing.TB, logged, withCreds bool) (url, logPath string)
 	if withCreds {
 		ctx, cancel := context.WithCancel(context.Background())
 		tb.Cleanup(cancel)
-		creds := newCredentialCache(ctx, benchProfile, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+		creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
 		creds.Load(cfg)
 		opts.Credentials = creds
 	}

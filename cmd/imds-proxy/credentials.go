@@ -19,12 +19,12 @@ type credentialCache struct {
 	store *cache.Store[*handlers.CredentialDocuments]
 }
 
-func newCredentialCache(ctx context.Context, load awssource.ProfileLoader, log zerolog.Logger, metrics *handlers.Metrics, opts cache.Options) *credentialCache {
+func newCredentialCache(ctx context.Context, load awssource.ProfileLoader, mfa *awssource.MFASessions, log zerolog.Logger, metrics *handlers.Metrics, opts cache.Options) *credentialCache {
 	opts.OnFetch = func(ev cache.Event) {
 		metrics.ObserveUpstream("credentials", ev.Took, errorCode(ev.Err))
 	}
 	source := func(spec tenants.CredentialSpec) tenants.CredentialSource {
-		return &awssource.ProfileCredentials{Spec: spec, Load: load, Log: log}
+		return &awssource.ProfileCredentials{Spec: spec, Load: load, Log: log, MFA: mfa}
 	}
 	return &credentialCache{store: cache.NewCredentials(ctx, opts, log, source, handlers.RenderCredentials)}
 }
@@ -83,4 +83,34 @@ func summary(err error) string {
 		return ue.Summary()
 	}
 	return tenants.Redact(err.Error()) // not from awssource: redact here
+}
+
+// mfaDesk is the handlers.MFAAcceptor of production: it starts a
+// profile's MFA session and has the credentials of every tenant that
+// depends on it fetched at once, rather than after their backoff.
+type mfaDesk struct {
+	sessions *awssource.MFASessions
+	creds    *credentialCache
+	// mfaProfile names the profile with the mfa_serial a profile depends
+	// on, "" for none (awssource.MFAProfile).
+	mfaProfile func(ctx context.Context, profile string) string
+}
+
+func (d *mfaDesk) AcceptMFA(ctx context.Context, profile, code string) (handlers.MFAAccepted, error) {
+	started, err := d.sessions.Start(ctx, profile, code)
+	if err != nil {
+		return handlers.MFAAccepted{}, err
+	}
+	roots := map[string]string{} // by tenant profile: each profile's files read once
+	refreshing := d.creds.store.Refresh(func(t *tenants.Tenant) bool {
+		p := t.Credentials.Profile
+		root, ok := roots[p]
+		if !ok {
+			root = d.mfaProfile(ctx, p)
+			roots[p] = root
+		}
+		return root == started.Profile
+	})
+	return handlers.MFAAccepted{Profile: started.Profile, Serial: started.Serial, Expiration: started.Expiration,
+		Tenants: refreshing}, nil
 }

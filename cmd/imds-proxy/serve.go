@@ -164,6 +164,7 @@ type proxy struct {
 	logger  zerolog.Logger
 	creds   *credentialCache
 	mirrors *mirrors
+	mfa     *mfaDesk
 	srv     *handlers.Server
 }
 
@@ -182,11 +183,14 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 		d.ec2 = upstream.EC2
 	}
 	metrics := handlers.NewMetrics()
+	sessions := awssource.NewMFASessions(d.profiles, nil)
+	creds := newCredentialCache(ctx, d.profiles, sessions, logger, metrics, cache.Options{})
 	return &proxy{
 		metrics: metrics,
 		logger:  logger,
-		creds:   newCredentialCache(ctx, d.profiles, logger, metrics, cache.Options{}),
+		creds:   creds,
 		mirrors: newMirrors(ctx, d.ec2, logger, cache.Options{}),
+		mfa:     &mfaDesk{sessions: sessions, creds: creds, mfaProfile: awssource.MFAProfile},
 	}
 }
 
@@ -194,7 +198,7 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 // applies cfg.
 func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
-		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View})
+		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa})
 	if err != nil {
 		return err
 	}
@@ -205,6 +209,7 @@ func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 // apply makes cfg the configuration served, at start and at every reload
 // alike.
 func (p *proxy) apply(cfg *tenants.Config) error {
+	p.mfa.sessions.SetDuration(cfg.Server.MFADuration)
 	p.creds.Load(cfg) // first: the new tenants' credentials start fetching
 	// The server seeds each mirrored tenant with its last copy
 	// (handlers.Options.View: the mirrors' entries by name), so it is never

@@ -87,7 +87,7 @@ func TestStatusOfStores(t *testing.T) {
 		}
 		m := newMirrors(t.Context(), ec2s, zerolog.Nop(), cache.Options{})
 		m.Load(cfg, func(string, *tenants.Tenant) bool { return true })
-		creds := newCredentialCache(t.Context(), profiles, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+		creds := newCredentialCache(t.Context(), profiles, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
 		creds.Load(cfg)
 		synctest.Wait()
 		states := tenantStates{creds: creds, mirror: m.State}

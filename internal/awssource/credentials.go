@@ -34,6 +34,9 @@ type ProfileCredentials struct {
 	// operator sees which user or role a profile resolved to. If zero,
 	// nothing is logged and the identity is not asked for.
 	Log zerolog.Logger
+	// MFA holds the MFA sessions of profiles with mfa_serial. If nil, a
+	// tenant of such a profile always answers MFARequired.
+	MFA *MFASessions
 
 	mu        sync.Mutex
 	account   string // of the profile's identity, learnt once with GetCallerIdentity
@@ -49,13 +52,19 @@ const maxChainedDuration = time.Hour
 // are *tenants.UpstreamError saying
 // what the operator should do.
 func (s *ProfileCredentials) Retrieve(ctx context.Context) (tenants.Credentials, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
+	now := s.now
 	p, err := s.Load(ctx, s.Spec.Profile)
 	if err != nil {
 		return tenants.Credentials{}, s.explain(nil, false, err)
+	}
+	if p.MFA != nil {
+		c, err := s.viaMFA(ctx, p)
+		if err != nil {
+			return tenants.Credentials{}, err
+		}
+		c.Retrieved = now()
+		s.announce(ctx, p)
+		return c, nil
 	}
 	base, err := p.Credentials.Retrieve(ctx)
 	if err != nil {
@@ -85,6 +94,13 @@ func (s *ProfileCredentials) Retrieve(ctx context.Context) (tenants.Credentials,
 	c.Retrieved = now()
 	s.announce(ctx, p)
 	return c, nil
+}
+
+func (s *ProfileCredentials) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // announce logs, once, whose credentials the profile holds. It is best
@@ -118,14 +134,14 @@ func (s *ProfileCredentials) announce(ctx context.Context, p *Profile) {
 }
 
 func (s *ProfileCredentials) assumeRole(ctx context.Context, p *Profile, chained bool) (tenants.Credentials, error) {
-	d := s.Spec.Duration
-	if chained && d > maxChainedDuration {
-		d = maxChainedDuration
-	}
+	return s.assume(ctx, p.STS, s.assumeInput(), s.Spec.Duration, chained, 0)
+}
+
+// assumeInput is the sts:AssumeRole of the spec's role.
+func (s *ProfileCredentials) assumeInput() *sts.AssumeRoleInput {
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(s.Spec.RoleARN),
 		RoleSessionName: aws.String(s.Spec.SessionName),
-		DurationSeconds: aws.Int32(int32(d / time.Second)),
 	}
 	if s.Spec.ExternalID != "" {
 		in.ExternalId = aws.String(s.Spec.ExternalID)
@@ -142,9 +158,22 @@ func (s *ProfileCredentials) assumeRole(ctx context.Context, p *Profile, chained
 	for _, k := range slices.Sorted(maps.Keys(s.Spec.Tags)) {
 		in.Tags = append(in.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(s.Spec.Tags[k])})
 	}
-	out, err := p.STS.AssumeRole(ctx, in)
+	return in
+}
+
+// assume calls in for d, capped at STS's limit for role chaining when
+// chained and at limit when positive (but never under STS's minimum, 15m).
+func (s *ProfileCredentials) assume(ctx context.Context, client STSClient, in *sts.AssumeRoleInput, d time.Duration, chained bool, limit time.Duration) (tenants.Credentials, error) {
+	if chained && d > maxChainedDuration {
+		d = maxChainedDuration
+	}
+	if limit > 0 && d > limit {
+		d = max(limit.Truncate(time.Second), minSTSDuration)
+	}
+	in.DurationSeconds = aws.Int32(int32(d / time.Second))
+	out, err := client.AssumeRole(ctx, in)
 	if err != nil {
-		return tenants.Credentials{}, fmt.Errorf("assume %s: %w", s.Spec.RoleARN, err)
+		return tenants.Credentials{}, fmt.Errorf("assume %s: %w", aws.ToString(in.RoleArn), err)
 	}
 	c := fromSTS(out.Credentials)
 	if out.AssumedRoleUser != nil {
@@ -152,6 +181,9 @@ func (s *ProfileCredentials) assumeRole(ctx context.Context, p *Profile, chained
 	}
 	return c, nil
 }
+
+// minSTSDuration is the shortest session STS issues.
+const minSTSDuration = 15 * time.Minute
 
 func (s *ProfileCredentials) sessionToken(ctx context.Context, p *Profile) (tenants.Credentials, error) {
 	out, err := p.STS.GetSessionToken(ctx, &sts.GetSessionTokenInput{

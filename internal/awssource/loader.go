@@ -57,6 +57,10 @@ func (l *Loader) Profile(ctx context.Context, profile string) (*Profile, error) 
 	var more []func(*config.LoadOptions) error
 	sc, scErr := sharedConfigProfile(ctx, profile)
 	if scErr == nil {
+		if root, roles := mfaChain(&sc); root != nil && !l.defaultChain(profile) {
+			// The SDK refuses such a profile without a terminal to ask.
+			return l.mfaProfile(ctx, profile, root, roles)
+		}
 		helpers = helpersOf(&sc)
 		more = append(more, config.WithAssumeRoleCredentialOptions(helpers.signAssumeRole))
 	}

@@ -35,6 +35,11 @@ type Profile struct {
 	SSOSession   string // sso_session of the profile, if any
 	SSO          bool   // credentials come from IAM Identity Center
 	DefaultChain bool   // loaded through the SDK's default chain (Profiles.DefaultChain)
+	// MFA, if not nil, says the profile's credentials come from an MFA
+	// session (mfa_serial on the profile or its source_profile chain);
+	// Credentials and STS are then the long-term keys that session is
+	// asked for with.
+	MFA *MFA
 }
 
 // ProfileLoader loads a named profile afresh. It is called on every refresh,
