@@ -81,7 +81,7 @@ func BenchmarkFootprint(b *testing.B) {
 					parsed := liveHeap()
 					ctx, cancel := context.WithCancel(context.Background())
 					b.StartTimer()
-					creds := newCredentialCache(ctx, benchProfile, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+					creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
 					creds.Load(cfg)
 					srv, err := handlers.New(cfg, handlers.Options{Credentials: creds})
 					if err != nil {
