@@ -61,10 +61,8 @@ func TestReloader(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	// The look once the watch has begun finds the file as loaded.
-	if err := recv(t, loads); err != nil {
-		t.Fatal(err)
-	}
+	// The look once the watch has begun finds the file as loaded, and does
+	// not even parse it (unchanged bytes).
 
 	// waitLoad waits for a load that failed (or not): later writes must
 	// not overtake the one the reloader is to see.
@@ -79,8 +77,7 @@ func TestReloader(t *testing.T) {
 	}
 	write("tenants: [")
 	waitLoad(true)
-	write(config("two")) // as running: loaded, not applied again
-	waitLoad(false)
+	write(config("two")) // as running: not applied again (not even parsed)
 	write(config("three"))
 	if got := recv(t, applied); got != "three" {
 		t.Fatalf("applied %q, want three (an invalid or unchanged file applied?)", got)

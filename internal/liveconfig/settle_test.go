@@ -102,6 +102,10 @@ func TestReloaderLeavesAFileStillBeingWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The file on disk is no longer what runs: the look at start loads it.
+	if err := os.WriteFile(path, []byte("tenants:\n  - {name: one, sources: [10.0.0.1]}\n# writing\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	load := func() (liveconfig.Loaded, error) {
 		n++ // another tenant at every read: a writer that never stops
