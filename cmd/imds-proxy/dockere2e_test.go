@@ -37,7 +37,7 @@ const dockerBudget = 200 * time.Second
 const (
 	dockerProject   = "imdse2e"
 	dockerNetwork   = dockerProject + "_app"
-	dockerBridge    = "imdse2e0"
+	dockerBridge    = "imdsdk0"
 	dockerGateway   = "198.18.1.1"
 	dockerSecond    = "imdse2e-second"
 	dockerAdminPort = "19180"
@@ -355,7 +355,7 @@ func dockerStartRace(t *testing.T, e *dockerEnv) {
 func dockerSecondNetwork(t *testing.T, e *dockerEnv) {
 	migrator := dockerApps[2]
 	e.must(t, "docker", "network", "create", "--subnet", "198.18.2.0/24",
-		"-o", "com.docker.network.bridge.name=imdse2e1", dockerSecond)
+		"-o", "com.docker.network.bridge.name=imdsdk1", dockerSecond)
 	e.must(t, "docker", "network", "connect", dockerSecond, migrator.container)
 	second := e.addr(t, migrator.container, dockerSecond)
 	deadline := time.Now().Add(5 * time.Second)
