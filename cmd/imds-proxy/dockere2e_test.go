@@ -115,8 +115,9 @@ func TestDockerE2E(t *testing.T) {
 		}
 	})
 
-	// As the README says: the rule names the bridge, so it goes in first.
-	netnsSetup(t, &e.netnsEnv, "--mode", "dnat", "--bridge", dockerBridge, "--to", dockerGateway+":8080", "--apply")
+	// As the README says: the rules name the bridges, so they go in first;
+	// imdsdk1 is the second network's, which takes the default route.
+	netnsSetup(t, &e.netnsEnv, "--mode", "dnat", "--bridge", dockerBridge, "--bridge", "imdsdk1", "--to", dockerGateway+":8080", "--apply")
 	e.must(t, append(e.compose, "up", "-d")...)
 	e.relay = netnsRelay(t, dockerGateway, m.url)
 	dockerWaitHealthy(t, e)
@@ -264,10 +265,11 @@ func dockerCheckApp(t *testing.T, e *dockerEnv, a dockerApp, container string) {
 		}
 		t.Logf("aws cli in %s: %s in %s", container, id.Arn, time.Since(begin).Round(time.Millisecond))
 	}
-	const script = `import boto3, json
+	const script = `import boto3, json, os
 s = boto3.Session()
 c = s.get_credentials()
-print(json.dumps({"method": None} if c is None else {"method": c.method, "arn": s.client("sts").get_caller_identity()["Arn"]}))
+sts = s.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"]) # boto3 1.26 predates AWS_ENDPOINT_URL
+print(json.dumps({"method": None} if c is None else {"method": c.method, "arn": sts.get_caller_identity()["Arn"]}))
 `
 	out, err = e.run(append(exec, "python3", "-c", script)...)
 	var got struct {
