@@ -19,7 +19,7 @@ FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
 BENCH_PKGS      := ./cmd/imds-proxy/ ./handlers/ ./resolver/
 
-.PHONY: help build run run-linux test unit e2e fuzz bench vet fmt-check docker run-docker clean
+.PHONY: help build run run-linux test unit e2e e2e-docker fuzz bench vet fmt-check docker run-docker clean
 
 help:
 	@echo 'build       build $(BIN) (version $(VERSION))'
@@ -28,11 +28,12 @@ help:
 	@echo 'test        every test, race-enabled, end-to-end ones included, then $(FUZZTIME) of each fuzz target (what CI runs)'
 	@echo 'unit        the fast tests only (go test ./...)'
 	@echo 'e2e         as root: namespaces as containers, setup --apply, AWS CLI and boto3 inside (CI runs it after test)'
+	@echo 'e2e-docker  as root, on a Docker Engine: the image, the compose story, AWS CLI, boto3 and curl in containers (CI runs it after e2e)'
 	@echo 'fuzz        $(FUZZTIME_LONG) of each fuzz target'
 	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready), then scripts/bench-wrk.sh'
 	@echo 'vet         go vet'
 	@echo 'fmt-check   fail if gofmt would change a file'
-	@echo 'docker      build the image $(IMAGE):$(VERSION)'
+	@echo 'docker      build the image $(IMAGE):$(VERSION) (FROM scratch, no registry needed)'
 	@echo 'run-docker  run that image, published on port 80'
 	@echo 'clean       remove bin/'
 
@@ -68,6 +69,21 @@ unit:
 # moto_server and a python3 with boto3. About 40 s.
 e2e:
 	$(GO) test -tags netns -run '^TestNetns$$' -count=1 -timeout 150s -v ./cmd/imds-proxy/
+
+# The seed's story on a real Docker Engine (cmd/imds-proxy/dockere2e_test.go,
+# build tag dockere2e): the image of `make docker` (tagged e2e-docker and
+# removed afterwards), the cached client image of
+# scripts/e2e-docker/client-image.sh (debootstrap; built only when absent,
+# about 3 minutes), configs/docker-compose-e2e.yml, `setup --mode dnat`, and
+# the AWS CLI, boto3 and curl inside the containers. Needs root, docker,
+# docker-compose, debootstrap, moto_server. About a minute once cached.
+E2E_CLIENT_IMAGE ?= imds-proxy-e2e-client:latest
+e2e-docker:
+	scripts/e2e-docker/client-image.sh $(E2E_CLIENT_IMAGE)
+	@$(MAKE) --no-print-directory docker IMAGE=imds-proxy-e2e VERSION=e2e-docker
+	@status=0; IMDS_E2E_PROXY_IMAGE=imds-proxy-e2e:e2e-docker IMDS_E2E_CLIENT_IMAGE=$(E2E_CLIENT_IMAGE) \
+		$(GO) test -tags dockere2e -run '^TestDockerE2E$$' -count=1 -timeout 240s -v ./cmd/imds-proxy/ || status=$$?; \
+	docker rmi imds-proxy-e2e:e2e-docker >/dev/null; exit $$status
 
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME_LONG)
@@ -116,8 +132,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-docker:
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+# The image needs no registry: FROM scratch, with the binary built here and
+# the host's CA bundle copied into bin/image/, its build context (Dockerfile;
+# Dockerfile.multistage builds from source where a registry is reachable).
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+docker: build
+	rm -rf bin/image && mkdir -p bin/image
+	cp $(BIN) bin/image/imds-proxy
+	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		-t $(IMAGE):$(VERSION) -f Dockerfile bin/image
 
 # As in the seed: the container's port published on the host's port 80.
 # Through -p the proxy sees the bridge gateway as every client's source, so

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -67,6 +68,14 @@ type Options struct {
 	// WarnEvery is how often an unknown source is logged again. If 0, ten
 	// minutes.
 	WarnEvery time.Duration
+	// WaitForSource is asked about a request from an address no tenant
+	// lists: it blocks until the address may be served now (true: the
+	// request is resolved again against the configuration then loaded) or
+	// ctx ends (false). The server bounds the wait by SourceWaitBound and
+	// holds at most MaxSourceWaiters requests at once. Followed Docker
+	// containers use it to close the start race (sourcewait.go). If nil,
+	// an unknown address is refused at once.
+	WaitForSource func(ctx context.Context, addr netip.Addr) bool
 }
 
 // DefaultMaxTokens is how many live IMDSv2 tokens a tenant may hold: far
@@ -90,6 +99,7 @@ type Server struct {
 	sources *sources
 	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
+	waiters sourceWaiters
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -157,6 +167,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
+	s.waiters = make(sourceWaiters, MaxSourceWaiters)
 	s.sources = newSources(opts.Now)
 	s.ceiling = ceiling{max: opts.MaxConnections, maxUnknown: max(1, opts.MaxConnections/unknownShare)}
 	s.metrics = opts.Metrics
@@ -267,6 +278,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.peer = peer.Addr().Unmap()
 		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
 		t, _, ok := st.resolver.Lookup(x.src)
+		if !ok && s.waitForSource(r.Context(), x.src) {
+			st = s.state.Load()
+			x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
+			t, _, ok = st.resolver.Lookup(x.src)
+		}
 		switch {
 		case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
 			x.refuse(http.StatusTooManyRequests)

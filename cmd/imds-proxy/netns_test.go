@@ -1,4 +1,4 @@
-//go:build netns
+//go:build netns || dockere2e
 
 package main
 
@@ -84,7 +84,7 @@ func TestNetns(t *testing.T) {
 
 	netnsTopology(t, e)
 	m := motoStart(t)
-	e.moto = netnsRelay(t, m.url)
+	e.moto = netnsRelay(t, netnsHost4, m.url)
 	t.Logf("topology and moto up in %s; python %s", time.Since(start).Round(time.Millisecond), e.python)
 
 	if snap := netnsSnapshot(t, e); strings.Contains(snap, "--comment "+hostnet.Tag) || strings.Contains(snap, "metric "+strconv.Itoa(hostnet.AddrMetric)) {
@@ -329,11 +329,11 @@ func netnsHasDummy(t *testing.T, e *netnsEnv) bool {
 	return err == nil
 }
 
-// netnsRelay forwards a port of the bridge's address to moto on loopback,
-// so that the namespaces can reach it.
-func netnsRelay(t *testing.T, motoURL string) string {
+// netnsRelay forwards a port of host, the bridge's address, to moto on
+// loopback, so that the namespaces (or containers) can reach it.
+func netnsRelay(t *testing.T, host, motoURL string) string {
 	target := strings.TrimPrefix(motoURL, "http://")
-	l, err := net.Listen("tcp", net.JoinHostPort(netnsHost4, "0"))
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-//go:build e2e || netns
+//go:build e2e || netns || dockere2e
 
 package main
 

@@ -41,6 +41,8 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 			return runStatus(ctx, args[1:], getenv, stdout, stderr)
 		case "mfa":
 			return runMFA(ctx, args[1:], getenv, stdout, stderr)
+		case "health":
+			return runHealth(ctx, args[1:], getenv, stdout, stderr)
 		case "explain":
 			return runExplain(ctx, args[1:], stdout, stderr)
 		case "version":

@@ -101,6 +101,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		return err
 	}
 	p := newProxy(ctx, d, logger, o.config == "")
+	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.applyLogged)
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -166,6 +167,7 @@ type proxy struct {
 	mirrors *mirrors
 	mfa     *mfaDesk
 	srv     *handlers.Server
+	live    *liveconfig.Containers // the file's tenants with the followed containers
 }
 
 // newProxy loads profiles the way the mode asks: in seed mode (no
@@ -198,7 +200,8 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 // applies cfg.
 func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
-		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa})
+		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa,
+		WaitForSource: p.live.WaitForSource})
 	if err != nil {
 		return err
 	}
@@ -227,16 +230,19 @@ func (p *proxy) apply(cfg *tenants.Config) error {
 	return nil
 }
 
+// applyLogged is apply for the live configuration, which has no caller
+// to return an error to.
+func (p *proxy) applyLogged(cfg *tenants.Config) {
+	if err := p.apply(cfg); err != nil {
+		p.logger.Error().Err(err).Msg("configuration not applied")
+	}
+}
+
 // follow keeps the configuration current until ctx ends: the file's
 // reloads and, for tenants that name containers, the Docker Engine's
 // events, both applied through one path.
 func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconfig.Loaded, p *proxy, logger zerolog.Logger) {
-	apply := func(cfg *tenants.Config) {
-		if err := p.apply(cfg); err != nil {
-			logger.Error().Err(err).Msg("configuration not applied")
-		}
-	}
-	live := liveconfig.NewContainers(logger, o.dockerHost, loaded.Config, apply)
+	live := p.live
 	rl := liveconfig.NewReloader(o.config, loaded, func() (liveconfig.Loaded, error) { return loadConfig(ctx, o) }, live.SetFile, logger)
 	wg.Add(2)
 	go func() {

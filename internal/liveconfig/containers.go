@@ -31,13 +31,15 @@ type Containers struct {
 	warned     string // the conflicts last logged
 	served     map[string]string
 	wake       chan struct{}
+	reported   bool          // the followed engine's containers are known
+	applied    chan struct{} // closed, and replaced, when containers are applied
 }
 
 // NewContainers starts from cfg, which is already applied; dockerHost is
 // DOCKER_HOST, the engine followed when server.docker_socket is not set.
 func NewContainers(log zerolog.Logger, dockerHost string, cfg *tenants.Config, apply func(*tenants.Config)) *Containers {
 	c := &Containers{log: log, dockerHost: dockerHost, apply: apply, file: cfg,
-		served: map[string]string{}, wake: make(chan struct{}, 1)}
+		served: map[string]string{}, wake: make(chan struct{}, 1), applied: make(chan struct{})}
 	c.socket = c.socketFor(cfg)
 	return c
 }
@@ -48,7 +50,7 @@ func (c *Containers) SetFile(cfg *tenants.Config) {
 	defer c.mu.Unlock()
 	c.file = cfg
 	if s := c.socketFor(cfg); s != c.socket {
-		c.socket, c.containers = s, nil
+		c.socket, c.containers, c.reported = s, nil, false
 		c.gen++
 		select {
 		case c.wake <- struct{}{}:
@@ -88,8 +90,10 @@ func (c *Containers) changed(gen int, running []docker.Container) {
 	if gen != c.gen {
 		return // a watcher of an engine no longer followed
 	}
-	c.containers = cs
+	c.containers, c.reported = cs, true
 	c.applyLocked()
+	close(c.applied) // after apply: a waiter woken now finds it served
+	c.applied = make(chan struct{})
 }
 
 func (c *Containers) applyLocked() {
