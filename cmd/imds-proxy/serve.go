@@ -35,6 +35,8 @@ const (
 	idleTimeout       = 60 * time.Second
 	maxHeaderBytes    = 16 << 10
 	shutdownGrace     = 10 * time.Second
+	// maxTenantLines is how many "serving tenant" lines start logs at info.
+	maxTenantLines = 100
 )
 
 // newLogger builds the one logger of the process. Lines go through a diode:
@@ -117,8 +119,15 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	for _, w := range append(configWarnings(cfg), o.ignoredEnv...) {
 		logger.Warn().Msg(w)
 	}
+	// A line a tenant, at info while they can be read; a host of
+	// thousands gets one line, and the rest at debug.
+	level := zerolog.InfoLevel
+	if len(cfg.Tenants) > maxTenantLines {
+		level = zerolog.DebugLevel
+		logger.Info().Int("tenants", len(cfg.Tenants)).Msg("serving tenants (one line each at --log-level debug)")
+	}
 	for _, t := range cfg.Tenants {
-		logger.Info().Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
+		logger.WithLevel(level).Str("tenant", t.Name).Str("instance", t.Instance.ID).Interface("sources", t.Sources).Msg("serving tenant")
 	}
 
 	var wg sync.WaitGroup
