@@ -6,13 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; when
+// it is not, the module version `go install ...@vX.Y.Z` records is used
+// (versionString).
+var version = ""
 
 // run is the whole program: main only wires the process to it, so tests
 // drive exactly what users run.
@@ -62,16 +63,4 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 		return err
 	}
 	return serve(ctx, d, o, loaded, stderr)
-}
-
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "imds-proxy " + v
 }
