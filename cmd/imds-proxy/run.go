@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -45,10 +44,16 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return nil
+		case "help":
+			return runHelp(ctx, d, args[1:], getenv, stdout, stderr)
+		case "completion":
+			return runCompletion(args[1:], stdout)
+		case "man":
+			return runMan(args[1:], stdout)
 		}
 	}
-	o, err := parseFlags("imds-proxy", args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, err := parseFlags(args, getenv, stdout)
+	if errors.Is(err, errHelpShown) {
 		return nil
 	}
 	if err != nil {
