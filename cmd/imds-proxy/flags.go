@@ -25,6 +25,7 @@ type options struct {
 	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
 	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
 	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
+	notifySocket    string   // NOTIFY_SOCKET: where systemd hears readiness (notifier)
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -129,7 +130,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
-	o := &options{dockerHost: getenv("DOCKER_HOST")}
+	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET")}
 	var verbose, noRedirects bool
 	fs := serveFlagSet(o, &verbose, &noRedirects)
 	fs.Usage = func() { mainUsage(fs.Output(), fs) }
