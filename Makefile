@@ -159,4 +159,4 @@ release-check:
 	$(GORELEASER) build --snapshot --clean
 
 clean:
-	rm -rf bin/ dist/imds-proxy_* dist/artifacts.json dist/config.yaml dist/metadata.json
+	rm -rf bin/
