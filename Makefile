@@ -19,7 +19,7 @@ FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
 BENCH_PKGS      := ./cmd/imds-proxy/ ./handlers/ ./resolver/
 
-.PHONY: help build run run-linux test unit e2e e2e-docker fuzz bench vet fmt-check docker run-docker clean
+.PHONY: help build run run-linux test unit e2e e2e-docker fuzz bench vet fmt-check docker run-docker clean man units cross release-check snapshot
 
 help:
 	@echo 'build       build $(BIN) (version $(VERSION))'
@@ -35,6 +35,10 @@ help:
 	@echo 'fmt-check   fail if gofmt would change a file'
 	@echo 'docker      build the image $(IMAGE):$(VERSION) (FROM scratch, no registry needed)'
 	@echo 'run-docker  run that image, published on port 80'
+	@echo 'man         regenerate docs/imds-proxy.1 from the flag definitions (imds-proxy man)'
+	@echo 'units       systemd-analyze verify the units of dist/systemd'
+	@echo 'cross       build linux and darwin, amd64 and arm64, as a release does (into bin/)'
+	@echo 'release-check  goreleaser check, then a snapshot build of every target (needs goreleaser)'
 	@echo 'clean       remove bin/'
 
 build:
@@ -159,6 +163,31 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run-linux: build
 	$(SUDO) ./$(BIN) setup --mode address --interface lo --ipv6=false --apply
 	$(SUDO) ./$(BIN) --listen 169.254.169.254:80 --source 127.0.0.0/8,::1,169.254.169.254 $(ARGS)
+
+man:
+	$(GO) run ./cmd/imds-proxy man > docs/imds-proxy.1
+
+# The units name /usr/local/bin/imds-proxy; verify needs it to exist, so
+# the check runs against a copy of the units pointing at the built binary.
+units: build
+	@tmp=$$(mktemp -d); for u in dist/systemd/*.service; do \
+		sed "s|/usr/local/bin/imds-proxy|$(CURDIR)/$(BIN)|g" $$u > $$tmp/$$(basename $$u); done; \
+	echo "systemd-analyze verify dist/systemd/*.service"; \
+	status=0; systemd-analyze verify $$tmp/*.service || status=$$?; rm -rf $$tmp; exit $$status
+
+# What a release builds, without goreleaser: every target, static.
+CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+cross:
+	@set -e; for t in $(CROSS_TARGETS); do \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} go build"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+			-o bin/imds-proxy-$${t%/*}-$${t#*/} ./cmd/imds-proxy; \
+	done
+
+GORELEASER ?= goreleaser
+release-check:
+	$(GORELEASER) check
+	$(GORELEASER) build --snapshot --clean
 
 clean:
 	rm -rf bin/

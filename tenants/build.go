@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -196,11 +197,19 @@ func buildServer(sc ServerConfig, el errorList) Server {
 }
 
 // ParseListen checks a listen address: host:port with a literal IP host
-// ("127.0.0.1:8080", "[::1]:8080", "169.254.169.254:80").
+// ("127.0.0.1:8080", "[::1]:8080", "169.254.169.254:80"), or an empty host
+// (":8080") for every address of the host, which is returned as the IPv6
+// unspecified address: net.Listen binds ":8080" on both families, as it
+// does "[::]:8080".
 func ParseListen(s string) (netip.AddrPort, error) {
+	if port, ok := strings.CutPrefix(s, ":"); ok {
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(n)), nil
+		}
+	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
-		return ap, fmt.Errorf("%q is not an address and port such as 127.0.0.1:8080 or [::1]:8080", s)
+		return ap, fmt.Errorf("%q is not an address and port such as 127.0.0.1:8080, [::1]:8080 or :8080 (every address)", s)
 	}
 	return ap, nil
 }

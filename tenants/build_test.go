@@ -789,3 +789,29 @@ func TestParseMFADuration(t *testing.T) {
 		})
 	}
 }
+
+func TestParseListen(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" for an error
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080"},
+		{"[::1]:8080", "[::1]:8080"},
+		{"169.254.169.254:80", "169.254.169.254:80"},
+		{":8080", "[::]:8080"},
+		{":0", "[::]:0"},
+		{":http", ""},
+		{":65536", ""},
+		{"localhost:8080", ""},
+		{"8080", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		ap, err := tenants.ParseListen(tt.in)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("ParseListen(%q) = %v, want an error", tt.in, ap)
+		case tt.want != "" && (err != nil || ap.String() != tt.want):
+			t.Errorf("ParseListen(%q) = %v, %v; want %s", tt.in, ap, err, tt.want)
+		}
+	}
+}

@@ -693,7 +693,7 @@ tenants:
     sources: [10.0.0.1]
 `,
 		want: []string{
-			`c.yaml:2: server.listen[0]: "localhost:8080" is not an address and port such as 127.0.0.1:8080 or [::1]:8080`,
+			`c.yaml:2: server.listen[0]: "localhost:8080" is not an address and port such as 127.0.0.1:8080, [::1]:8080 or :8080 (every address)`,
 			`c.yaml:3: server.trusted_proxies[1]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?`,
 		},
 	},
@@ -727,7 +727,7 @@ func TestParseReportsEveryError(t *testing.T) {
 defaults:
   name: everyone
 server:
-  admin_listen: ":9180"
+  admin_listen: "9180"
 `
 	want := []string{
 		`c.yaml:3: tenants[0].sources[0]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?`,
@@ -738,7 +738,7 @@ server:
 		`c.yaml:8: tenants[1].name: tenant "web" is already defined by tenants[0]`,
 		`c.yaml:11: tenants[1].credentials.role_arn: "arn:aws:iam::111122223333:role/" is not a role ARN such as arn:aws:iam::111122223333:role/web`,
 		`c.yaml:13: defaults.name: a name belongs to one tenant, not to defaults`,
-		`c.yaml:15: server.admin_listen: ":9180" is not an address and port such as 127.0.0.1:8080 or [::1]:8080`,
+		`c.yaml:15: server.admin_listen: "9180" is not an address and port such as 127.0.0.1:8080, [::1]:8080 or :8080 (every address)`,
 	}
 	got := parseErrors(t, "c.yaml", config)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -14,17 +14,22 @@ import (
 // runCheck validates a configuration and prints its tenants, so a user can
 // see what each address will be served before anything listens.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("imds-proxy check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config := fs.String("config", "", "YAML configuration `file` to validate")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	config := new(string)
+	fs := checkFlagSet(config)
+	if err := parseArgs(fs, args, stdout); err != nil {
+		if errors.Is(err, errHelpShown) {
 			return nil
 		}
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("check: unexpected argument %q", fs.Arg(0))
+	}
 	if *config == "" {
-		return errors.New("check: --config is required")
+		*config = getenv("IMDS_PROXY_CONFIG")
+	}
+	if *config == "" {
+		return usagef("check: --config is required (or IMDS_PROXY_CONFIG)")
 	}
 	loaded, err := loadConfig(ctx, &options{config: *config})
 	if err != nil {
@@ -58,4 +63,12 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 			zone, ip, role, t.IMDS.Mode())
 	}
 	return tw.Flush()
+}
+
+// checkFlagSet defines check's flags into config.
+func checkFlagSet(config *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("imds-proxy check", flag.ContinueOnError)
+	fs.StringVar(config, "config", "", "YAML configuration `file` to validate (env IMDS_PROXY_CONFIG)")
+	fs.Usage = func() { usageOf(fs, "") }
+	return fs
 }

@@ -24,28 +24,29 @@ func loadConfig(ctx context.Context, o *options) (liveconfig.Loaded, error) {
 	if o.config == "" {
 		f, err := o.seedFile()
 		if err != nil {
-			return l, err
+			return l, usageError{err}
 		}
 		cfg, errs := tenants.Build(f, ".", now)
 		if errs != nil {
-			return l, flagErrors(errs)
+			// The values are the command line's: a bad argument.
+			return l, usageError{flagErrors(errs)}
 		}
 		l.Config = cfg
 	} else {
 		if len(o.seedSet) > 0 {
-			return l, fmt.Errorf("%v describe the single tenant of seed mode and cannot be combined with --config: set them in the file", o.seedSet)
+			return l, usagef("%v describe the single tenant of seed mode and cannot be combined with --config: set them in the file", o.seedSet)
 		}
 		data, err := os.ReadFile(o.config)
 		if err != nil {
-			return l, err
+			return l, configError{err}
 		}
 		l.Digest = sha256.Sum256(data)
 		if l.Config, err = tenants.Parse(o.config, data, now); err != nil {
-			return l, err
+			return l, configError{err}
 		}
 	}
 	if err := applyFlagOverrides(o, l.Config); err != nil {
-		return l, err
+		return l, usageError{err}
 	}
 	awssource.NameRoles(ctx, l.Config)
 	return l, nil

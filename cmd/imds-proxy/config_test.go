@@ -29,7 +29,7 @@ func TestLoadConfigFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := parseFlags("imds-proxy", tc.args, func(string) string { return "" }, io.Discard)
+			o, err := parseFlags(tc.args, func(string) string { return "" }, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,15 +21,10 @@ var errNoTenant = errors.New("no tenant lists it")
 // configuration alone: the same resolver the server builds, asked for
 // every source that contains the address rather than only the winner.
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("imds-proxy explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: imds-proxy explain --config FILE ADDRESS")
-		fs.PrintDefaults()
-	}
-	config := fs.String("config", "", "YAML configuration `file` to explain from")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	config := new(string)
+	fs := explainFlagSet(config)
+	if err := parseArgs(fs, args, stdout); err != nil {
+		if errors.Is(err, errHelpShown) {
 			return nil
 		}
 		return err
@@ -38,17 +33,19 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var rest []string
 	for fs.NArg() > 0 {
 		rest = append(rest, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
+		if err := parseArgs(fs, fs.Args()[1:], stdout); err != nil {
+			if errors.Is(err, errHelpShown) {
+				return nil
+			}
 			return err
 		}
 	}
 	if *config == "" || len(rest) != 1 {
-		fs.Usage()
-		return errors.New("explain: want --config FILE and one address")
+		return usagef("explain: want --config FILE and one address (imds-proxy help explain)")
 	}
 	addr, err := parseExplainAddr(rest[0])
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	loaded, err := loadConfig(ctx, &options{config: *config})
 	if err != nil {
@@ -58,6 +55,14 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("explain %s: %w", addr, err)
 	}
 	return nil
+}
+
+// explainFlagSet defines explain's flags into config.
+func explainFlagSet(config *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("imds-proxy explain", flag.ContinueOnError)
+	fs.StringVar(config, "config", "", "YAML configuration `file` to explain from")
+	fs.Usage = func() { usageOf(fs, "") }
+	return fs
 }
 
 // parseExplainAddr takes an address as a user has it at hand: bare, in

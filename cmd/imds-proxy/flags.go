@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -26,6 +25,7 @@ type options struct {
 	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
 	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
 	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
+	notifySocket    string   // NOTIFY_SOCKET: where systemd hears readiness (notifier)
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -82,59 +82,81 @@ var seedEnv = map[string]string{
 	"profile":           "AWS_PROFILE",
 }
 
-func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	o := &options{dockerHost: getenv("DOCKER_HOST")}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage:
-  %[1]s [flags]               serve IMDS (without --config: one tenant from the flags below)
-  %[1]s check --config FILE   validate a configuration and print its tenants
-  %[1]s setup --mode MODE     print (--apply: perform) the host networking for 169.254.169.254; setup --remove undoes it
-  %[1]s version               print the version
+// serverEnv maps the server's flags to the environment variables that set
+// them when the flag is absent (IMDS_PROXY_*): a service unit or a
+// container sets these rather than a command line.
+type envFlag struct{ env, flag string }
 
-Flags:
-`, name)
-		fs.PrintDefaults()
+func serverEnv() []envFlag {
+	return []envFlag{
+		{"IMDS_PROXY_CONFIG", "config"},
+		{"IMDS_PROXY_LISTEN", "listen"},
+		{"IMDS_PROXY_ADMIN_LISTEN", "admin-listen"},
+		{"IMDS_PROXY_LOG_LEVEL", "log-level"},
+		{"IMDS_PROXY_LOG_FORMAT", "log-format"},
 	}
-	fs.StringVar(&o.config, "config", "", "YAML configuration `file` (tenants, server); without it the seed flags below describe one tenant")
-	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen)")
+}
+
+// serveFlagSet defines the flags of serving into o: the one definition the
+// parser, the usage, the completions and the manual page read.
+func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("imds-proxy", flag.ContinueOnError)
+	fs.StringVar(&o.config, "config", "", "YAML configuration `file` (tenants, server); without it the seed flags describe one tenant")
+	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen; :8080 for every address)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
 	fs.StringVar(&o.containerListen, "container-listen", "", "container credentials endpoint `address` (default server.container_listen; none unless set)")
-	fs.StringVar(&o.logFormat, "log-format", "", "log format: json or console (default: console on a terminal, else json)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: json or console (default: console on a terminal, else json)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	verbose := fs.Bool("verbose", false, "same as --log-level debug (seed flag)")
+	fs.BoolVar(verbose, "verbose", false, "same as --log-level debug")
+	fs.BoolVar(noRedirects, "no-scheme-host-redirects", false, "accepted for aws-mock-metadata compatibility; this proxy never redirects, so it changes nothing")
 
 	s := &o.seed
-	fs.StringVar(&s.availabilityZone, "availability-zone", "", "availability zone; the region follows from it (env AVAILABILITY_ZONE)")
-	fs.StringVar(&s.instanceID, "instance-id", "", "instance id (env INSTANCE_ID; default derived from the tenant name)")
-	fs.StringVar(&s.instanceType, "instance-type", "", "instance type (env INSTANCE_TYPE; default t3.micro)")
-	fs.StringVar(&s.hostname, "hostname", "", "local-hostname and hostname (env HOSTNAME; default ip-<private-ip>.<region's domain>)")
-	fs.StringVar(&s.privateIP, "private-ip", "", "local-ipv4 (env PRIVATE_IP)")
-	fs.StringVar(&s.vpcID, "vpc-id", "", "VPC id (env VPC_ID)")
-	fs.StringVar(&s.macAddress, "mac-address", "", "MAC of the primary interface (env MAC_ADDRESS)")
-	fs.StringVar(&s.amiID, "ami-id", "", "AMI id (env AMI_ID)")
-	fs.StringVar(&s.roleName, "role-name", "", "role name under iam/security-credentials/ (env ROLE_NAME)")
-	fs.StringVar(&s.roleARN, "role-arn", "", "role to assume with the profile's credentials (env ROLE_ARN)")
-	fs.StringVar(&s.appPort, "app-port", "", "port of the default listen address (env APP_PORT; default 8080)")
-	fs.StringVar(&s.profile, "profile", "", "AWS profile whose credentials are vended (env AWS_PROFILE; default \"default\")")
+	fs.StringVar(&s.availabilityZone, "availability-zone", "", "availability `zone`; the region follows from it (env AVAILABILITY_ZONE)")
+	fs.StringVar(&s.instanceID, "instance-id", "", "instance `id` (env INSTANCE_ID; default derived from the tenant name)")
+	fs.StringVar(&s.instanceType, "instance-type", "", "instance `type` (env INSTANCE_TYPE; default t3.micro)")
+	fs.StringVar(&s.hostname, "hostname", "", "local-hostname and hostname: a DNS `name` (env HOSTNAME; default ip-<private-ip>.<region's domain>)")
+	fs.StringVar(&s.privateIP, "private-ip", "", "local-ipv4 `address` (env PRIVATE_IP)")
+	fs.StringVar(&s.vpcID, "vpc-id", "", "VPC `id` (env VPC_ID)")
+	fs.StringVar(&s.macAddress, "mac-address", "", "`MAC` of the primary interface (env MAC_ADDRESS)")
+	fs.StringVar(&s.amiID, "ami-id", "", "AMI `id` (env AMI_ID)")
+	fs.StringVar(&s.roleName, "role-name", "", "role `name` under iam/security-credentials/ (env ROLE_NAME)")
+	fs.StringVar(&s.roleARN, "role-arn", "", "`role` to assume with the profile's credentials (env ROLE_ARN)")
+	fs.StringVar(&s.appPort, "app-port", "", "`port` of the default listen address (env APP_PORT; default 8080)")
+	fs.StringVar(&s.profile, "profile", "", "AWS `profile` whose credentials are vended (env AWS_PROFILE; default \"default\")")
 	fs.StringVar(&s.containerTokenFile, "container-token-file", "", "`file` holding the token that authorises the tenant on the container credentials endpoint")
 	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
+	return fs
+}
 
-	if err := fs.Parse(args); err != nil {
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
+	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET")}
+	var verbose, noRedirects bool
+	fs := serveFlagSet(o, &verbose, &noRedirects)
+	fs.Usage = func() { mainUsage(fs.Output(), fs) }
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags come before nothing else; see --help)", fs.Arg(0))
-	}
-	if *verbose {
-		o.logLevel = "debug"
+		if strings.HasPrefix(fs.Arg(0), "-") {
+			return nil, usagef("unexpected argument %q after the flags (see imds-proxy --help)", fs.Arg(0))
+		}
+		return nil, usagef("unknown command %q (imds-proxy --help lists the commands)", fs.Arg(0))
 	}
 	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, e := range serverEnv() {
+		if v := getenv(e.env); v != "" && !set[e.flag] {
+			if err := fs.Set(e.flag, v); err != nil {
+				return nil, usagef("%s=%q: %v", e.env, v, err)
+			}
+		}
+	}
+	if verbose && !set["log-level"] {
+		o.logLevel = "debug"
+	}
 	fs.Visit(func(f *flag.Flag) {
-		set[f.Name] = true
-		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" || f.Name == "container-token-file" {
+		if seedFlag(f.Name) && f.Name != "verbose" && f.Name != "no-scheme-host-redirects" {
 			o.seedSet = append(o.seedSet, "--"+f.Name)
 		}
 	})
@@ -153,7 +175,7 @@ Flags:
 			}
 			if !set[name] && v != "" {
 				if err := fs.Set(name, getenv(env)); err != nil {
-					return nil, err
+					return nil, usagef("%s=%q: %v", env, v, err)
 				}
 			}
 		}

@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; when
+// it is not, the module version `go install ...@vX.Y.Z` records is used
+// (versionString).
+var version = ""
 
 // run is the whole program: main only wires the process to it, so tests
 // drive exactly what users run.
@@ -48,10 +48,16 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return nil
+		case "help":
+			return runHelp(ctx, d, args[1:], getenv, stdout, stderr)
+		case "completion":
+			return runCompletion(args[1:], stdout)
+		case "man":
+			return runMan(args[1:], stdout)
 		}
 	}
-	o, err := parseFlags("imds-proxy", args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, err := parseFlags(args, getenv, stdout)
+	if errors.Is(err, errHelpShown) {
 		return nil
 	}
 	if err != nil {
@@ -66,16 +72,4 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 		return err
 	}
 	return serve(ctx, d, o, loaded, stderr)
-}
-
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "imds-proxy " + v
 }

@@ -48,10 +48,12 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 	if err != nil || o.logLevel == "" {
 		return zerolog.Logger{}, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)
 	}
+	f, isFile := stderr.(*os.File)
+	terminal := isFile && isatty.IsTerminal(f.Fd())
 	format := o.logFormat
 	if format == "" {
 		format = "json"
-		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if terminal {
 			format = "console"
 		}
 	}
@@ -64,12 +66,29 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: d, TimeFormat: time.RFC3339}
+		// Colour codes only for a terminal: in a journal or a file they
+		// are noise.
+		w = zerolog.ConsoleWriter{Out: d, TimeFormat: logTimeFormat, NoColor: !terminal}
 	default:
 		return zerolog.Logger{}, nil, fmt.Errorf("--log-format %q: use json or console", format)
 	}
-	logger := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	logger := zerolog.New(w).Level(level).Hook(timestampMs{})
 	return logger, func() { _ = d.Close() }, nil
+}
+
+// logTimeFormat is RFC 3339 with milliseconds: lines a few milliseconds
+// apart (a request and its refresh) keep their order when read.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// timestampMs stamps every line with the time in logTimeFormat. zerolog's
+// own Timestamp() formats with the package variable TimeFieldFormat
+// (whole seconds by default), and changing that would be global state, so
+// the logger carries its own hook instead. The ConsoleWriter reads this
+// field back: time.Parse accepts the fraction under zerolog's RFC 3339.
+type timestampMs struct{}
+
+func (timestampMs) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(logTimeFormat))
 }
 
 // serve runs the listeners until ctx ends, then drains them.
@@ -148,6 +167,18 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	} else {
 		// Seed mode has no file to reload; SIGHUP must not kill the proxy.
 		signal.Ignore(syscall.SIGHUP)
+	}
+	if sd := (notifier{o.notifySocket}); sd.socket != "" {
+		// Ready once the listeners accept and the credentials are
+		// prefetched: a unit ordered after this one finds them served.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if st := readyState(ctx, cfg, p.creds, 20*time.Millisecond); st != "" {
+				sdNotify(sd, st, logger)
+			}
+		}()
+		defer sdNotify(sd, "STOPPING=1", logger)
 	}
 
 	var runErr error
@@ -252,16 +283,41 @@ func (p *proxy) applyLogged(cfg *tenants.Config) {
 // events, both applied through one path.
 func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconfig.Loaded, p *proxy, logger zerolog.Logger) {
 	live := p.live
-	rl := liveconfig.NewReloader(o.config, loaded, func() (liveconfig.Loaded, error) { return loadConfig(ctx, o) }, live.SetFile, logger)
+	// A load that follows a SIGHUP (systemctl reload) is announced to the
+	// service manager: RELOADING=1 before, READY=1 after, always in pairs.
+	// The reloader hears SIGHUP on its own channel; this one only says
+	// whether one came, and is registered here, before serve returns to
+	// its caller, so that SIGHUP never finds the default action (exit).
+	sd := notifier{o.notifySocket}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	load := func() (liveconfig.Loaded, error) {
+		select {
+		case <-hup:
+			sdNotify(sd, stateReloading, logger)
+			defer sdNotify(sd, "READY=1", logger)
+		default:
+		}
+		return loadConfig(ctx, o)
+	}
+	rl := liveconfig.NewReloader(o.config, loaded, load, live.SetFile, logger)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		defer signal.Stop(hup)
 		rl.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
 		live.Run(ctx)
 	}()
+}
+
+// sdNotify sends state to the service manager, logging a failure.
+func sdNotify(n notifier, state string, logger zerolog.Logger) {
+	if err := n.notify(state); err != nil {
+		logger.Warn().Err(err).Msg("cannot notify the service manager")
+	}
 }
 
 // openListeners opens every listener of the server: block, or none.
@@ -271,10 +327,14 @@ func openListeners(s tenants.Server, logger zerolog.Logger) ([]listener, error) 
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			closeListeners(ls)
-			return fmt.Errorf("%s listener: %w", kind, err)
+			return listenError(kind, addr, err)
 		}
 		ls = append(ls, listener{l, kind})
 		logger.Info().Str("addr", l.Addr().String()).Str("listener", kind).Msg("listening")
+		if ap, err := tenants.ParseListen(addr); err == nil && ap.Addr().IsUnspecified() && kind != "admin" {
+			logger.Warn().Str("addr", addr).Str("listener", kind).
+				Msg("listening on every address of this host: only the configured tenants' sources are served; any other source still gets 403")
+		}
 		return nil
 	}
 	for _, addr := range s.Listen {

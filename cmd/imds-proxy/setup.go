@@ -20,9 +20,9 @@ type setupFlags struct {
 }
 
 func runSetup(args []string, stdout, stderr io.Writer) error {
-	s, err := parseSetupFlags(args, stderr)
+	s, err := parseSetupFlags(args, stdout)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errHelpShown):
 		return nil
 	case err != nil:
 		return err
@@ -34,40 +34,52 @@ func runSetup(args []string, stdout, stderr io.Writer) error {
 	return hostnet.Print(s.opts, stdout)
 }
 
-func parseSetupFlags(args []string, stderr io.Writer) (*setupFlags, error) {
-	s := &setupFlags{}
-	fs := flag.NewFlagSet("imds-proxy setup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage:
+// setupValues are setup's flags that are read before they become
+// hostnet.Options.
+type setupValues struct {
+	mode      string
+	ipv6      bool
+	cidrs, to []string
+	port      int
+}
+
+// setupUsage is what setup's usage says besides its flags.
+const setupUsage = `Forms:
   imds-proxy setup --mode address [--interface imds0] [--ipv6=false] [--apply]
   imds-proxy setup --mode dnat --to IP:PORT [--to [IPv6]:PORT] [--bridge IF]... [--cidr CIDR]... [--host] [--apply]
   imds-proxy setup --mode docker-desktop [--container-port 8081]
   imds-proxy setup --remove
 
 Prints the commands; --apply runs those not yet in effect, --remove undoes
-everything setup added (and nothing else). Both need root.
+everything setup added (and nothing else). Both need root.`
 
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	var cidrs, to []string
-	mode := fs.String("mode", "", "`mode`: address (169.254.169.254 on an interface of this host, for a proxy listening there), dnat (redirect tcp 169.254.169.254:80 to --to), or docker-desktop (print the container credentials recipe)")
+// setupFlagSet defines setup's flags into s and v.
+func setupFlagSet(s *setupFlags, v *setupValues) *flag.FlagSet {
+	fs := flag.NewFlagSet("imds-proxy setup", flag.ContinueOnError)
+	fs.Usage = func() { usageOf(fs, setupUsage) }
+	fs.StringVar(&v.mode, "mode", "", "`mode`: address (169.254.169.254 on an interface of this host, for a proxy listening there), dnat (redirect tcp 169.254.169.254:80 to --to), or docker-desktop (print the container credentials recipe)")
 	fs.BoolVar(&s.apply, "apply", false, "run the commands that are not yet in effect")
 	fs.BoolVar(&s.remove, "remove", false, "delete every rule, address and interface setup added, whatever the mode (no other flag needed)")
 	fs.StringVar(&s.opts.Interface, "interface", "imds0", "address mode: `interface` that holds the addresses; created as a dummy interface if absent (an existing one such as lo is used as it is)")
-	ipv6 := fs.Bool("ipv6", true, "address mode: also add fd00:ec2::254/128")
+	fs.BoolVar(&v.ipv6, "ipv6", true, "address mode: also add fd00:ec2::254/128")
 	fs.Var(listFlag{&s.opts.Bridges}, "bridge", "dnat mode: redirect packets arriving on this `interface` (docker0, br-1a2b3c4d5e6f, br-+ for every br-*); repeatable")
-	fs.Var(listFlag{&cidrs}, "cidr", "dnat mode: redirect packets from this source `block` (172.30.0.0/16, fd00:30::/64); repeatable")
-	fs.Var(listFlag{&to}, "to", "dnat mode: the proxy's listen `address` (172.17.0.1:8080; [fd00:17::1]:8080 for IPv6 clients); one per family")
+	fs.Var(listFlag{&v.cidrs}, "cidr", "dnat mode: redirect packets from this source `block` (172.30.0.0/16, fd00:30::/64); repeatable")
+	fs.Var(listFlag{&v.to}, "to", "dnat mode: the proxy's listen `address` (172.17.0.1:8080; [fd00:17::1]:8080 for IPv6 clients); one per family")
 	fs.BoolVar(&s.opts.Host, "host", false, "dnat mode: also redirect this host's own processes (OUTPUT chain)")
-	port := fs.Int("container-port", 8081, "docker-desktop mode: `port` of the container credentials endpoint in the printed recipe")
-	if err := fs.Parse(args); err != nil {
+	fs.IntVar(&v.port, "container-port", 8081, "docker-desktop mode: `port` of the container credentials endpoint in the printed recipe")
+	return fs
+}
+
+func parseSetupFlags(args []string, stdout io.Writer) (*setupFlags, error) {
+	s := &setupFlags{}
+	v := &setupValues{}
+	fs := setupFlagSet(s, v)
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return nil, err
 	}
+	cidrs, to, port, ipv6, mode := v.cidrs, v.to, &v.port, &v.ipv6, &v.mode
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("setup: unexpected argument %q", fs.Arg(0))
+		return nil, usagef("setup: unexpected argument %q", fs.Arg(0))
 	}
 	s.opts.Mode, s.opts.IPv4Only, s.opts.ContainerPort = hostnet.Mode(*mode), !*ipv6, uint16(*port)
 	// Each value is checked as it is read, before the flags' combinations,
@@ -104,7 +116,10 @@ Flags:
 	if len(errs) == 0 {
 		errs = s.check(fs, *port)
 	}
-	return s, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return s, usageError{err}
+	}
+	return s, nil
 }
 
 // check validates the flags given together; hostnet validates the options.

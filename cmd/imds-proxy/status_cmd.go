@@ -25,28 +25,43 @@ const adminEnv = "IMDS_PROXY_ADMIN"
 // tenants is well under it, and anything larger is not an imds-proxy.
 const statusBodyLimit = 32 << 20
 
+// statusArgs are status's flags.
+type statusArgs struct {
+	admin   string
+	raw     bool
+	timeout time.Duration
+}
+
+// statusFlagSet defines status's flags into a; def is --admin's default.
+func statusFlagSet(a *statusArgs, def string) *flag.FlagSet {
+	fs := flag.NewFlagSet("imds-proxy status", flag.ContinueOnError)
+	fs.StringVar(&a.admin, "admin", def, "admin listener `address` of the running proxy (env "+adminEnv+")")
+	fs.BoolVar(&a.raw, "json", false, "print /status.json as the server sent it")
+	fs.DurationVar(&a.timeout, "timeout", 3*time.Second, "give up on the admin listener after this `duration`")
+	fs.Usage = func() { usageOf(fs, "") }
+	return fs
+}
+
 // runStatus asks a running proxy's admin listener for /status.json and
 // prints it as a table, so an operator sees at a glance which tenant lacks
 // what.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("imds-proxy status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	def := getenv(adminEnv)
 	if def == "" {
 		def = tenants.DefaultAdminListen
 	}
-	admin := fs.String("admin", def, "admin listener `address` of the running proxy (env "+adminEnv+")")
-	raw := fs.Bool("json", false, "print /status.json as the server sent it")
-	timeout := fs.Duration("timeout", 3*time.Second, "give up on the admin listener after this `duration`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	a := &statusArgs{}
+	fs := statusFlagSet(a, def)
+	if err := parseArgs(fs, args, stdout); err != nil {
+		if errors.Is(err, errHelpShown) {
 			return nil
 		}
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("status: unexpected argument %q", fs.Arg(0))
+		return usagef("status: unexpected argument %q", fs.Arg(0))
 	}
+	admin, raw, timeout := &a.admin, &a.raw, &a.timeout
 	body, err := fetchStatus(ctx, adminURL(*admin), *timeout)
 	if err != nil {
 		return err
