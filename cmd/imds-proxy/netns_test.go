@@ -72,7 +72,7 @@ func TestNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		need(t, "root (network namespaces, a bridge, iptables)", errors.New("not root"))
 	}
-	for _, tool := range []string{"ip", "iptables", "iptables-save", "ip6tables-save", "curl", "/usr/bin/aws"} {
+	for _, tool := range []string{"ip", "iptables", "iptables-save", "ip6tables-save", "curl", "/usr/bin/aws", "ec2-metadata"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("netns: %s is required: %v", tool, err)
 		}
@@ -178,6 +178,19 @@ func netnsCheckGuest(t *testing.T, e *netnsEnv, g netnsGuest) {
 			t.Errorf("curl %s from %s: %s %q, want 200 %q", url, g.ns, status, body, g.instanceID)
 		}
 		t.Logf("curl %s: %s %s in %s", url, status, body, time.Since(begin).Round(time.Millisecond))
+	}
+
+	// Amazon's ec2-metadata (amazon-ec2-utils), unmodified: it asks
+	// 169.254.169.254 for every field, through paths with doubled slashes.
+	if g.tenant != "" {
+		out, err := netnsExec(e, g.ns, nil, "ec2-metadata", "--all")
+		if err != nil || !strings.Contains(out, "instance-id: "+g.instanceID+"\n") || !strings.Contains(out, "reservation-id: r-") {
+			t.Errorf("ec2-metadata --all in %s = %v:\n%s\nwant its instance id and a reservation id", g.ns, err, out)
+		}
+		if strings.Contains(out, "not available") {
+			t.Errorf("ec2-metadata --all in %s lost a line:\n%s", g.ns, out)
+		}
+		t.Logf("ec2-metadata --all in %s:\n%s", g.ns, out)
 	}
 
 	home := t.TempDir()
