@@ -78,6 +78,9 @@ type CredentialsConfig struct {
 	Tags           map[string]string `yaml:"tags"`
 	Duration       Duration          `yaml:"duration"`
 	RefreshBefore  Duration          `yaml:"refresh_before"`
+	// Mock vends made-up credentials that look like STS's, with no AWS
+	// account and no network: for moto or LocalStack.
+	Mock bool `yaml:"mock"`
 }
 
 // ContainerCredentialsConfig is the container_credentials: block: the

@@ -134,4 +134,7 @@ type CredentialSpec struct {
 	Tags           map[string]string
 	Duration       time.Duration
 	RefreshBefore  time.Duration
+	// Mock: made-up credentials (internal/mocksource); Profile and
+	// RoleARN then only name the role.
+	Mock bool
 }

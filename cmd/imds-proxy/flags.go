@@ -34,6 +34,7 @@ type seedFlags struct {
 	availabilityZone, instanceID, instanceType, hostname, privateIP string
 	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile   string
 	containerTokenFile                                              string
+	mockInstanceProfile                                             bool
 	sources                                                         []string
 }
 
@@ -120,6 +121,7 @@ Flags:
 	fs.StringVar(&s.appPort, "app-port", "", "port of the default listen address (env APP_PORT; default 8080)")
 	fs.StringVar(&s.profile, "profile", "", "AWS profile whose credentials are vended (env AWS_PROFILE; default \"default\")")
 	fs.StringVar(&s.containerTokenFile, "container-token-file", "", "`file` holding the token that authorises the tenant on the container credentials endpoint")
+	fs.BoolVar(&s.mockInstanceProfile, "mock-instance-profile", false, "vend made-up credentials: no AWS account, no network (credentials.mock)")
 	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
 
 	if err := fs.Parse(args); err != nil {
@@ -134,7 +136,7 @@ Flags:
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
 		set[f.Name] = true
-		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" || f.Name == "container-token-file" {
+		if _, seed := seedEnv[f.Name]; seed || f.Name == "source" || f.Name == "container-token-file" || strings.HasPrefix(f.Name, "mock-") {
 			o.seedSet = append(o.seedSet, "--"+f.Name)
 		}
 	})
@@ -179,7 +181,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 		sources = defaultSources
 	}
 	profile := s.profile
-	if profile == "" {
+	if profile == "" && !s.mockInstanceProfile {
 		profile = defaultProfile
 	}
 	return &tenants.File{
@@ -192,6 +194,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 				Profile:  profile,
 				RoleARN:  s.roleARN,
 				RoleName: s.roleName,
+				Mock:     s.mockInstanceProfile,
 			},
 			Instance: tenants.InstanceConfig{
 				InstanceID:       s.instanceID,
@@ -228,6 +231,7 @@ var seedKeyFlags = map[string]string{
 	"session_name":      "--instance-id",
 	"token_file":        "--container-token-file",
 	"token":             "--container-token-file",
+	"mock":              "--mock-instance-profile",
 }
 
 // flagErrors rewrites configuration errors in terms of flags.
