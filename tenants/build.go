@@ -305,6 +305,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
 	t.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
 	t.Limits = buildLimits(tc.Limits, at(path, "limits"), el)
+	t.Events = buildEvents(tc.Events, at(path, "events"), el)
 	if tc.Instance.Mirror != nil {
 		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)

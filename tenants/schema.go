@@ -55,6 +55,8 @@ type TenantConfig struct {
 	// Limits bound each source address of the tenant.
 	Limits       LimitsConfig `yaml:"limits"`
 	UserDataFile string       `yaml:"user_data_file"`
+	// Events are lifecycle events announced after the proxy starts.
+	Events []EventConfig `yaml:"events"`
 }
 
 // IMDSConfig is the imds: block, EC2's MetadataOptions.

@@ -37,6 +37,8 @@ type Tenant struct {
 	Paths PathPolicy
 	// Limits bound each of the tenant's source addresses.
 	Limits Limits
+	// Events are announced their After past the proxy's start.
+	Events []Event
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
