@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -48,9 +50,9 @@ func TestEventsFromConfig(t *testing.T) {
 
 	clock.Advance(3 * time.Minute)
 	want := map[string]string{
-		"spot/instance-action":              `{"action": "terminate", "time": "2024-05-01T12:04:00Z"}`,
-		"spot/termination-time":             "2024-05-01T12:04:00Z",
-		"events/recommendations/rebalance":  `{"noticeTime": "2024-05-01T12:01:00Z"}`,
+		"spot/instance-action":               `{"action": "terminate", "time": "2024-05-01T12:04:00Z"}`,
+		"spot/termination-time":              "2024-05-01T12:04:00Z",
+		"events/recommendations/rebalance":   `{"noticeTime": "2024-05-01T12:01:00Z"}`,
 		"autoscaling/target-lifecycle-state": "Terminated",
 	}
 	for p, w := range want {
@@ -130,5 +132,73 @@ func TestTerminationHandlerPolls(t *testing.T) {
 			t.Fatalf("poll at +%v: %d %s", elapsed, w.Code, w.Body)
 		}
 		clock.Advance(poll)
+	}
+}
+
+func adminRequest(h http.Handler, method, path, host, body string, hdr ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr, r.Host = "127.0.0.1:5000", host
+	r.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestAdminEvents: POST schedules an event for the named tenant only,
+// GET lists it, DELETE clears it; the admin listener's checks hold.
+func TestAdminEvents(t *testing.T) {
+	srv, clock := newServer(t, eventsConfig, handlers.Options{})
+	h := srv.Admin()
+	const host = "127.0.0.1:9180"
+	refused := []struct {
+		name, method, path, host, body string
+		hdr                            []string
+		status                         int
+	}{
+		{"unknown tenant", "POST", "/tenants/nope/events", host, `{"type":"spot-interruption"}`, nil, 404},
+		{"bad type", "POST", "/tenants/worker/events", host, `{"type":"meteor"}`, nil, 400},
+		{"bad duration", "POST", "/tenants/worker/events", host, `{"type":"spot-interruption","in":"30"}`, nil, 400},
+		{"unknown field", "POST", "/tenants/worker/events", host, `{"type":"spot-interruption","at":"now"}`, nil, 400},
+		{"not JSON", "POST", "/tenants/worker/events", host, `type=x`, []string{"Content-Type", "text/plain"}, 415},
+		{"cross-site", "POST", "/tenants/worker/events", host, `{"type":"spot-interruption"}`, []string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, 403},
+		{"cross-site delete", "DELETE", "/tenants/web/events", host, ``, []string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, 403},
+		{"rebinding host", "POST", "/tenants/worker/events", "evil.example", `{"type":"spot-interruption"}`, nil, 403},
+	}
+	for _, tc := range refused {
+		if w := adminRequest(h, tc.method, tc.path, tc.host, tc.body, tc.hdr...); w.Code != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, w.Code, w.Body, tc.status)
+		}
+	}
+	if es, _ := srv.Events("worker"); len(es) != 0 {
+		t.Fatalf("refused requests scheduled %v", es)
+	}
+
+	w := adminRequest(h, "POST", "/tenants/worker/events", host, `{"type":"spot-interruption","action":"stop","in":"30s"}`)
+	var reply handlers.EventsReply
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); w.Code != 200 || err != nil || len(reply.Events) != 1 || reply.Events[0].Active ||
+		!reply.Events[0].Time.Equal(launch.Add(30*time.Second+2*time.Minute)) {
+		t.Fatalf("POST = %d %s (%v)", w.Code, w.Body, err)
+	}
+	clock.Advance(30 * time.Second)
+	if code, body := get(t, srv, "10.0.0.2", "spot/instance-action"); code != 200 || body != `{"action": "stop", "time": "2024-05-01T12:02:30Z"}` {
+		t.Errorf("worker's instance-action = %d %q", code, body)
+	}
+	if code, _ := get(t, srv, "10.0.0.2", "spot/termination-time"); code != 404 {
+		t.Errorf("termination-time of a stop: %d, want 404", code)
+	}
+	if code, _ := get(t, srv, "10.0.0.1", "spot/instance-action"); code != 404 {
+		t.Errorf("web sees worker's event: %d", code)
+	}
+	if w := adminRequest(h, "GET", "/tenants/worker/events", host, ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"active": true`) {
+		t.Errorf("GET = %d %s", w.Code, w.Body)
+	}
+	if w := adminRequest(h, "DELETE", "/tenants/worker/events", host, ""); w.Code != 200 {
+		t.Errorf("DELETE = %d %s", w.Code, w.Body)
+	}
+	if code, _ := get(t, srv, "10.0.0.2", "spot/instance-action"); code != 404 {
+		t.Errorf("instance-action after DELETE: %d, want 404", code)
 	}
 }

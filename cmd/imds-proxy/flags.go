@@ -34,7 +34,7 @@ type seedFlags struct {
 	availabilityZone, instanceID, instanceType, hostname, privateIP string
 	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile   string
 	containerTokenFile                                              string
-	mockInstanceProfile                                             bool
+	mockInstanceProfile, mockSpotTermination                        bool
 	sources                                                         []string
 }
 
@@ -122,6 +122,7 @@ Flags:
 	fs.StringVar(&s.profile, "profile", "", "AWS profile whose credentials are vended (env AWS_PROFILE; default \"default\")")
 	fs.StringVar(&s.containerTokenFile, "container-token-file", "", "`file` holding the token that authorises the tenant on the container credentials endpoint")
 	fs.BoolVar(&s.mockInstanceProfile, "mock-instance-profile", false, "vend made-up credentials: no AWS account, no network (credentials.mock)")
+	fs.BoolVar(&s.mockSpotTermination, "mock-spot-termination", false, "announce a spot interruption (terminate) 2m after start, at 4m (events)")
 	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
 
 	if err := fs.Parse(args); err != nil {
@@ -188,6 +189,7 @@ func (o *options) seedFile() (*tenants.File, error) {
 		Server: tenants.ServerConfig{Listen: listen},
 		Tenants: []tenants.TenantConfig{{
 			Name:                 "default",
+			Events:               seedEvents(s.mockSpotTermination),
 			Sources:              sources,
 			ContainerCredentials: tenants.ContainerCredentialsConfig{TokenFile: s.containerTokenFile},
 			Credentials: tenants.CredentialsConfig{

@@ -113,3 +113,19 @@ tenants:
 		})
 	}
 }
+
+// TestSeedMockSpotTermination: the seed flag schedules a spot termination
+// whose notice appears two minutes after start.
+func TestSeedMockSpotTermination(t *testing.T) {
+	o, err := parseFlags("imds-proxy", []string{"--mock-spot-termination"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := o.seedFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es := f.Tenants[0].Events; len(es) != 1 || es[0].Type != "spot-interruption" || es[0].Action != "terminate" || time.Duration(es[0].After) != 2*time.Minute {
+		t.Errorf("seed events %+v, want a spot termination after 2m", es)
+	}
+}
