@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -247,6 +248,12 @@ func join(dir, name string) string {
 // buildCatalogue renders everything a tenant's instance answers that does
 // not change until the tenant does. sign signs the identity document.
 func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
+	return buildCatalogueAt(t, sign, nil, time.Time{})
+}
+
+// buildCatalogueAt is buildCatalogue with the lifecycle events visible at
+// now.
+func buildCatalogueAt(t *tenants.Tenant, sign *Signer, events []ScheduledEvent, now time.Time) catalogue {
 	in := &t.Instance
 	c := catalogue{}
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
@@ -352,6 +359,7 @@ func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
 	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
 		c = c.restrict(t.Paths)
 	}
+	c.addEvents(in, events, now)
 	return c.finish()
 }
 

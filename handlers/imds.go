@@ -211,7 +211,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e := x.view.catalogue().lookup(strings.TrimSuffix(rest, "/"), version)
+	e := x.site.events.catalogue(x.view, s.opts.Now()).lookup(strings.TrimSuffix(rest, "/"), version)
 	if e == nil {
 		x.page(http.StatusNotFound)
 		return

@@ -16,6 +16,9 @@ func (s *Server) adminRoutes() http.Handler {
 	r.Get("/status", s.handleStatusPage)
 	r.Get("/status.json", s.handleStatusJSON)
 	r.Post("/mfa", s.handleMFA)
+	r.Get("/tenants/{name}/events", s.handleEventsGet)
+	r.Post("/tenants/{name}/events", s.handleEventsPost)
+	r.Delete("/tenants/{name}/events", s.handleEventsDelete)
 	return r
 }
 

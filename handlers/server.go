@@ -125,6 +125,7 @@ const retiredGrace = 5 * time.Minute
 type retired struct {
 	tokens *TokenStore
 	counts *requestCounts
+	events *eventBoard
 	until  time.Time
 }
 
@@ -134,6 +135,7 @@ type site struct {
 	view   atomic.Pointer[view]
 	tokens *TokenStore
 	counts *requestCounts
+	events *eventBoard // kept by name across reloads, like tokens
 }
 
 // view is a tenant as served at the moment: the configured tenant, or what
@@ -213,10 +215,12 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		r, back := old.retired[t.Name]
 		switch {
 		case prev != nil:
-			si.tokens, si.counts = prev.tokens, prev.counts
+			si.tokens, si.counts, si.events = prev.tokens, prev.counts, prev.events
 		case back && now.Before(r.until):
-			si.tokens, si.counts = r.tokens, r.counts
+			si.tokens, si.counts, si.events = r.tokens, r.counts, r.events
 		default:
+			si.events = &eventBoard{}
+			si.events.add(scheduleEvents(t.Events, now, s.opts.Rand)...)
 			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
 			si.counts = new(requestCounts)
 		}
@@ -248,7 +252,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 	}
 	for _, si := range old.ordered {
 		if st.byName[si.tenant.Name] == nil {
-			st.retired[si.tenant.Name] = retired{tokens: si.tokens, counts: si.counts, until: now.Add(retiredGrace)}
+			st.retired[si.tenant.Name] = retired{tokens: si.tokens, counts: si.counts, events: si.events, until: now.Add(retiredGrace)}
 		}
 	}
 	s.state.Store(st)

@@ -314,6 +314,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
 	t.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
 	t.Limits = buildLimits(tc.Limits, at(path, "limits"), el)
+	t.Events = buildEvents(tc.Events, at(path, "events"), el)
 	if tc.Instance.Mirror != nil {
 		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
@@ -587,6 +588,10 @@ func derivePrimary(name string, s *Static, in *Instance, path []any, el errorLis
 	return ifc
 }
 
+// MockRoleName names the role of a tenant with mock credentials and
+// neither role_name, role_arn nor profile.
+const MockRoleName = "imds-proxy-mock"
+
 func buildCredentials(c CredentialsConfig, in *Instance, session string, path []any, el errorList) (*Role, CredentialSpec) {
 	spec := CredentialSpec{
 		Profile:        c.Profile,
@@ -599,6 +604,7 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 		Tags:           c.Tags,
 		Duration:       time.Duration(c.Duration),
 		RefreshBefore:  time.Duration(c.RefreshBefore),
+		Mock:           c.Mock,
 	}
 	if spec.Duration == 0 {
 		spec.Duration = time.Hour
@@ -627,7 +633,7 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 	if c.RoleARN != "" && m == nil {
 		el.add(at(path, "role_arn"), "%q is not a role ARN such as arn:aws:iam::111122223333:role/web", c.RoleARN)
 	}
-	if c.Profile == "" && c.RoleARN == "" {
+	if c.Profile == "" && c.RoleARN == "" && !c.Mock {
 		if c.RoleName != "" && el.decoded(at(path, "profile")) && el.decoded(at(path, "role_arn")) {
 			el.add(at(path, "role_name"), "a role needs credentials: set profile or role_arn")
 		}
@@ -637,9 +643,12 @@ func buildCredentials(c CredentialsConfig, in *Instance, session string, path []
 	if name == "" && m != nil {
 		name = m[2]
 	}
-	fromProfile := name == ""
+	fromProfile := name == "" && c.Profile != "" && !c.Mock
 	if fromProfile {
 		name = c.Profile
+	}
+	if name == "" && c.Mock { // a mock role needs no profile to be named by
+		name = cmp.Or(c.Profile, MockRoleName)
 	}
 	partition, _ := Partition(in.Region)
 	account := in.AccountID

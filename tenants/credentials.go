@@ -62,6 +62,10 @@ func digest(v string) string {
 // session name matters only when a role is assumed.
 func (s CredentialSpec) Key() string {
 	var b strings.Builder
+	if s.Mock {
+		fmt.Fprintf(&b, "mock duration=%s", s.Duration)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "profile=%q role=%q duration=%s", s.Profile, s.RoleARN, s.Duration)
 	if s.RoleARN != "" {
 		// The key is logged: the external id and the policy appear as

@@ -63,3 +63,29 @@ func TestRenameKeepsTheInstanceProfileInStep(t *testing.T) {
 		t.Fatalf("renamed %+v, want what building with role_name gives: %+v", renamed, built)
 	}
 }
+
+func TestParseMockCredentials(t *testing.T) {
+	cases := []struct {
+		name, creds, wantRole string
+	}{
+		{"mock alone", `{mock: true}`, tenants.MockRoleName},
+		{"named by role_name", `{mock: true, role_name: app}`, "app"},
+		{"named by role_arn", `{mock: true, role_arn: "arn:aws:iam::111122223333:role/web"}`, "web"},
+		{"named by the profile, never read", `{mock: true, profile: dev}`, "dev"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := tenants.Parse("c.yaml", []byte("tenants:\n  - {name: web, sources: [127.0.0.2], credentials: "+tc.creds+"}\n"), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn := cfg.Tenants[0]
+			if tn.Role == nil || tn.Role.Name != tc.wantRole || tn.Role.FromProfile || !tn.Credentials.Mock {
+				t.Fatalf("role %+v, spec %+v; want a mock role named %s", tn.Role, tn.Credentials, tc.wantRole)
+			}
+			if real := (tenants.CredentialSpec{Profile: "dev", Duration: tn.Credentials.Duration}); real.Key() == tn.Credentials.Key() {
+				t.Errorf("a mock spec shares its key with a profile's")
+			}
+		})
+	}
+}

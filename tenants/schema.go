@@ -55,6 +55,8 @@ type TenantConfig struct {
 	// Limits bound each source address of the tenant.
 	Limits       LimitsConfig `yaml:"limits"`
 	UserDataFile string       `yaml:"user_data_file"`
+	// Events are lifecycle events announced after the proxy starts.
+	Events []EventConfig `yaml:"events"`
 }
 
 // IMDSConfig is the imds: block, EC2's MetadataOptions.
@@ -78,6 +80,9 @@ type CredentialsConfig struct {
 	Tags           map[string]string `yaml:"tags"`
 	Duration       Duration          `yaml:"duration"`
 	RefreshBefore  Duration          `yaml:"refresh_before"`
+	// Mock vends made-up credentials that look like STS's, with no AWS
+	// account and no network: for moto or LocalStack.
+	Mock bool `yaml:"mock"`
 }
 
 // ContainerCredentialsConfig is the container_credentials: block: the

@@ -37,6 +37,8 @@ type Tenant struct {
 	Paths PathPolicy
 	// Limits bound each of the tenant's source addresses.
 	Limits Limits
+	// Events are announced their After past the proxy's start.
+	Events []Event
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
@@ -134,4 +136,7 @@ type CredentialSpec struct {
 	Tags           map[string]string
 	Duration       time.Duration
 	RefreshBefore  time.Duration
+	// Mock: made-up credentials (internal/mocksource); Profile and
+	// RoleARN then only name the role.
+	Mock bool
 }

@@ -61,7 +61,7 @@ func commandOf(fs *flag.FlagSet) string {
 func seedFlag(name string) bool {
 	_, env := seedEnv[name]
 	switch name {
-	case "source", "container-token-file", "verbose", "no-scheme-host-redirects":
+	case "source", "container-token-file", "verbose", "no-scheme-host-redirects", "mock-instance-profile", "mock-spot-termination":
 		return true
 	}
 	return env

@@ -9,6 +9,7 @@ import (
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
+	"github.com/imds-proxy/imds-proxy/internal/mocksource"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -24,6 +25,9 @@ func newCredentialCache(ctx context.Context, load awssource.ProfileLoader, mfa *
 		metrics.ObserveUpstream("credentials", ev.Took, errorCode(ev.Err))
 	}
 	source := func(spec tenants.CredentialSpec) tenants.CredentialSource {
+		if spec.Mock {
+			return &mocksource.Credentials{Spec: spec}
+		}
 		return &awssource.ProfileCredentials{Spec: spec, Load: load, Log: log, MFA: mfa}
 	}
 	return &credentialCache{store: cache.NewCredentials(ctx, opts, log, source, handlers.RenderCredentials)}

@@ -155,6 +155,9 @@ func roleLine(t *tenants.Tenant) string {
 	}
 	s := t.Role.Name
 	var how []string
+	if t.Credentials.Mock {
+		return s + " (mock credentials: made up, no AWS account)"
+	}
 	if p := t.Credentials.Profile; p != "" {
 		how = append(how, "profile "+p)
 	}

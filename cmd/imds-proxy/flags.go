@@ -34,6 +34,7 @@ type seedFlags struct {
 	availabilityZone, instanceID, instanceType, hostname, privateIP string
 	vpcID, macAddress, amiID, roleName, roleARN, appPort, profile   string
 	containerTokenFile                                              string
+	mockInstanceProfile, mockSpotTermination                        bool
 	sources                                                         []string
 }
 
@@ -125,6 +126,8 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 	fs.StringVar(&s.appPort, "app-port", "", "`port` of the default listen address (env APP_PORT; default 8080)")
 	fs.StringVar(&s.profile, "profile", "", "AWS `profile` whose credentials are vended (env AWS_PROFILE; default \"default\")")
 	fs.StringVar(&s.containerTokenFile, "container-token-file", "", "`file` holding the token that authorises the tenant on the container credentials endpoint")
+	fs.BoolVar(&s.mockInstanceProfile, "mock-instance-profile", false, "vend made-up credentials: no AWS account, no network (credentials.mock)")
+	fs.BoolVar(&s.mockSpotTermination, "mock-spot-termination", false, "announce a spot interruption (terminate) 2m after start, at 4m (events)")
 	fs.Var(listFlag{&s.sources}, "source", "source `address or CIDR` the tenant is served to (repeatable; default 127.0.0.0/8 and ::1)")
 	return fs
 }
@@ -201,19 +204,21 @@ func (o *options) seedFile() (*tenants.File, error) {
 		sources = defaultSources
 	}
 	profile := s.profile
-	if profile == "" {
+	if profile == "" && !s.mockInstanceProfile {
 		profile = defaultProfile
 	}
 	return &tenants.File{
 		Server: tenants.ServerConfig{Listen: listen},
 		Tenants: []tenants.TenantConfig{{
 			Name:                 "default",
+			Events:               seedEvents(s.mockSpotTermination),
 			Sources:              sources,
 			ContainerCredentials: tenants.ContainerCredentialsConfig{TokenFile: s.containerTokenFile},
 			Credentials: tenants.CredentialsConfig{
 				Profile:  profile,
 				RoleARN:  s.roleARN,
 				RoleName: s.roleName,
+				Mock:     s.mockInstanceProfile,
 			},
 			Instance: tenants.InstanceConfig{
 				InstanceID:       s.instanceID,
@@ -250,6 +255,7 @@ var seedKeyFlags = map[string]string{
 	"session_name":      "--instance-id",
 	"token_file":        "--container-token-file",
 	"token":             "--container-token-file",
+	"mock":              "--mock-instance-profile",
 }
 
 // flagErrors rewrites configuration errors in terms of flags.
