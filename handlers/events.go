@@ -19,6 +19,9 @@ type ScheduledEvent struct {
 	tenants.Event
 	Notice time.Time
 	ID     string // maintenance: the EventId
+	// configured: scheduled from the tenant's events: list, which a reload
+	// that changes the list replaces; else added through the admin listener.
+	configured bool
 }
 
 // Time is when a spot interruption happens, a maintenance window opens.
@@ -34,6 +37,9 @@ func (e ScheduledEvent) Time() time.Time {
 type eventBoard struct {
 	mu     sync.Mutex
 	events []ScheduledEvent
+	// config is the events: list the configured events were scheduled
+	// from: a reload compares it with the new one.
+	config []tenants.Event
 	gen    uint64 // bumped at every change: the key of the rendered catalogue
 	// cat is the catalogue last rendered with events, for key.
 	key string
@@ -44,6 +50,26 @@ func (b *eventBoard) add(es ...ScheduledEvent) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.events = append(b.events, es...)
+	b.gen++
+}
+
+// configure schedules the tenant's events: list at now when it differs
+// from the list last scheduled (on the first call, whenever it is not
+// empty): the events scheduled from the previous list give way to it,
+// those added through the admin listener stay. An unchanged list keeps its
+// events where they are, so a reload does not move a notice.
+func (b *eventBoard) configure(config []tenants.Event, now time.Time, rnd io.Reader) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if slices.Equal(b.config, config) {
+		return
+	}
+	b.events = slices.DeleteFunc(b.events, func(e ScheduledEvent) bool { return e.configured })
+	for _, e := range scheduleEvents(config, now, rnd) {
+		e.configured = true
+		b.events = append(b.events, e)
+	}
+	b.config = slices.Clone(config)
 	b.gen++
 }
 

@@ -202,3 +202,93 @@ func TestAdminEvents(t *testing.T) {
 		t.Errorf("instance-action after DELETE: %d, want 404", code)
 	}
 }
+
+// TestStatusEvents: /status.json lists each tenant's events, pending then
+// active, and [] for a tenant without; the page shows them on one line each.
+func TestStatusEvents(t *testing.T) {
+	srv, clock := newServer(t, eventsConfig, handlers.Options{})
+	status := func() handlers.Status {
+		t.Helper()
+		w := serve(srv.Admin(), "GET", "/status.json", "127.0.0.1:1")
+		var st handlers.Status
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+			t.Fatalf("status.json: %v\n%s", err, w.Body)
+		}
+		return st
+	}
+	st := status()
+	if len(st.Tenants) != 2 || len(st.Tenants[0].Events) != 4 || st.Tenants[1].Events == nil || len(st.Tenants[1].Events) != 0 {
+		t.Fatalf("events in status: %+v", st.Tenants)
+	}
+	spot := st.Tenants[0].Events[0]
+	if spot.Type != "spot-interruption" || spot.Action != "terminate" || spot.Active ||
+		!spot.Notice.Equal(launch.Add(2*time.Minute)) || !spot.Time.Equal(launch.Add(4*time.Minute)) {
+		t.Errorf("spot interruption in status: %+v", spot)
+	}
+	if got := spot.String(); got != "spot-interruption terminate at 12:04:00Z (pending)" {
+		t.Errorf("spot interruption shown as %q", got)
+	}
+	clock.Advance(2 * time.Minute)
+	st = status()
+	if got := st.Tenants[0].Events[0].String(); got != "spot-interruption terminate at 12:04:00Z (active)" {
+		t.Errorf("spot interruption at its notice shown as %q", got)
+	}
+	if got := st.Tenants[0].Events[3].String(); got != "autoscaling Terminated at 12:03:00Z (pending)" {
+		t.Errorf("autoscaling event shown as %q", got)
+	}
+	if w := serve(srv.Admin(), "GET", "/status.json", "127.0.0.1:1"); !strings.Contains(w.Body.String(), `"events": []`) {
+		t.Errorf("a tenant without events has no \"events\": []:\n%s", w.Body)
+	}
+	page := serve(srv.Admin(), "GET", "/status", "127.0.0.1:1").Body.String()
+	if !strings.Contains(page, "<th>Events</th>") || !strings.Contains(page, "spot-interruption terminate at 12:04:00Z (active)<br>rebalance-recommendation at 12:01:00Z (active)") {
+		t.Errorf("status page lacks the events:\n%s", page)
+	}
+}
+
+// TestReloadReplacesConfiguredEvents: a reload that changes a tenant's
+// events: list schedules the new list from the reload and drops the old
+// one's events; an event added through the admin listener stays; an
+// unchanged list keeps its events where they were.
+func TestReloadReplacesConfiguredEvents(t *testing.T) {
+	srv, clock := newServer(t, eventsConfig, handlers.Options{})
+	if _, ok := srv.AddEvent("web", tenants.Event{Type: tenants.RebalanceRecommendation, After: time.Hour}); !ok {
+		t.Fatal("AddEvent(web) = false")
+	}
+	load := func(config string) []handlers.ScheduledEvent {
+		t.Helper()
+		if err := srv.Load(parseConfig(t, config)); err != nil {
+			t.Fatal(err)
+		}
+		es, _ := srv.Events("web")
+		return es
+	}
+	clock.Advance(time.Minute)
+	if es := load(eventsConfig); len(es) != 5 || !es[0].Notice.Equal(launch.Add(2*time.Minute)) {
+		t.Fatalf("an unchanged list moved or lost events: %+v", es)
+	}
+	changed := strings.Replace(eventsConfig, `
+      - {type: spot-interruption, action: terminate, after: 2m}
+      - {type: rebalance-recommendation, after: 1m}
+      - {type: maintenance, code: system-reboot, after: 1m, starts: 10m, window: 20m}
+      - {type: autoscaling, state: Terminated, after: 3m}`, `
+      - {type: spot-interruption, action: stop, after: 30s}`, 1)
+	es := load(changed)
+	if len(es) != 2 || es[0].Type != tenants.RebalanceRecommendation || !es[0].Notice.Equal(launch.Add(time.Hour)) ||
+		es[1].Action != "stop" || !es[1].Notice.Equal(launch.Add(time.Minute+30*time.Second)) {
+		t.Fatalf("after the change: %+v; want the admin listener's event and the new spot interruption, 30s after the reload", es)
+	}
+	clock.Advance(30 * time.Second)
+	if code, body := get(t, srv, "10.0.0.1", "spot/instance-action"); code != 200 || body != `{"action": "stop", "time": "2024-05-01T12:03:30Z"}` {
+		t.Errorf("instance-action after the reload = %d %q", code, body)
+	}
+	if code, _ := get(t, srv, "10.0.0.1", "autoscaling/target-lifecycle-state"); code != 404 {
+		t.Errorf("the removed autoscaling event still answers: %d", code)
+	}
+	noEvents := strings.Replace(changed, "    events:\n      - {type: spot-interruption, action: stop, after: 30s}\n", "", 1)
+	if es := load(noEvents); len(es) != 1 || es[0].Type != tenants.RebalanceRecommendation {
+		t.Fatalf("events: removed: %+v; want only the admin listener's event", es)
+	}
+	if es, _ := srv.Events("worker"); len(es) != 0 {
+		t.Errorf("worker has events: %+v", es)
+	}
+}

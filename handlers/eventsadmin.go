@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -45,22 +46,57 @@ type EventsReply struct {
 
 const eventBodyLimit = 4 << 10
 
-func (s *Server) eventsReply(name string) (EventsReply, bool) {
-	es, ok := s.Events(name)
-	if !ok {
-		return EventsReply{}, false
+// String is an event on one line, as the status page and `imds-proxy
+// status` show it: "spot-interruption terminate at 12:04:00Z (active)".
+func (v EventView) String() string {
+	var b strings.Builder
+	b.WriteString(v.Type)
+	if d := v.Detail(); d != "" {
+		b.WriteString(" " + d)
 	}
-	now := s.opts.Now()
-	r := EventsReply{Tenant: name, Events: make([]EventView, 0, len(es))}
+	b.WriteString(" at " + v.Time.UTC().Format("15:04:05Z"))
+	if v.Active {
+		b.WriteString(" (active)")
+	} else {
+		b.WriteString(" (pending)")
+	}
+	return b.String()
+}
+
+// Detail is what sets an event apart from others of its type: a spot
+// interruption's action, a maintenance's code, an Auto Scaling state.
+func (v EventView) Detail() string {
+	switch v.Type {
+	case tenants.SpotInterruption:
+		return v.Action
+	case tenants.Maintenance:
+		return v.Code
+	case tenants.AutoScaling:
+		return v.State
+	}
+	return ""
+}
+
+// eventViews shows es as at now; never nil, so that JSON says [].
+func eventViews(es []ScheduledEvent, now time.Time) []EventView {
+	out := make([]EventView, 0, len(es))
 	for _, e := range es {
 		at := e.Notice
 		if e.Type == tenants.SpotInterruption || e.Type == tenants.Maintenance {
 			at = e.Time()
 		}
-		r.Events = append(r.Events, EventView{Type: e.Type, Action: e.Action, State: e.State, Code: e.Code, ID: e.ID,
+		out = append(out, EventView{Type: e.Type, Action: e.Action, State: e.State, Code: e.Code, ID: e.ID,
 			Notice: e.Notice, Time: at, Active: !now.Before(e.Notice)})
 	}
-	return r, true
+	return out
+}
+
+func (s *Server) eventsReply(name string) (EventsReply, bool) {
+	es, ok := s.Events(name)
+	if !ok {
+		return EventsReply{}, false
+	}
+	return EventsReply{Tenant: name, Events: eventViews(es, s.opts.Now())}, true
 }
 
 func (s *Server) handleEventsGet(w http.ResponseWriter, r *http.Request) {

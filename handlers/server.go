@@ -220,10 +220,10 @@ func (s *Server) Load(cfg *tenants.Config) error {
 			si.tokens, si.counts, si.events = r.tokens, r.counts, r.events
 		default:
 			si.events = &eventBoard{}
-			si.events.add(scheduleEvents(t.Events, now, s.opts.Rand)...)
 			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
 			si.counts = new(requestCounts)
 		}
+		si.events.configure(t.Events, now, s.opts.Rand)
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
 			// Unchanged: keep what is served, a mirrored identity included.
 			si.view.Store(prev.view.Load())

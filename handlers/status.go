@@ -93,6 +93,9 @@ type TenantStatus struct {
 	Problems         []Problem        `json:"problems,omitempty"`
 	Credentials      *CredentialState `json:"credentials,omitempty"`
 	Mirror           *MirrorState     `json:"mirror,omitempty"`
+	// Events are the tenant's lifecycle events, pending and active, as
+	// GET /tenants/{name}/events lists them.
+	Events []EventView `json:"events"`
 }
 
 // Status is the body of /status.json.
@@ -103,7 +106,8 @@ type Status struct {
 
 // Status reports every tenant as served now.
 func (s *Server) Status() Status {
-	out := Status{Generated: s.opts.Now().UTC()}
+	now := s.opts.Now()
+	out := Status{Generated: now.UTC()}
 	for _, si := range s.state.Load().ordered {
 		v := si.view.Load()
 		st := s.tenantState(si)
@@ -116,6 +120,7 @@ func (s *Server) Status() Status {
 			Problems:         problems(si, st),
 			Credentials:      st.Credentials,
 			Mirror:           st.Mirror,
+			Events:           eventViews(si.events.list(), now),
 		}
 		ts.Ready = len(ts.Problems) == 0
 		for _, p := range si.tenant.Sources {
@@ -205,7 +210,7 @@ func writeStatusPage(w io.Writer, st Status) error {
 	b.WriteString(statusHead)
 	fmt.Fprintf(&b, "<h1>imds-proxy</h1><p>Generated %s; %d tenants. <a href=\"status.json\">JSON</a></p>\n", when(st.Generated), len(st.Tenants))
 	b.WriteString(`<table><thead><tr><th>Tenant</th><th>Sources</th><th>Instance</th><th>Zone</th><th>Role</th><th>IMDS</th>
-<th>Credentials expire</th><th>Last refresh</th><th>Mirror</th><th>Tokens</th><th>State</th></tr></thead><tbody>
+<th>Credentials expire</th><th>Last refresh</th><th>Mirror</th><th>Tokens</th><th>Events</th><th>State</th></tr></thead><tbody>
 `)
 	for _, t := range st.Tenants {
 		fmt.Fprintf(&b, `<tr id="tenant-%s"><td>%s</td><td>`, e(t.Name), e(t.Name))
@@ -224,6 +229,17 @@ func writeStatusPage(w io.Writer, st Status) error {
 		}
 		fmt.Fprintf(&b, "</td>\n<td>%s</td><td>%s</td><td>%s</td><td>%s</td>\n<td>%s</td>\n<td>%s</td>\n<td>%s</td>\n<td>%d</td>\n",
 			e(t.InstanceID), e(t.AvailabilityZone), e(cmp.Or(t.Role, "-")), e(t.IMDS), expires, refreshed, mirror, t.Tokens)
+		b.WriteString("<td>")
+		for i, ev := range t.Events {
+			if i > 0 {
+				b.WriteString("<br>")
+			}
+			b.WriteString(e(ev.String()))
+		}
+		if len(t.Events) == 0 {
+			b.WriteString("-")
+		}
+		b.WriteString("</td>\n")
 		if t.Ready {
 			b.WriteString(`<td class="state"><span class="ok">ready</span></td></tr>` + "\n")
 			continue
