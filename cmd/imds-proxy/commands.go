@@ -31,6 +31,8 @@ func commands() []command {
 			func() *flag.FlagSet { return statusFlagSet(new(statusArgs), "") }},
 		{"setup", "--mode MODE [--apply] | --remove", "print (--apply: perform) the host networking for 169.254.169.254",
 			func() *flag.FlagSet { return setupFlagSet(new(setupFlags), new(setupValues)) }},
+		{"event", "TYPE|list|clear --tenant T", "schedule, list or clear a tenant's lifecycle events on the running proxy",
+			func() *flag.FlagSet { return eventFlagSet(new(eventArgs), "") }},
 		{"mfa", "--profile P", "hand an MFA code to the running proxy", nil},
 		{"health", "[--admin ADDRESS]", "exit 0 when a running proxy answers /healthz (the image's HEALTHCHECK)", nil},
 		{"completion", "bash|zsh|fish", "print a shell completion script", nil},

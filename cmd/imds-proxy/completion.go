@@ -48,6 +48,8 @@ func completionCommands() []completed {
 		switch c.name {
 		case "completion":
 			cc.words = []string{"bash", "zsh", "fish"}
+		case "event":
+			cc.words = append(eventTypes(), "list", "clear")
 		case "help":
 			for _, h := range commands() {
 				cc.words = append(cc.words, h.name)

@@ -39,6 +39,8 @@ func runWith(ctx context.Context, d deps, args []string, getenv func(string) str
 			return runSetup(args[1:], stdout, stderr)
 		case "status":
 			return runStatus(ctx, args[1:], getenv, stdout, stderr)
+		case "event":
+			return runEvent(ctx, args[1:], getenv, stdout, stderr)
 		case "mfa":
 			return runMFA(ctx, args[1:], getenv, stdout, stderr)
 		case "health":

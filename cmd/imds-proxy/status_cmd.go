@@ -131,11 +131,11 @@ func writeStatus(w io.Writer, admin string, st handlers.Status) error {
 	}
 	fmt.Fprintf(w, "%s: %d tenants, %d ready (as of %s)\n", admin, len(st.Tenants), ready, st.Generated.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tROLE\tIMDS\tCREDENTIALS\tMIRROR\tTOKENS\tREADY")
+	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tROLE\tIMDS\tCREDENTIALS\tMIRROR\tTOKENS\tREADY\tEVENTS")
 	for _, t := range st.Tenants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", t.Name, dash(strings.Join(t.Sources, ",")),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Name, dash(strings.Join(t.Sources, ",")),
 			dash(t.InstanceID), dash(t.AvailabilityZone), dash(t.Role), t.IMDS,
-			credentialsCell(t.Credentials, st.Generated), mirrorCell(t.Mirror), t.Tokens, yesNo(t.Ready))
+			credentialsCell(t.Credentials, st.Generated), mirrorCell(t.Mirror), t.Tokens, yesNo(t.Ready), eventsCell(t.Events))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -177,6 +177,16 @@ func credentialsCell(c *handlers.CredentialState, now time.Time) string {
 		s += " (refresh failing)"
 	}
 	return s
+}
+
+// eventsCell lists a tenant's events, last in the row because it is the
+// one cell of no fixed width.
+func eventsCell(es []handlers.EventView) string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.String())
+	}
+	return dash(strings.Join(out, "; "))
 }
 
 func mirrorCell(m *handlers.MirrorState) string {

@@ -23,7 +23,10 @@ func statusFixture() handlers.Status {
 		{Name: "web", Sources: []string{"127.0.0.2/32"}, InstanceID: "i-0a1b2c3d4e5f60001", AvailabilityZone: "eu-west-1b",
 			Role: "web", IMDS: "required", Tokens: 3, Ready: true,
 			Credentials: &handlers.CredentialState{Valid: true, KeyID: "****************WXYZ",
-				Expiration: statusGenerated.Add(54*time.Minute + 12*time.Second), Refreshed: statusGenerated.Add(-6 * time.Minute), Fetches: 1}},
+				Expiration: statusGenerated.Add(54*time.Minute + 12*time.Second), Refreshed: statusGenerated.Add(-6 * time.Minute), Fetches: 1},
+			Events: []handlers.EventView{
+				{Type: "spot-interruption", Action: "terminate", Notice: statusGenerated.Add(-time.Minute), Time: statusGenerated.Add(time.Minute), Active: true},
+				{Type: "autoscaling", State: "Terminated", Notice: statusGenerated.Add(time.Hour), Time: statusGenerated.Add(time.Hour)}}},
 		{Name: "broken", Sources: []string{"127.0.0.3/32", "fd00:3::/64"}, InstanceID: "i-0a1b2c3d4e5f60002", AvailabilityZone: "us-east-1a",
 			Role: "broken", IMDS: "optional",
 			Problems: []handlers.Problem{{Tenant: "broken", What: "credentials",
@@ -45,12 +48,12 @@ func statusFixture() handlers.Status {
 }
 
 const statusFixtureTable = `127.0.0.1:9180: 5 tenants, 3 ready (as of 2026-11-30T01:00:00Z)
-TENANT    SOURCES                   INSTANCE             ZONE             ROLE    IMDS      CREDENTIALS                                      MIRROR                                           TOKENS  READY
-web       127.0.0.2/32              i-0a1b2c3d4e5f60001  eu-west-1b       web     required  expires in 54m12s                                -                                                3       yes
-broken    127.0.0.3/32,fd00:3::/64  i-0a1b2c3d4e5f60002  us-east-1a       broken  optional  error: NoCredentialProfile: the AWS profile "m…  -                                                0       no
-plain     127.0.0.4/32              i-0a1b2c3d4e5f60003  ap-southeast-2c  -       disabled  -                                                -                                                0       yes
-mirrored  10.1.0.0/16               i-0fedcba9876543210  eu-west-1a       -       optional  not fetched yet                                  i-0fedcba9876543210                              0       no
-stale     10.2.0.0/16               i-0a1b2c3d4e5f60005  eu-west-1a       stale   optional  expires in 1m30s (refresh failing)               error: InvalidInstanceID.NotFound: i-0aaaaaaaa…  0       yes
+TENANT    SOURCES                   INSTANCE             ZONE             ROLE    IMDS      CREDENTIALS                                      MIRROR                                           TOKENS  READY  EVENTS
+web       127.0.0.2/32              i-0a1b2c3d4e5f60001  eu-west-1b       web     required  expires in 54m12s                                -                                                3       yes    spot-interruption terminate at 01:01:00Z (active); autoscaling Terminated at 02:00:00Z (pending)
+broken    127.0.0.3/32,fd00:3::/64  i-0a1b2c3d4e5f60002  us-east-1a       broken  optional  error: NoCredentialProfile: the AWS profile "m…  -                                                0       no     -
+plain     127.0.0.4/32              i-0a1b2c3d4e5f60003  ap-southeast-2c  -       disabled  -                                                -                                                0       yes    -
+mirrored  10.1.0.0/16               i-0fedcba9876543210  eu-west-1a       -       optional  not fetched yet                                  i-0fedcba9876543210                              0       no     -
+stale     10.2.0.0/16               i-0a1b2c3d4e5f60005  eu-west-1a       stale   optional  expires in 1m30s (refresh failing)               error: InvalidInstanceID.NotFound: i-0aaaaaaaa…  0       yes    -
 
 not ready:
   broken: credentials: NoCredentialProfile: the AWS profile "missing" does not exist; check ~/.aws/config

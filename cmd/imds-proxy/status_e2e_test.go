@@ -26,7 +26,7 @@ func TestE2EStatusCommand(t *testing.T) {
 		if want := p.adminAddr + ": 3 tenants, 3 ready"; !strings.HasPrefix(lines[0], want) {
 			t.Errorf("first line %q, want it to begin %q", lines[0], want)
 		}
-		if f := strings.Fields(lines[1]); strings.Join(f, " ") != "TENANT SOURCES INSTANCE ZONE ROLE IMDS CREDENTIALS MIRROR TOKENS READY" {
+		if f := strings.Fields(lines[1]); strings.Join(f, " ") != "TENANT SOURCES INSTANCE ZONE ROLE IMDS CREDENTIALS MIRROR TOKENS READY EVENTS" {
 			t.Errorf("header %q", lines[1])
 		}
 		for i, tn := range e2eTenants {
@@ -34,7 +34,7 @@ func TestE2EStatusCommand(t *testing.T) {
 			if tn.tokensRequired {
 				imds = "required"
 			}
-			want := []string{tn.name, tn.src + "/32", tn.instanceID, tn.zone, "-", imds, "-", "-", "0", "yes"}
+			want := []string{tn.name, tn.src + "/32", tn.instanceID, tn.zone, "-", imds, "-", "-", "0", "yes", "-"}
 			if got := strings.Fields(lines[2+i]); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("row %d = %q, want %q", i, got, want)
 			}
