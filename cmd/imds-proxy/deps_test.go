@@ -27,6 +27,8 @@ func TestPackageBoundaries(t *testing.T) {
 		// The Docker Engine client knows containers, not tenants.
 		{pkg: "internal/docker", ours: []string{}},
 		{pkg: "internal/hostnet", ours: []string{}, forbidden: []string{aws}},
+		// Mock credentials never touch the network.
+		{pkg: "internal/mocksource", ours: []string{"tenants"}, forbidden: []string{aws, "net/http"}},
 		{pkg: "internal/liveconfig", ours: []string{"tenants", "internal/docker"}, forbidden: []string{aws}},
 	}
 	for _, r := range rules {
