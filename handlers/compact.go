@@ -285,20 +285,22 @@ func (c tree) compile(n names, sig *lazySignature, shapes *layouts) *catalogue {
 	}
 	l := shapes.get(key.String(), func() *layout { return c.layout(paths) })
 	cat := &catalogue{layout: l, names: n, sig: sig, ends: make([]uint32, len(paths))}
+	bodies := make([][]byte, len(l.slots))
 	size := 0
-	for _, p := range paths {
-		size += len(c[p].body)
-	}
-	cat.data = make([]byte, 0, size+len(paths)*16)
 	for i := range l.slots {
 		s := &l.slots[i]
-		body := c[s.path].body
-		if s.dir && !c[s.path].listing {
-			body = nil
+		e := c[s.path]
+		bodies[i] = e.body
+		if s.dir && !e.listing {
+			bodies[i] = nil
 			if s.shared == nil {
-				body = renderListing(l, s, "latest", n)
+				bodies[i] = renderListing(l, s, "latest", n)
 			}
 		}
+		size += len(bodies[i])
+	}
+	cat.data = make([]byte, 0, size) // exactly: held as long as the tenant is served
+	for i, body := range bodies {
 		cat.data = append(cat.data, body...)
 		cat.ends[i] = uint32(len(cat.data))
 		if len(body) >= len(contentLengths) {
@@ -308,7 +310,6 @@ func (c tree) compile(n names, sig *lazySignature, shapes *layouts) *catalogue {
 			cat.long[len(body)] = []string{strconv.Itoa(len(body))}
 		}
 	}
-	cat.data = slices.Clip(cat.data)
 	return cat
 }
 
