@@ -153,9 +153,9 @@ func (e entry) signed() string {
 // lookup is the entry at path as version serves it. version must be one
 // "/" lists. It allocates nothing for a path of ordinary length.
 func (c *catalogue) lookup(path, version string) (entry, bool) {
-	var buf [160]byte
 	key := path
 	if rest, ok := strings.CutPrefix(path, macsDir); ok {
+		var buf [160]byte
 		mac, below, sub := strings.Cut(rest, "/")
 		i := slices.Index(c.names.macs, mac)
 		if i < 0 {
