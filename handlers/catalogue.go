@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,20 +27,15 @@ const (
 	octetStream = "application/octet-stream"
 )
 
-// entry is one path of the catalogue, a directory listing or a value.
-type entry struct {
+// node is one path of a tree, a directory listing or a value.
+type node struct {
 	body        []byte
 	contentType string
 	dir         bool
 	kind        kind
 	children    map[string]bool // name -> is a directory; listings only
 	listing     bool            // body set explicitly, not derived from children
-	length      []string        // Content-Length of body, rendered once
-	sig         *lazySignature  // signature and pkcs7 entries
-	// since is the first version this entry serves (introducedIn); older
-	// is set on a directory whose listing grew over the versions.
-	since string
-	older *olderListings
+	since       string          // the first version this entry serves (introducedIn)
 }
 
 // lazySignature signs an identity document once, when first needed.
@@ -57,82 +51,14 @@ func (l *lazySignature) get() Signature {
 	return l.sig
 }
 
-// signed is the body of a signature entry; "" when signing failed.
-func (e *entry) signed() string {
-	sig := e.sig.get()
-	switch e.kind {
-	case pkcs7Doc:
-		return sig.PKCS7
-	case rsa2048Doc:
-		return sig.RSA2048
-	}
-	return sig.Signature
-}
+// tree is a tenant's metadata tree while it is built, keyed by the path
+// below the version without leading or trailing slashes ("" is the
+// version's root). An interface's MAC and the role's name stand in it as
+// placeholders (names), so that tenants of the same shape build the same
+// paths; compile turns it into the catalogue served.
+type tree map[string]*node
 
-// route classifies a request for the entry at path, for metrics.
-func (e *entry) route(path string) route {
-	switch {
-	case e.dir:
-		return routeListing
-	case e.kind == roleCredentials:
-		return routeCredentials
-	case path == "user-data":
-		return routeUserData
-	case strings.HasPrefix(path, "dynamic/"):
-		return routeDynamic
-	}
-	return routeMetadata
-}
-
-// catalogue is a tenant's whole metadata tree, keyed by the path below the
-// version without leading or trailing slashes ("" is the version's root),
-// each entry knowing the versions it is served by. It is immutable once
-// built.
-type catalogue map[string]*entry
-
-// lookup is the entry at path as version serves it, or nil. version must
-// be one "/" lists.
-func (c catalogue) lookup(path, version string) *entry {
-	e := c[path]
-	switch {
-	case e == nil || version < e.since:
-		return nil
-	case e.older != nil && version < e.older.latest:
-		return e.older.at(version)
-	}
-	return e
-}
-
-// olderListings are a directory's listings as the versions before its
-// latest addition serve them. Each is rendered when first asked for, as
-// signatures are: SDKs ask latest, the few tools that ask a dated version
-// (cloud-init) ask one, and rendering every one ahead for every tenant
-// would add a third to a catalogue's size (measured: 8 KB more a tenant).
-type olderListings struct {
-	cat      catalogue // read only once finished
-	path     string
-	latest   string   // the version the directory's own listing starts at
-	dates    []string // the versions each older listing starts at, oldest first
-	once     []sync.Once
-	rendered []*entry
-}
-
-func (o *olderListings) at(version string) *entry {
-	i := len(o.dates) - 1
-	for version < o.dates[i] { // dates[0] is the directory's since: i stays >= 0
-		i--
-	}
-	o.once[i].Do(func() {
-		e := *o.cat[o.path]
-		e.older = nil
-		e.body = o.cat.listing(o.path, o.dates[i])
-		e.length = []string{strconv.Itoa(len(e.body))}
-		o.rendered[i] = &e
-	})
-	return o.rendered[i]
-}
-
-func (c catalogue) add(path string, e *entry) {
+func (c tree) add(path string, e *node) {
 	c[path] = e
 	for path != "" {
 		parent, name := "", path
@@ -141,7 +67,7 @@ func (c catalogue) add(path string, e *entry) {
 		}
 		d := c[parent]
 		if d == nil {
-			d = &entry{dir: true, contentType: textPlain, children: map[string]bool{}}
+			d = &node{dir: true, contentType: textPlain, children: map[string]bool{}}
 			c[parent] = d
 		}
 		d.children[name] = c[path].dir
@@ -149,13 +75,13 @@ func (c catalogue) add(path string, e *entry) {
 	}
 }
 
-func (c catalogue) text(path, v string) {
+func (c tree) text(path, v string) {
 	if v != "" {
-		c.add(path, &entry{body: []byte(v), contentType: textPlain})
+		c.add(path, &node{body: []byte(v), contentType: textPlain})
 	}
 }
 
-func (c catalogue) lines(path string, vs []string) {
+func (c tree) lines(path string, vs []string) {
 	if len(vs) > 0 {
 		c.text(path, strings.Join(vs, "\n"))
 	}
@@ -163,30 +89,14 @@ func (c catalogue) lines(path string, vs []string) {
 
 // dir adds a directory whose listing is not its children's names, such as
 // public-keys/ ("0=name").
-func (c catalogue) dir(path string, listing string) {
-	c.add(path, &entry{dir: true, contentType: textPlain, children: map[string]bool{}, body: []byte(listing), listing: true})
-}
-
-// finish dates every entry and renders every directory listing as latest
-// serves it: sorted names, "/" after sub-directories, no trailing newline.
-func (c catalogue) finish() catalogue {
-	for path := range c {
-		c.date(path)
-	}
-	for path, e := range c {
-		if e.dir && !e.listing {
-			e.body = c.listing(path, "latest")
-			c.history(path, e)
-		}
-		e.length = []string{strconv.Itoa(len(e.body))}
-	}
-	return c
+func (c tree) dir(path string, listing string) {
+	c.add(path, &node{dir: true, contentType: textPlain, children: map[string]bool{}, body: []byte(listing), listing: true})
 }
 
 // date sets the version an entry is first served by: a value's (or a
 // listing's set explicitly) from introducedIn, a directory's from its
 // oldest child.
-func (c catalogue) date(path string) string {
+func (c tree) date(path string) string {
 	e := c[path]
 	if e.since != "" {
 		return e.since
@@ -204,40 +114,6 @@ func (c catalogue) date(path string) string {
 	return e.since
 }
 
-// listing renders a directory as version serves it.
-func (c catalogue) listing(path, version string) []byte {
-	e := c[path]
-	names := make([]string, 0, len(e.children))
-	for n, isDir := range e.children {
-		if c[join(path, n)].since > version {
-			continue
-		}
-		if isDir && path != "" { // the version root lists its directories bare
-			n += "/"
-		}
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return []byte(strings.Join(names, "\n"))
-}
-
-// history records the versions at which a directory gained a child, when
-// there are several: each older one serves a listing of its own.
-func (c catalogue) history(path string, e *entry) {
-	dates := make([]string, 0, len(e.children))
-	for name := range e.children {
-		dates = append(dates, c[join(path, name)].since)
-	}
-	slices.Sort(dates)
-	dates = slices.Compact(dates)
-	if len(dates) < 2 {
-		return
-	}
-	n := len(dates) - 1
-	e.older = &olderListings{cat: c, path: path, latest: dates[n], dates: dates[:n:n],
-		once: make([]sync.Once, n), rendered: make([]*entry, n)}
-}
-
 func join(dir, name string) string {
 	if dir == "" {
 		return name
@@ -246,16 +122,19 @@ func join(dir, name string) string {
 }
 
 // buildCatalogue renders everything a tenant's instance answers that does
-// not change until the tenant does. sign signs the identity document.
-func buildCatalogue(t *tenants.Tenant, sign *Signer) catalogue {
-	return buildCatalogueAt(t, sign, nil, time.Time{})
+// not change until the tenant does. sign signs the identity document;
+// shapes, when not nil, shares layouts between tenants.
+func buildCatalogue(t *tenants.Tenant, sign *Signer, shapes *layouts) *catalogue {
+	return buildCatalogueAt(t, sign, shapes, nil, time.Time{})
 }
 
 // buildCatalogueAt is buildCatalogue with the lifecycle events visible at
 // now.
-func buildCatalogueAt(t *tenants.Tenant, sign *Signer, events []ScheduledEvent, now time.Time) catalogue {
+func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events []ScheduledEvent, now time.Time) *catalogue {
 	in := &t.Instance
-	c := catalogue{}
+	c := tree{}
+	var n names
+	var sig *lazySignature
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
 
 	md("ami-id", in.AMIID)
@@ -312,21 +191,23 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, events []ScheduledEvent, 
 		}
 	}
 	if t.IMDS.Tags && len(in.Tags) > 0 {
-		c.add("meta-data/tags/instance", &entry{dir: true, contentType: textPlain, children: map[string]bool{}})
+		c.add("meta-data/tags/instance", &node{dir: true, contentType: textPlain, children: map[string]bool{}})
 		for k, v := range in.Tags {
 			if validTagPath(k) {
-				c.add("meta-data/tags/instance/"+k, &entry{body: []byte(v), contentType: textPlain})
+				c.add("meta-data/tags/instance/"+k, &node{body: []byte(v), contentType: textPlain})
 			}
 		}
 	}
 	for _, ifc := range in.Interfaces {
 		if ifc.MAC != "" { // unknown until mirrored
-			addInterface(c, "meta-data/network/interfaces/macs/"+ifc.MAC, &ifc)
+			addInterface(c, macsDir+macPlaceholder(len(n.macs)), &ifc)
+			n.macs = append(n.macs, ifc.MAC)
 		}
 	}
 	if r := t.Role; r != nil {
-		c.add("meta-data/iam/info", &entry{contentType: textPlain, kind: iamInfo})
-		c.add("meta-data/iam/security-credentials/"+r.Name, &entry{contentType: textPlain, kind: roleCredentials})
+		n.role = r.Name
+		c.add("meta-data/iam/info", &node{contentType: textPlain, kind: iamInfo})
+		c.add(roleDir+rolePlaceholder, &node{contentType: textPlain, kind: roleCredentials})
 	}
 	// identity-credentials/ is left out (404, not listed), although every
 	// instance has it. On EC2 its credentials carry no permissions: they
@@ -346,30 +227,30 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, events []ScheduledEvent, 
 			// Signed on first request, not here: an RSA signature costs
 			// milliseconds, which thousands of tenants would add to every
 			// start and reload, while few clients ever ask for one.
-			sig := &lazySignature{signer: sign, doc: doc}
-			c.add("dynamic/instance-identity/signature", &entry{contentType: textPlain, kind: signatureDoc, sig: sig})
-			c.add("dynamic/instance-identity/pkcs7", &entry{contentType: textPlain, kind: pkcs7Doc, sig: sig})
-			c.add("dynamic/instance-identity/rsa2048", &entry{contentType: textPlain, kind: rsa2048Doc, sig: sig})
+			sig = &lazySignature{signer: sign, doc: doc}
+			c.add("dynamic/instance-identity/signature", &node{contentType: textPlain, kind: signatureDoc})
+			c.add("dynamic/instance-identity/pkcs7", &node{contentType: textPlain, kind: pkcs7Doc})
+			c.add("dynamic/instance-identity/rsa2048", &node{contentType: textPlain, kind: rsa2048Doc})
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}
 	if len(t.UserData) > 0 { // EC2 has no empty user data: "" is none, 404
-		c.add("user-data", &entry{body: t.UserData, contentType: octetStream})
+		c.add("user-data", &node{body: t.UserData, contentType: octetStream})
 	}
 	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
-		c = c.restrict(t.Paths)
+		c = c.restrict(t.Paths, n)
 	}
 	c.addEvents(in, events, now)
-	return c.finish()
+	return c.compile(n, sig, shapes)
 }
 
 // restrict keeps what the tenant's path policy permits: a denied value
 // answers 404 and leaves its listing, and a directory left empty goes too.
 // Applied once per build, it costs requests nothing.
-func (c catalogue) restrict(p tenants.PathPolicy) catalogue {
-	out := catalogue{}
+func (c tree) restrict(p tenants.PathPolicy, n names) tree {
+	out := tree{}
 	for path, e := range c {
-		if e.dir && !e.listing || !p.Permits(path) {
+		if e.dir && !e.listing || !p.Permits(n.realPath(path)) {
 			continue
 		}
 		kept := *e
@@ -387,7 +268,7 @@ func validTagPath(k string) bool {
 	return k != "" && k != "." && k != ".." && !strings.ContainsAny(k, "/ ")
 }
 
-func addInterface(c catalogue, base string, ifc *tenants.Interface) {
+func addInterface(c tree, base string, ifc *tenants.Interface) {
 	t := func(p, v string) { c.text(base+"/"+p, v) }
 	t("device-number", strconv.Itoa(ifc.DeviceNumber))
 	t("network-card-index", strconv.Itoa(ifc.NetworkCardIndex))

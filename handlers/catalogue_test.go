@@ -109,6 +109,11 @@ func TestCatalogueAbsent(t *testing.T) {
 		{"partition number outside a partition group", srcNoTags, "/latest/meta-data/placement/partition-number"},
 		{"group name outside a placement group", srcNoTags, "/latest/meta-data/placement/group-name"},
 		{"ipv6 without one", srcFull, "/latest/meta-data/ipv6"},
+		// The shared layout names a MAC and a role by placeholder; asked
+		// for literally, a placeholder names nothing.
+		{"interface by placeholder", srcFull, "/latest/meta-data/network/interfaces/macs/%000/mac"},
+		{"role by placeholder", srcFull, "/latest/meta-data/iam/security-credentials/%01"},
+		{"another tenant's interface", srcNoTags, "/latest/meta-data/network/interfaces/macs/" + fullMAC + "/mac"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,7 +43,7 @@ type eventBoard struct {
 	gen    uint64 // bumped at every change: the key of the rendered catalogue
 	// cat is the catalogue last rendered with events, for key.
 	key string
-	cat catalogue
+	cat *catalogue
 }
 
 func (b *eventBoard) add(es ...ScheduledEvent) {
@@ -88,7 +88,7 @@ func (b *eventBoard) list() []ScheduledEvent {
 
 // catalogue is base with the events visible at now; base itself when none
 // is known. A catalogue is rendered again only when what is visible changes.
-func (b *eventBoard) catalogue(v *view, now time.Time) catalogue {
+func (b *eventBoard) catalogue(v *view, now time.Time) *catalogue {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.events) == 0 {
@@ -100,7 +100,7 @@ func (b *eventBoard) catalogue(v *view, now time.Time) catalogue {
 		key.WriteString(eventPhase(e, now))
 	}
 	if b.cat == nil || b.key != key.String() {
-		b.cat, b.key = buildCatalogueAt(v.tenant, v.lazy.signer, b.events, now), key.String()
+		b.cat, b.key = buildCatalogueAt(v.tenant, v.lazy.signer, v.lazy.shapes, b.events, now), key.String()
 	}
 	return b.cat
 }
@@ -123,7 +123,7 @@ const (
 )
 
 // addEvents adds to c the paths the events visible at now answer.
-func (c catalogue) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.Time) {
+func (c tree) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.Time) {
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
 	var scheduled, history []string
 	for _, e := range events {

@@ -211,8 +211,8 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e := x.site.events.catalogue(x.view, s.opts.Now()).lookup(strings.TrimSuffix(rest, "/"), version)
-	if e == nil {
+	e, ok := x.site.events.catalogue(x.view, s.opts.Now()).lookup(strings.TrimSuffix(rest, "/"), version)
+	if !ok {
 		x.page(http.StatusNotFound)
 		return
 	}
@@ -230,12 +230,12 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 		}
 		x.reply(http.StatusOK, textPlainHeader, []byte(body))
 	default:
-		x.replyLength(http.StatusOK, contentTypeHeader(e.contentType), e.body, e.length)
+		x.replyLength(http.StatusOK, contentTypeHeader(e.octet), e.body, e.length)
 	}
 }
 
-func contentTypeHeader(ct string) []string {
-	if ct == octetStream {
+func contentTypeHeader(octet bool) []string {
+	if octet {
 		return octetHeader
 	}
 	return textPlainHeader

@@ -100,6 +100,7 @@ type Server struct {
 	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
 	waiters sourceWaiters
+	shapes  *layouts // catalogue layouts shared by tenants of one shape
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -170,6 +171,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.waiters = make(sourceWaiters, MaxSourceWaiters)
+	s.shapes = &layouts{}
 	s.sources = newSources(opts.Now)
 	s.ceiling = ceiling{max: opts.MaxConnections, maxUnknown: max(1, opts.MaxConnections/unknownShare)}
 	s.metrics = opts.Metrics
@@ -234,7 +236,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 					served = v
 				}
 			}
-			si.view.Store(newView(served, s.opts.Signer))
+			si.view.Store(newView(served, s.opts.Signer, s.shapes))
 		}
 		st.sites[t] = si
 		st.byName[t.Name] = si
@@ -327,7 +329,7 @@ func (s *Server) Publish(name string, t *tenants.Tenant) bool {
 	if si == nil {
 		return false
 	}
-	si.view.Store(newView(t, s.opts.Signer))
+	si.view.Store(newView(t, s.opts.Signer, s.shapes))
 	return true
 }
 

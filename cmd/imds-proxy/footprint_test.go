@@ -8,6 +8,9 @@ package main
 // loads it, and the live heap is divided by the tenants.
 //
 //	go test -run='^$' -bench=Footprint -benchtime=1x ./cmd/imds-proxy/
+//
+// The -asked cases first ask every tenant a few paths, as a load across
+// the whole host does: each tenant then holds its rendered catalogue.
 //	FOOTPRINT_HEAP=/tmp/heap go test -run='^$' -bench=Footprint/10000 -benchtime=1x ./cmd/imds-proxy/
 //
 // FOOTPRINT_HEAP writes a heap profile of each loaded configuration to
@@ -16,6 +19,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -60,47 +65,73 @@ func liveHeap() uint64 {
 // configuration (heap-bytes/tenant), the configuration's own share
 // (config-bytes/tenant) and the goroutines it keeps.
 func BenchmarkFootprint(b *testing.B) {
-	for _, withRoles := range []bool{false, true} {
-		for _, n := range []int{1000, 10000} {
-			name := fmt.Sprint(n)
-			if withRoles {
-				name += "-roles"
-			}
-			b.Run(name, func(b *testing.B) {
-				data := manyTenants(n, withRoles)
-				for b.Loop() {
-					b.StopTimer()
-					base := liveHeap()
-					goroutines := runtime.NumGoroutine()
-					b.StartTimer()
-					cfg, err := tenants.Parse("many.yaml", data, time.Now())
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.StopTimer()
-					parsed := liveHeap()
-					ctx, cancel := context.WithCancel(context.Background())
-					b.StartTimer()
-					creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
-					creds.Load(cfg)
-					srv, err := handlers.New(cfg, handlers.Options{Credentials: creds})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.StopTimer()
-					loaded := liveHeap()
-					if f := os.Getenv("FOOTPRINT_HEAP"); f != "" {
-						writeHeap(b, f+"-"+name)
-					}
-					b.ReportMetric(float64(parsed-base)/float64(n), "config-bytes/tenant")
-					b.ReportMetric(float64(loaded-base)/float64(n), "heap-bytes/tenant")
-					b.ReportMetric(float64(runtime.NumGoroutine()-goroutines), "goroutines")
-					runtime.KeepAlive(srv)
-					runtime.KeepAlive(cfg)
-					cancel()
-					b.StartTimer()
+	for _, asked := range []bool{false, true} {
+		for _, withRoles := range []bool{false, true} {
+			for _, n := range []int{1000, 10000} {
+				name := fmt.Sprint(n)
+				if withRoles {
+					name += "-roles"
 				}
-			})
+				if asked {
+					name += "-asked"
+				}
+				b.Run(name, func(b *testing.B) {
+					data := manyTenants(n, withRoles)
+					for b.Loop() {
+						b.StopTimer()
+						base := liveHeap()
+						goroutines := runtime.NumGoroutine()
+						b.StartTimer()
+						cfg, err := tenants.Parse("many.yaml", data, time.Now())
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.StopTimer()
+						parsed := liveHeap()
+						ctx, cancel := context.WithCancel(context.Background())
+						b.StartTimer()
+						creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
+						creds.Load(cfg)
+						srv, err := handlers.New(cfg, handlers.Options{Credentials: creds})
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.StopTimer()
+						if asked {
+							askEveryTenant(b, srv, n)
+						}
+						loaded := liveHeap()
+						if f := os.Getenv("FOOTPRINT_HEAP"); f != "" {
+							writeHeap(b, f+"-"+name)
+						}
+						b.ReportMetric(float64(parsed-base)/float64(n), "config-bytes/tenant")
+						b.ReportMetric(float64(loaded-base)/float64(n), "heap-bytes/tenant")
+						b.ReportMetric(float64(runtime.NumGoroutine()-goroutines), "goroutines")
+						runtime.KeepAlive(srv)
+						runtime.KeepAlive(cfg)
+						cancel()
+						b.StartTimer()
+					}
+				})
+			}
+		}
+	}
+}
+
+// askEveryTenant asks each of manyTenants' n tenants, from its own
+// address, the paths an SDK and ec2-metadata ask most.
+func askEveryTenant(b *testing.B, srv http.Handler, n int) {
+	paths := []string{"/latest/meta-data/instance-id", "/latest/meta-data/", "/latest/dynamic/instance-identity/document", "/latest/meta-data/placement/region"}
+	for i := range n {
+		for _, p := range paths {
+			r := httptest.NewRequest(http.MethodGet, p, nil)
+			r.Host = "169.254.169.254"
+			r.RemoteAddr = fmt.Sprintf("127.%d.%d.%d:40000", 1+i/65536, i/256%256, i%256)
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatalf("tenant %d %s: %d %s", i, p, w.Code, w.Body)
+			}
 		}
 	}
 }
