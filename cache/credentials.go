@@ -97,7 +97,7 @@ func checkLifetime(spec tenants.CredentialSpec, expiry, now time.Time) error {
 func logCredentials(log zerolog.Logger, ev Event) {
 	if ev.Err == nil {
 		log.Info().Str("spec", ev.Key).Strs("tenants", ev.Tenants).Time("expires", ev.Expiry).
-			Time("next_refresh", ev.Next).Dur("took", ev.Took).Msg("credentials refreshed")
+			Time("next_refresh", ev.Next).Dur("took_ms", ev.Took).Msg("credentials refreshed")
 		return
 	}
 	e := log.Warn().Str("spec", ev.Key).Strs("tenants", ev.Tenants).Int("failures", ev.Failure).Time("retry_at", ev.Next)

@@ -143,7 +143,7 @@ func (m *Mirrors) logFetch(b binding[*tenants.Mirrored], ev Event) {
 			m.log.Warn().Str("tenant", name).Str("instance", c.Instance.ID).Msg(w)
 		}
 		m.log.Info().Str("tenant", name).Str("instance", c.Instance.ID).Str("state", c.State).
-			Dur("took", ev.Took).Time("next_refresh", ev.Next).Msg("instance mirrored")
+			Dur("took_ms", ev.Took).Time("next_refresh", ev.Next).Msg("instance mirrored")
 		return
 	}
 	if ev.Err == nil {

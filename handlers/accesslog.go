@@ -77,7 +77,7 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		Int("status", x.answered()).
 		Int("bytes", x.bytes).
 		Str("imds", versionNames[x.version()]).
-		Dur("dur", s.opts.Now().Sub(x.start)).
+		Dur("dur_ms", s.opts.Now().Sub(x.start)).
 		Msg("")
 }
 

@@ -83,7 +83,7 @@ func TestAccessLog(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", k, lines[0][k], v)
 				}
 			}
-			for _, k := range []string{"dur", "level"} {
+			for _, k := range []string{"dur_ms", "level"} {
 				if _, ok := lines[0][k]; !ok {
 					t.Errorf("no %s field", k)
 				}

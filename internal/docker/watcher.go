@@ -59,7 +59,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			e = w.Log.Warn()
 		}
 		lastProblem = problem
-		e.Err(err).Str("socket", w.Client.Socket()).Dur("retry_in", backoff).Msg(problem)
+		e.Err(err).Str("socket", w.Client.Socket()).Dur("retry_in_ms", backoff).Msg(problem)
 
 		t := time.NewTimer(backoff)
 		select {
