@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,8 @@ import (
 
 // TestE2EVersionFromBuildInfo builds the command as a user's go command
 // does, with no -ldflags, from a clean checkout of this commit tagged
-// v9.9.9: the go command records the tag as the main module's version
-// (what `go install …@v9.9.9` records too), and the binary reports it.
+// v1.2.3: the go command records the tag as the main module's version
+// (what `go install …@v1.2.3` records too), and the binary reports it.
 func TestE2EVersionFromBuildInfo(t *testing.T) {
 	_, err := exec.LookPath("git")
 	need(t, "git", err)
@@ -36,10 +37,17 @@ func TestE2EVersionFromBuildInfo(t *testing.T) {
 	}
 	clone := filepath.Join(t.TempDir(), "src")
 	run(".", "git", "clone", "--quiet", "--no-local", top, clone)
-	run(clone, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "tag", "-a", "v9.9.9", "-m", "test release")
+	run(clone, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "tag", "-a", "v1.2.3", "-m", "test release")
 	bin := filepath.Join(t.TempDir(), "imds-proxy")
-	run(clone, "go", "build", "-o", bin, "./cmd/imds-proxy")
-	if got := run(".", bin, "version"); !strings.HasPrefix(got, "imds-proxy v9.9.9") {
-		t.Fatalf("version = %q, want imds-proxy v9.9.9 (…)", got)
+	// VCS stamping on, whatever GOFLAGS the machine sets (a user's go
+	// install records the module version without it).
+	build := exec.CommandContext(ctx, "go", "build", "-buildvcs=true", "-o", bin, "./cmd/imds-proxy")
+	build.Dir = clone
+	build.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if got := run(".", bin, "version"); !strings.HasPrefix(got, "imds-proxy v1.2.3") {
+		t.Fatalf("version = %q, want imds-proxy v1.2.3 (…)", got)
 	}
 }
