@@ -240,7 +240,7 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
 		c = c.restrict(t.Paths, n)
 	}
-	c.addEvents(in, events, now)
+	c.addEvents(in, t.InstanceEvents, events, now)
 	return c.compile(n, sig, shapes)
 }
 

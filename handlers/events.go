@@ -122,10 +122,19 @@ const (
 	maintenanceTimeFormat = "2 Jan 2006 15:04:05 GMT"
 )
 
-// addEvents adds to c the paths the events visible at now answer.
-func (c tree) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.Time) {
+// addEvents adds to c the paths the events visible at now answer. A
+// mirrored instance's own scheduled events (live) come first in the
+// maintenance lists, as EC2 last reported them, then the tenant's own.
+func (c tree) addEvents(in *tenants.Instance, live []tenants.InstanceEvent, events []ScheduledEvent, now time.Time) {
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
 	var scheduled, history []string
+	for _, e := range live {
+		if e.State == tenants.EventActive {
+			scheduled = append(scheduled, maintenanceDoc(e))
+		} else {
+			history = append(history, maintenanceDoc(e))
+		}
+	}
 	for _, e := range events {
 		if e.Type == tenants.SpotInterruption {
 			md("instance-life-cycle", "spot") // known ahead: the instance is a spot one
@@ -136,6 +145,8 @@ func (c tree) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.
 		}
 		switch e.Type {
 		case tenants.SpotInterruption:
+			// Shown from the notice on, past the interruption too: the
+			// proxy does not stop serving the tenant (docs/operations.md).
 			at := e.Time().UTC().Format(spotTimeFormat)
 			md("spot/instance-action", fmt.Sprintf(`{"action": %q, "time": %q}`, e.Action, at))
 			if e.Action == "terminate" {
@@ -146,11 +157,10 @@ func (c tree) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.
 		case tenants.AutoScaling:
 			md("autoscaling/target-lifecycle-state", e.State)
 		case tenants.Maintenance:
-			doc := maintenanceDoc(e, phase)
 			if phase == "d" {
-				history = append(history, doc)
+				history = append(history, maintenanceDoc(e.instanceEvent(tenants.EventCompleted)))
 			} else {
-				scheduled = append(scheduled, doc)
+				scheduled = append(scheduled, maintenanceDoc(e.instanceEvent(tenants.EventActive)))
 			}
 		}
 	}
@@ -162,16 +172,29 @@ func (c tree) addEvents(in *tenants.Instance, events []ScheduledEvent, now time.
 	}
 }
 
-func maintenanceDoc(e ScheduledEvent, phase string) string {
-	state := "active"
-	if phase == "d" {
-		state = "completed"
-	}
-	q := strconv.Quote
+// instanceEvent is a maintenance event as EC2 would report it, in state.
+func (e ScheduledEvent) instanceEvent(state string) tenants.InstanceEvent {
 	from := e.Time().UTC()
-	return fmt.Sprintf("{\n  \"NotBefore\" : %s,\n  \"Code\" : %s,\n  \"Description\" : %s,\n  \"EventId\" : %s,\n  \"NotAfter\" : %s,\n  \"State\" : %s\n}",
-		q(from.Format(maintenanceTimeFormat)), q(e.Code), q(maintenanceDescription(e.Code)), q(e.ID),
-		q(from.Add(e.Window).Format(maintenanceTimeFormat)), q(state))
+	return tenants.InstanceEvent{ID: e.ID, Code: e.Code, Description: maintenanceDescription(e.Code),
+		NotBefore: from, NotAfter: from.Add(e.Window), State: state}
+}
+
+// maintenanceDoc is one entry of events/maintenance/scheduled or history.
+// NotAfter and NotBeforeDeadline are left out when EC2 does not say them.
+func maintenanceDoc(e tenants.InstanceEvent) string {
+	q := strconv.Quote
+	at := func(t time.Time) string { return q(t.UTC().Format(maintenanceTimeFormat)) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "{\n  \"NotBefore\" : %s,\n  \"Code\" : %s,\n  \"Description\" : %s,\n  \"EventId\" : %s,\n",
+		at(e.NotBefore), q(e.Code), q(e.Description), q(e.ID))
+	if !e.NotAfter.IsZero() {
+		fmt.Fprintf(&b, "  \"NotAfter\" : %s,\n", at(e.NotAfter))
+	}
+	if !e.NotBeforeDeadline.IsZero() {
+		fmt.Fprintf(&b, "  \"NotBeforeDeadline\" : %s,\n", at(e.NotBeforeDeadline))
+	}
+	fmt.Fprintf(&b, "  \"State\" : %s\n}", q(e.State))
+	return b.String()
 }
 
 func maintenanceDescription(code string) string {

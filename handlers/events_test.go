@@ -292,3 +292,28 @@ func TestReloadReplacesConfiguredEvents(t *testing.T) {
 		t.Errorf("worker has events: %+v", es)
 	}
 }
+
+// TestSpotNoticeStaysAfterTheInterruption: the proxy has no instance to
+// stop, so once a spot interruption's time has passed the tenant is served
+// on, the notice still there with its time, as EC2 leaves it until the
+// instance is gone (docs/operations.md, "Lifecycle events").
+func TestSpotNoticeStaysAfterTheInterruption(t *testing.T) {
+	srv, clock := newServer(t, eventsConfig, handlers.Options{})
+	for _, after := range []time.Duration{4 * time.Minute, 5 * time.Minute, time.Hour, 72 * time.Hour} {
+		clock.Advance(after - clock.Now().Sub(launch))
+		want := map[string]string{
+			"spot/instance-action":  `{"action": "terminate", "time": "2024-05-01T12:04:00Z"}`,
+			"spot/termination-time": "2024-05-01T12:04:00Z",
+			"instance-life-cycle":   "spot",
+			"instance-action":       "none",
+		}
+		for p, w := range want {
+			if code, body := get(t, srv, "10.0.0.1", p); code != http.StatusOK || body != w {
+				t.Errorf("+%v: %s = %d %q, want %q", after, p, code, body, w)
+			}
+		}
+		if code, _ := get(t, srv, "10.0.0.1", "instance-id"); code != http.StatusOK {
+			t.Errorf("+%v: instance-id = %d: the tenant must still be served", after, code)
+		}
+	}
+}

@@ -105,3 +105,26 @@ func buildEvents(cs []EventConfig, path []any, el errorList) []Event {
 	}
 	return es
 }
+
+// InstanceEvent is a scheduled event EC2 reports for a live instance
+// (ec2:DescribeInstanceStatus), at its absolute times: a mirror copies the
+// instance's, and its tenant serves them as EC2 last reported them.
+type InstanceEvent struct {
+	ID          string // instance-event-...
+	Code        string // system-reboot, instance-retirement, ...
+	Description string // without EC2's "[Completed]" or "[Canceled]" prefix: State says it
+	NotBefore   time.Time
+	NotAfter    time.Time // zero: unsaid
+	// NotBeforeDeadline is the latest the event may be rescheduled to
+	// start; zero: unsaid (the event cannot be rescheduled).
+	NotBeforeDeadline time.Time
+	State             string // EventActive, EventCompleted or EventCanceled
+}
+
+// Maintenance event states, as events/maintenance/ shows them: active ones
+// are scheduled, the others history.
+const (
+	EventActive    = "active"
+	EventCompleted = "completed"
+	EventCanceled  = "canceled"
+)

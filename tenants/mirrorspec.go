@@ -136,12 +136,14 @@ func (m *MirrorSpec) unmirrored() Instance {
 // WithMirror is the tenant as served from one copy of its live instance:
 // the copy, with the tenant's static values and IMDS options laid over it,
 // the instance profile's ARN and id copied into its role, the instance's
-// user data unless the tenant has its own, and everything else (name,
+// user data unless the tenant has its own, the instance's scheduled events
+// (besides the tenant's own Events), and everything else (name,
 // sources, credentials) the tenant's own.
 func (t *Tenant) WithMirror(m *Mirrored) *Tenant {
 	out := *t
 	out.Instance = m.Instance
 	out.IMDS = m.IMDS
+	out.InstanceEvents = m.Events
 	if t.UserData == nil { // a mirrored tenant's is its own: defaults do not reach it
 		out.UserData = m.UserData
 	}
@@ -168,6 +170,9 @@ type Mirrored struct {
 	// UserData is the instance's user data, decoded; nil when it has none
 	// (or it could not be fetched: see Warnings).
 	UserData []byte
+	// Events are the instance's scheduled events, active and recent past
+	// ones, as ec2:DescribeInstanceStatus reports them, in NotBefore order.
+	Events []InstanceEvent
 	// Warnings name the values left unknown (404) and why, such as a
 	// missing ec2:DescribeSubnets permission.
 	Warnings []string

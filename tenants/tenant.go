@@ -39,6 +39,10 @@ type Tenant struct {
 	Limits Limits
 	// Events are announced their After past the proxy's start.
 	Events []Event
+	// InstanceEvents are a mirrored tenant's live instance's scheduled
+	// events as its last copy reports them (WithMirror), served beside
+	// Events; nil for a tenant that mirrors nothing.
+	InstanceEvents []InstanceEvent
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's

@@ -91,7 +91,7 @@ func (l *Loader) EC2(ctx context.Context, profile, region string) (*EC2, error) 
 		return nil, err
 	}
 	c := ec2.NewFromConfig(cfg)
-	return &EC2{Region: cfg.Region, Instances: c, Networks: c, KeysZones: c, Attributes: c}, nil
+	return &EC2{Region: cfg.Region, Instances: c, Networks: c, KeysZones: c, Attributes: c, Status: c}, nil
 }
 
 // config loads a profile for clients that use the loader's pool.

@@ -42,6 +42,12 @@ type AttributeDescriber interface {
 	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
 }
 
+// StatusDescriber gives a mirror the instance's scheduled events, which
+// DescribeInstances does not return.
+type StatusDescriber interface {
+	DescribeInstanceStatus(context.Context, *ec2.DescribeInstanceStatusInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceStatusOutput, error)
+}
+
 // EC2 is the EC2 API of one profile in one region, as a mirror uses it.
 type EC2 struct {
 	Region    string // the region the clients call, as the SDK resolved it
@@ -50,6 +56,8 @@ type EC2 struct {
 	KeysZones KeyZoneDescriber
 	// Attributes fetches user data. If nil, the copy has none.
 	Attributes AttributeDescriber
+	// Status fetches the scheduled events. If nil, the copy has none.
+	Status StatusDescriber
 }
 
 // EC2Loader returns the EC2 API for a profile and region ("": the
@@ -65,8 +73,9 @@ const networkStaleAfter = time.Hour
 // Mirror copies one live instance. Each Retrieve makes one
 // DescribeInstances call, one DescribeInstanceAttribute for the user data
 // (which can change while the instance is stopped) unless the tenant has
-// its own, and, only for what it has not seen yet (or for networks, not
-// within networkStaleAfter), one batched call each of DescribeSubnets,
+// its own, one DescribeInstanceStatus for the scheduled events, and, only
+// for what it has not seen yet (or for networks, not within
+// networkStaleAfter), one batched call each of DescribeSubnets,
 // DescribeVpcs, DescribeKeyPairs and DescribeAvailabilityZones. Retrieve
 // is not meant to be called concurrently: a cache entry's refresher calls
 // it.
@@ -79,9 +88,11 @@ type Mirror struct {
 	subnets    map[string]subnetBlocks
 	vpcs       map[string]vpcBlocks
 	networksAt time.Time
-	publicKeys map[string]string // key name -> OpenSSH public key
-	zoneIDs    map[string]string // zone name -> zone id
-	userData   *[]byte           // the last user data fetched; nil: never fetched
+	publicKeys map[string]string       // key name -> OpenSSH public key
+	zoneIDs    map[string]string       // zone name -> zone id
+	userData   *[]byte                 // the last user data fetched; nil: never fetched
+	events     []tenants.InstanceEvent // the last scheduled events fetched,
+	eventsOf   string                  // for this instance (filters may match another)
 }
 
 type subnetBlocks struct {
@@ -113,6 +124,7 @@ func (s *Mirror) Retrieve(ctx context.Context) (*tenants.Mirrored, error) {
 	s.addPublicKey(ctx, api, m)
 	s.addZoneID(ctx, api, m)
 	s.addUserData(ctx, api, m)
+	s.addEvents(ctx, api, m)
 	return m, nil
 }
 
@@ -187,7 +199,7 @@ func (s *Mirror) explain(action, region string, err error) error {
 	switch {
 	case code == "UnauthorizedOperation" || code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedAccess":
 		return &tenants.UpstreamError{Code: code, Err: err,
-			Message: fmt.Sprintf("profile %q may not call ec2:%s in %s: allow it in the profile's policy (mirroring needs ec2:DescribeInstances, ec2:DescribeSubnets, ec2:DescribeVpcs, ec2:DescribeKeyPairs, ec2:DescribeAvailabilityZones and ec2:DescribeInstanceAttribute)", s.profile(), action, region)}
+			Message: fmt.Sprintf("profile %q may not call ec2:%s in %s: allow it in the profile's policy (mirroring needs ec2:DescribeInstances, ec2:DescribeSubnets, ec2:DescribeVpcs, ec2:DescribeKeyPairs, ec2:DescribeAvailabilityZones, ec2:DescribeInstanceAttribute and ec2:DescribeInstanceStatus)", s.profile(), action, region)}
 	case strings.HasPrefix(code, "InvalidInstanceID"):
 		return &tenants.UpstreamError{Code: "InstanceNotFound", Err: err,
 			Message: fmt.Sprintf("instance %s does not exist in %s (as profile %q sees it): check instance.mirror.instance_id and instance.mirror.region", s.Spec.InstanceID, region, s.profile())}
@@ -387,6 +399,59 @@ func (s *Mirror) addUserData(ctx context.Context, api *EC2, m *tenants.Mirrored)
 	}
 	s.userData = &data
 	m.UserData = data
+}
+
+// addEvents fills the instance's scheduled events, which only
+// DescribeInstanceStatus gives (IncludeAllInstances: a stopped instance has
+// events too). When the call fails, the last events fetched stay, as user
+// data does: a refresh that fails must not make a notice vanish.
+func (s *Mirror) addEvents(ctx context.Context, api *EC2, m *tenants.Mirrored) {
+	if api.Status == nil || m.Instance.ID == "" {
+		return
+	}
+	out, err := api.Status.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{
+		InstanceIds: []string{m.Instance.ID}, IncludeAllInstances: aws.Bool(true)})
+	if err != nil {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("scheduled events unknown (events/maintenance/ serves the last known, else []): %v",
+			s.explain("DescribeInstanceStatus", api.Region, err)))
+		if s.eventsOf == m.Instance.ID {
+			m.Events = s.events
+		}
+		return
+	}
+	var events []tenants.InstanceEvent
+	for _, st := range out.InstanceStatuses {
+		if aws.ToString(st.InstanceId) != m.Instance.ID {
+			continue
+		}
+		for _, e := range st.Events {
+			events = append(events, instanceEvent(e))
+		}
+	}
+	slices.SortStableFunc(events, func(a, b tenants.InstanceEvent) int { return a.NotBefore.Compare(b.NotBefore) })
+	s.events, s.eventsOf = events, m.Instance.ID
+	m.Events = events
+}
+
+// instanceEvent is an InstanceStatusEvent as IMDS shows it: EC2 marks a
+// past event only by its description's prefix, which becomes its state.
+func instanceEvent(e ec2types.InstanceStatusEvent) tenants.InstanceEvent {
+	out := tenants.InstanceEvent{
+		ID:                aws.ToString(e.InstanceEventId),
+		Code:              string(e.Code),
+		NotBefore:         aws.ToTime(e.NotBefore).UTC(),
+		NotAfter:          aws.ToTime(e.NotAfter).UTC(),
+		NotBeforeDeadline: aws.ToTime(e.NotBeforeDeadline).UTC(),
+		State:             tenants.EventActive,
+	}
+	d := aws.ToString(e.Description)
+	if rest, ok := strings.CutPrefix(d, "[Completed]"); ok {
+		d, out.State = rest, tenants.EventCompleted
+	} else if rest, ok := strings.CutPrefix(d, "[Canceled]"); ok {
+		d, out.State = rest, tenants.EventCanceled
+	}
+	out.Description = strings.TrimSpace(d)
+	return out
 }
 
 func stateOf(i ec2types.Instance) string {

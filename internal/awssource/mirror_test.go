@@ -33,6 +33,8 @@ type fakeEC2 struct {
 	keysIn       []*ec2.DescribeKeyPairsInput
 	attributeIn  []*ec2.DescribeInstanceAttributeInput
 	userData     map[string]string // instance id -> base64, as EC2 answers it
+	statuses     []ec2types.InstanceStatus
+	statusIn     []*ec2.DescribeInstanceStatusInput
 }
 
 func newFakeEC2(res ...ec2types.Reservation) *fakeEC2 {
@@ -98,6 +100,14 @@ func (f *fakeEC2) DescribeInstanceAttribute(_ context.Context, in *ec2.DescribeI
 		out.UserData = &ec2types.AttributeValue{Value: aws.String(v)}
 	}
 	return out, nil
+}
+
+func (f *fakeEC2) DescribeInstanceStatus(_ context.Context, in *ec2.DescribeInstanceStatusInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceStatusOutput, error) {
+	f.statusIn = append(f.statusIn, in)
+	if err := f.call("DescribeInstanceStatus"); err != nil {
+		return nil, err
+	}
+	return &ec2.DescribeInstanceStatusOutput{InstanceStatuses: f.statuses}, nil
 }
 
 func (f *fakeEC2) DescribeAvailabilityZones(_ context.Context, in *ec2.DescribeAvailabilityZonesInput, _ ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error) {
@@ -177,7 +187,7 @@ func liveInstance() ec2types.Reservation {
 
 func mirrorOf(f *fakeEC2, spec *tenants.MirrorSpec) *awssource.Mirror {
 	return &awssource.Mirror{Spec: spec, Load: func(_ context.Context, profile, region string) (*awssource.EC2, error) {
-		return &awssource.EC2{Region: cmp.Or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f, Attributes: f}, nil
+		return &awssource.EC2{Region: cmp.Or(region, "us-east-1"), Instances: f, Networks: f, KeysZones: f, Attributes: f, Status: f}, nil
 	}}
 }
 
@@ -271,7 +281,7 @@ func TestMirrorMapsEverything(t *testing.T) {
 	// User data is fetched at every refresh: it changes while the instance
 	// is stopped.
 	wantCalls := map[string]int{"DescribeInstances": 2, "DescribeSubnets": 1, "DescribeVpcs": 1, "DescribeKeyPairs": 1,
-		"DescribeAvailabilityZones": 1, "DescribeInstanceAttribute": 2}
+		"DescribeAvailabilityZones": 1, "DescribeInstanceAttribute": 2, "DescribeInstanceStatus": 2}
 	if !reflect.DeepEqual(f.calls, wantCalls) {
 		t.Errorf("calls after two refreshes %v, want %v", f.calls, wantCalls)
 	}
@@ -370,7 +380,7 @@ func withErr(f *fakeEC2, action string, err error) *fakeEC2 {
 
 func TestMirrorWithoutOptionalPermissions(t *testing.T) {
 	f := newFakeEC2(liveInstance())
-	for _, a := range []string{"DescribeSubnets", "DescribeVpcs", "DescribeKeyPairs", "DescribeAvailabilityZones", "DescribeInstanceAttribute"} {
+	for _, a := range []string{"DescribeSubnets", "DescribeVpcs", "DescribeKeyPairs", "DescribeAvailabilityZones", "DescribeInstanceAttribute", "DescribeInstanceStatus"} {
 		f.err[a] = apiError("UnauthorizedOperation", "denied")
 	}
 	m, err := mirrorOf(f, &tenants.MirrorSpec{InstanceID: "i-0123456789abcdef0", Region: "eu-west-1"}).Retrieve(context.Background())
@@ -388,7 +398,10 @@ func TestMirrorWithoutOptionalPermissions(t *testing.T) {
 	if m.UserData != nil {
 		t.Errorf("user data %q without permission", m.UserData)
 	}
-	for _, a := range []string{"ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeKeyPairs", "ec2:DescribeAvailabilityZones", "ec2:DescribeInstanceAttribute"} {
+	if m.Events != nil {
+		t.Errorf("events %+v without permission", m.Events)
+	}
+	for _, a := range []string{"ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeKeyPairs", "ec2:DescribeAvailabilityZones", "ec2:DescribeInstanceAttribute", "ec2:DescribeInstanceStatus"} {
 		if !strings.Contains(all, a) {
 			t.Errorf("warnings do not name %s:\n%s", a, all)
 		}
