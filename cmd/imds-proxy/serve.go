@@ -122,6 +122,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		return err
 	}
 	p := newProxy(ctx, d, logger, o.config == "")
+	p.memory, p.goMemLimit = o.memoryLimit, o.goMemLimit
 	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.applyLogged)
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
@@ -208,6 +209,10 @@ type proxy struct {
 	mfa     *mfaDesk
 	srv     *handlers.Server
 	live    *liveconfig.Containers // the file's tenants with the followed containers
+	// memory is --memory-limit, set again for each configuration's
+	// count of tenants; goMemLimit: GOMEMLIMIT is set.
+	memory     memoryLimit
+	goMemLimit bool
 }
 
 // newProxy loads profiles the way the mode asks: in seed mode (no
@@ -267,6 +272,9 @@ func (p *proxy) apply(cfg *tenants.Config) error {
 	// would hand back to the system only over minutes: give it back now,
 	// so that the process's resident size is what it serves from.
 	debug.FreeOSMemory()
+	if l := p.memory.apply(len(cfg.Tenants), p.goMemLimit); l > 0 {
+		p.logger.Debug().Int64("bytes", l).Msg("memory limit (--memory-limit)")
+	}
 	return nil
 }
 
