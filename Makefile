@@ -129,6 +129,7 @@ fuzz-run:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(BENCH_PKGS)
 	scripts/bench-wrk.sh
+	scripts/bench-rss.sh
 
 vet:
 	$(GO) vet ./...

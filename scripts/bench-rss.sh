@@ -29,7 +29,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [[ -n $addr ]] || { cat "$work/log" >&2; exit 1; }
-rss() { awk '/^VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$pid/status"; }
+rss() { awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } END { printf "%.1f MiB (anonymous %.1f, file %.1f)", v["VmRSS:"] / 1024, v["RssAnon:"] / 1024, v["RssFile:"] / 1024 }' "/proc/$pid/status"; }
 sleep "$idle"
 echo "$many tenants: idle RSS $(rss)"
 "$work/bench-askall" --proxy "$addr" --tenants "$many"

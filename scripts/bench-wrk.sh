@@ -186,7 +186,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "wrk -t$threads -c$conns -d$duration http://<server>$path; bare $bare, imds-proxy $proxy ($mode mode), $rounds rounds${server_pin:+; servers on CPU 0, wrk on CPU 1}"
-cpus=() manycpus=() tput=() cpur=() manyr=()
+cpus=() manycpus=() tput=() cpur=() manyr=() manycpur=()
 for round in $(seq "$rounds"); do
 	measure "http://$bare$path" "$bare_pid"
 	b=$req_s bc=$cpu_us
@@ -196,14 +196,14 @@ for round in $(seq "$rounds"); do
 	echo "round $round imds-proxy: $req_s req/s, server CPU $cpu_us µs/req (throughput ratio ${tput[-1]}, CPU ratio ${cpur[-1]})"
 	if [[ $many -gt 1 ]]; then
 		measure "http://$many_addr$path" "$many_pid"
-		manyr+=("$(ratio "$req_s" "$p")") manycpus+=("$cpu_us")
-		echo "round $round $many tenants: $req_s req/s, server CPU $cpu_us µs/req (vs 1 tenant ${manyr[-1]})"
+		manyr+=("$(ratio "$req_s" "$p")") manycpus+=("$cpu_us") manycpur+=("$(ratio "${cpus[-1]}" "$cpu_us")")
+		echo "round $round $many tenants: $req_s req/s, server CPU $cpu_us µs/req (vs 1 tenant: throughput ${manyr[-1]}, CPU ${manycpur[-1]})"
 	fi
 done
 echo "median throughput ratio (imds-proxy / bare): $(median "${tput[@]}")"
 echo "median CPU ratio (bare µs/req / imds-proxy µs/req): $(median "${cpur[@]}"); imds-proxy $(median "${cpus[@]}") µs/req"
 if [[ $many -gt 1 ]]; then
-	echo "median $many-tenant / 1-tenant throughput ratio: $(median "${manyr[@]}"); $(median "${manycpus[@]}") µs/req"
+	echo "median $many-tenant / 1-tenant throughput ratio: $(median "${manyr[@]}"); CPU ratio (1-tenant µs/req / $many-tenant µs/req): $(median "${manycpur[@]}"); $(median "${manycpus[@]}") µs/req"
 	echo "imds-proxy with $many tenants: RSS after the rounds $(rss "$many_pid")"
 fi
 lines=$(grep -c '"path":"/latest/meta-data/instance-id"' "$proxy_log" || true)

@@ -26,6 +26,8 @@ type options struct {
 	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
 	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
 	notifySocket    string   // NOTIFY_SOCKET: where systemd hears readiness (notifier)
+	memoryLimit     memoryLimit
+	goMemLimit      bool // GOMEMLIMIT is set: auto leaves it to the runtime
 }
 
 // seedFlags are aws-mock-metadata's flags, which describe one tenant when
@@ -95,6 +97,7 @@ func serverEnv() []envFlag {
 		{"IMDS_PROXY_ADMIN_LISTEN", "admin-listen"},
 		{"IMDS_PROXY_LOG_LEVEL", "log-level"},
 		{"IMDS_PROXY_LOG_FORMAT", "log-format"},
+		{"IMDS_PROXY_MEMORY_LIMIT", "memory-limit"},
 	}
 }
 
@@ -108,6 +111,8 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 	fs.StringVar(&o.containerListen, "container-listen", "", "container credentials endpoint `address` (default server.container_listen; none unless set)")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	o.memoryLimit = memoryLimit{auto: true}
+	fs.Var(&o.memoryLimit, "memory-limit", "soft memory `limit` of the Go runtime: auto (the larger of 64MiB and 6KiB a tenant; GOMEMLIMIT if set), off, or a size such as 256MiB")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(verbose, "verbose", false, "same as --log-level debug")
 	fs.BoolVar(noRedirects, "no-scheme-host-redirects", false, "accepted for aws-mock-metadata compatibility; this proxy never redirects, so it changes nothing")
@@ -133,7 +138,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
-	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET")}
+	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET"), goMemLimit: getenv("GOMEMLIMIT") != ""}
 	var verbose, noRedirects bool
 	fs := serveFlagSet(o, &verbose, &noRedirects)
 	fs.Usage = func() { mainUsage(fs.Output(), fs) }

@@ -64,3 +64,27 @@ func TestBatchWriterFlushesOnItsOwn(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestTimestampMs(t *testing.T) {
+	var h timestampMs
+	base := time.Date(2026, 3, 29, 0, 59, 59, 0, time.FixedZone("CET", 3600))
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"whole second", base},
+		{"milliseconds", base.Add(7 * time.Millisecond)},
+		{"same second again", base.Add(999*time.Millisecond + 999)},
+		{"next second", base.Add(time.Second + 120*time.Millisecond)},
+		{"UTC, same second", base.UTC().Add(2*time.Second + 45*time.Millisecond)},
+		{"CET again", base.Add(2*time.Second + 46*time.Millisecond)},
+		{"back in time", base.Add(-time.Hour + 1*time.Millisecond)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(h.appendStamp([]byte("x"), tc.at))
+			if want := "x" + tc.at.Format(logTimeFormat); got != want {
+				t.Errorf("appendStamp = %q, want %q", got, want)
+			}
+		})
+	}
+}
