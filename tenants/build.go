@@ -145,7 +145,7 @@ func checkTrustedProxies(cfg *Config, el errorList) {
 }
 
 func buildServer(sc ServerConfig, el errorList) Server {
-	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen}
+	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen, ECSListen: sc.ECSListen}
 	for i, h := range sc.Hosts {
 		if !hostNamePattern.MatchString(h) {
 			el.add([]any{"server", "hosts", i}, "%q is not a host name", h)
@@ -163,6 +163,11 @@ func buildServer(sc ServerConfig, el errorList) Server {
 	if sc.ContainerListen != "" {
 		if _, err := ParseListen(sc.ContainerListen); err != nil {
 			el.add([]any{"server", "container_listen"}, "%v", err)
+		}
+	}
+	if sc.ECSListen != "" {
+		if _, err := ParseListen(sc.ECSListen); err != nil {
+			el.add([]any{"server", "ecs_listen"}, "%v", err)
 		}
 	}
 	s.MFADuration = time.Duration(sc.MFADuration) // 0: DefaultMFADuration, where it is used

@@ -20,6 +20,7 @@ type Server struct {
 	AdminListen     string
 	TrustedProxies  []netip.Prefix
 	ContainerListen string        // empty: no container credentials endpoint
+	ECSListen       string        // empty: no ECS-style (source-bound) credentials endpoint
 	Hosts           []string      // extra Host header names accepted
 	DockerSocket    string        // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
 	MFADuration     time.Duration // of MFA sessions; 0: DefaultMFADuration

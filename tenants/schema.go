@@ -24,6 +24,11 @@ type ServerConfig struct {
 	// ContainerListen is the optional container-credentials listener
 	// (AWS_CONTAINER_CREDENTIALS_FULL_URI); empty: none.
 	ContainerListen string `yaml:"container_listen"`
+	// ECSListen is the optional listener of the ECS-style credentials
+	// endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, served on
+	// 169.254.170.2:80), which chooses the tenant by source address;
+	// empty: none.
+	ECSListen string `yaml:"ecs_listen"`
 	// Hosts are extra names clients may send as the Host header (besides
 	// IP literals, localhost, instance-data and host.docker.internal);
 	// any other name is refused, which defeats DNS rebinding.

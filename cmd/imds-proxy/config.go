@@ -75,6 +75,12 @@ func applyFlagOverrides(o *options, cfg *tenants.Config) error {
 		}
 		cfg.Server.ContainerListen = o.containerListen
 	}
+	if o.ecsListen != "" {
+		if _, err := tenants.ParseListen(o.ecsListen); err != nil {
+			return fmt.Errorf("--ecs-listen: %w", err)
+		}
+		cfg.Server.ECSListen = o.ecsListen
+	}
 	return nil
 }
 

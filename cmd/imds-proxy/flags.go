@@ -16,6 +16,7 @@ type options struct {
 	listen          []string
 	adminListen     string
 	containerListen string
+	ecsListen       string
 	logFormat       string
 	logLevel        string
 	version         bool
@@ -109,6 +110,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 	fs.Var(listFlag{&o.listen}, "listen", "IMDS listen `address` (repeatable; default 127.0.0.1:<app-port>, or server.listen; :8080 for every address)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
 	fs.StringVar(&o.containerListen, "container-listen", "", "container credentials endpoint `address` (default server.container_listen; none unless set)")
+	fs.StringVar(&o.ecsListen, "ecs-listen", "", "ECS-style credentials endpoint `address`, chosen by source (default server.ecs_listen; none unless set; 169.254.170.2:80 for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	o.memoryLimit = memoryLimit{auto: true}
@@ -257,6 +259,7 @@ var seedKeyFlags = map[string]string{
 	"listen":            "--listen",
 	"admin_listen":      "--admin-listen",
 	"container_listen":  "--container-listen",
+	"ecs_listen":        "--ecs-listen",
 	"session_name":      "--instance-id",
 	"token_file":        "--container-token-file",
 	"token":             "--container-token-file",

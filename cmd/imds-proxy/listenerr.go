@@ -15,6 +15,8 @@ func listenKey(kind string) (flag, key string) {
 	switch kind {
 	case "container":
 		return "--container-listen", "server.container_listen"
+	case "ecs":
+		return "--ecs-listen", "server.ecs_listen"
 	case "admin":
 		return "--admin-listen", "server.admin_listen"
 	}
@@ -51,5 +53,6 @@ func listenError(kind, addr string, err error) error {
 // listener there needs the address on an interface first (imds-proxy setup).
 func isIMDSAddress(a netip.Addr) bool {
 	a = a.Unmap()
-	return a == netip.AddrFrom4([4]byte{169, 254, 169, 254}) || a == netip.MustParseAddr("fd00:ec2::254")
+	return a == netip.AddrFrom4([4]byte{169, 254, 169, 254}) || a == netip.MustParseAddr("fd00:ec2::254") ||
+		a == netip.AddrFrom4([4]byte{169, 254, 170, 2}) || a == netip.AddrFrom4([4]byte{169, 254, 170, 23})
 }

@@ -385,6 +385,11 @@ func openListeners(s tenants.Server, logger zerolog.Logger) ([]listener, error) 
 			return nil, err
 		}
 	}
+	if s.ECSListen != "" {
+		if err := listen(s.ECSListen, "ecs"); err != nil {
+			return nil, err
+		}
+	}
 	if s.AdminListen != "off" {
 		if err := listen(s.AdminListen, "admin"); err != nil {
 			return nil, err
@@ -408,6 +413,8 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 	switch kind {
 	case "container":
 		h = srv.ContainerCredentials()
+	case "ecs":
+		h = srv.ECSCredentials()
 	case "admin":
 		h = srv.Admin()
 	}
@@ -424,7 +431,7 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 	}
 }
 
-// listener is an open socket and what it serves: imds, container, admin.
+// listener is an open socket and what it serves: imds, container, ecs, admin.
 type listener struct {
 	net.Listener
 	kind string
@@ -434,7 +441,7 @@ type listener struct {
 // listeners cap each source's open connections and, together, the
 // server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind == "imds" || l.kind == "container" {
+	if l.kind == "imds" || l.kind == "container" || l.kind == "ecs" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener

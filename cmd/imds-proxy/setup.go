@@ -41,12 +41,13 @@ type setupValues struct {
 	ipv6      bool
 	cidrs, to []string
 	port      int
+	ecsTo     string
 }
 
 // setupUsage is what setup's usage says besides its flags.
 const setupUsage = `Forms:
-  imds-proxy setup --mode address [--interface imds0] [--ipv6=false] [--apply]
-  imds-proxy setup --mode dnat --to IP:PORT [--to [IPv6]:PORT] [--bridge IF]... [--cidr CIDR]... [--host] [--apply]
+  imds-proxy setup --mode address [--interface imds0] [--ipv6=false] [--ecs] [--apply]
+  imds-proxy setup --mode dnat --to IP:PORT [--to [IPv6]:PORT] [--ecs-to IP:PORT] [--bridge IF]... [--cidr CIDR]... [--host] [--apply]
   imds-proxy setup --mode docker-desktop [--container-port 8081]
   imds-proxy setup --remove
 
@@ -65,6 +66,8 @@ func setupFlagSet(s *setupFlags, v *setupValues) *flag.FlagSet {
 	fs.Var(listFlag{&s.opts.Bridges}, "bridge", "dnat mode: redirect packets arriving on this `interface` (docker0, br-1a2b3c4d5e6f, br-+ for every br-*); repeatable")
 	fs.Var(listFlag{&v.cidrs}, "cidr", "dnat mode: redirect packets from this source `block` (172.30.0.0/16, fd00:30::/64); repeatable")
 	fs.Var(listFlag{&v.to}, "to", "dnat mode: the proxy's listen `address` (172.17.0.1:8080; [fd00:17::1]:8080 for IPv6 clients); one per family")
+	fs.BoolVar(&s.opts.ECS, "ecs", false, "address mode: also add 169.254.170.2/32 and 169.254.170.23/32, the container credentials endpoints (server.ecs_listen: 169.254.170.2:80)")
+	fs.StringVar(&v.ecsTo, "ecs-to", "", "dnat mode: the proxy's server.ecs_listen `address` (172.17.0.1:8082): also redirect tcp to 169.254.170.2:80 and 169.254.170.23:80 there")
 	fs.BoolVar(&s.opts.Host, "host", false, "dnat mode: also redirect this host's own processes (OUTPUT chain)")
 	fs.IntVar(&v.port, "container-port", 8081, "docker-desktop mode: `port` of the container credentials endpoint in the printed recipe")
 	return fs
@@ -113,6 +116,13 @@ func parseSetupFlags(args []string, stdout io.Writer) (*setupFlags, error) {
 		}
 		s.opts.To = append(s.opts.To, ap)
 	}
+	if v.ecsTo != "" {
+		ap, err := netip.ParseAddrPort(v.ecsTo)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--ecs-to %q: want IP:port, such as 172.17.0.1:8082", v.ecsTo))
+		}
+		s.opts.ECSTo = ap
+	}
 	if len(errs) == 0 {
 		errs = s.check(fs, *port)
 	}
@@ -134,8 +144,8 @@ func (s *setupFlags) check(fs *flag.FlagSet, port int) []error {
 	})
 	// The flags each mode takes, besides --mode and --apply.
 	modeFlags := map[hostnet.Mode][]string{
-		hostnet.Address:       {"interface", "ipv6"},
-		hostnet.DNAT:          {"bridge", "cidr", "to", "host"},
+		hostnet.Address:       {"interface", "ipv6", "ecs"},
+		hostnet.DNAT:          {"bridge", "cidr", "to", "host", "ecs-to"},
 		hostnet.DockerDesktop: {"container-port"},
 	}
 	switch _, ok := modeFlags[s.opts.Mode]; {

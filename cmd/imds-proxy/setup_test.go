@@ -84,6 +84,17 @@ func TestSetupFlagsToOptions(t *testing.T) {
 			},
 		},
 		{
+			name: "address with the container endpoints",
+			args: []string{"--mode", "address", "--ecs"},
+			want: hostnet.Options{Mode: hostnet.Address, Interface: "imds0", ContainerPort: 8081, ECS: true},
+		},
+		{
+			name: "dnat with the ECS endpoint",
+			args: []string{"--mode", "dnat", "--bridge", "docker0", "--to", "172.17.0.1:8080", "--ecs-to", "172.17.0.1:8082"},
+			want: hostnet.Options{Mode: hostnet.DNAT, Interface: "imds0", ContainerPort: 8081, Bridges: []string{"docker0"},
+				To: []netip.AddrPort{netip.MustParseAddrPort("172.17.0.1:8080")}, ECSTo: netip.MustParseAddrPort("172.17.0.1:8082")},
+		},
+		{
 			name: "docker-desktop",
 			args: []string{"--mode", "docker-desktop", "--container-port", "9911"},
 			want: hostnet.Options{Mode: hostnet.DockerDesktop, Interface: "imds0", ContainerPort: 9911},

@@ -128,7 +128,7 @@ func addressRemoval(links []link) []Command {
 		}
 		for _, a := range l.AddrInfo {
 			ad, err := netip.ParseAddr(a.Local)
-			if err != nil || a.Metric != AddrMetric || (ad != endpoint4() && ad != endpoint6()) {
+			if err != nil || a.Metric != AddrMetric || (ad != endpoint4() && ad != endpoint6() && !slices.Contains(ecsEndpoints(), ad)) {
 				continue
 			}
 			p := netip.PrefixFrom(ad, a.PrefixLen)

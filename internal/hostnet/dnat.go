@@ -47,6 +47,34 @@ func dnatRules(o Options) []iptablesRule {
 			rules = append(rules, rule("OUTPUT"))
 		}
 	}
+	return append(rules, ecsRules(o)...)
+}
+
+// ecsRules are DNAT mode's rules for the container credentials endpoints'
+// addresses (IPv4 only, as ECS and EKS Pod Identity are), when ECSTo is set.
+func ecsRules(o Options) []iptablesRule {
+	if !o.ECSTo.IsValid() {
+		return nil
+	}
+	var rules []iptablesRule
+	for _, dst := range ecsEndpoints() {
+		rule := func(chain string, match ...string) iptablesRule {
+			spec := append(match, "-d", netip.PrefixFrom(dst, 32).String(), "-p", "tcp", "-m", "tcp", "--dport", "80",
+				"-m", "comment", "--comment", Tag, "-j", "DNAT", "--to-destination", o.ECSTo.String())
+			return iptablesRule{bin: "iptables", chain: chain, spec: spec}
+		}
+		for _, b := range o.Bridges {
+			rules = append(rules, rule("PREROUTING", "-i", b))
+		}
+		for _, c := range o.CIDRs {
+			if c.Addr().Is4() {
+				rules = append(rules, rule("PREROUTING", "-s", c.String()))
+			}
+		}
+		if o.Host {
+			rules = append(rules, rule("OUTPUT"))
+		}
+	}
 	return rules
 }
 

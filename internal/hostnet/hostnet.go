@@ -32,6 +32,13 @@ const (
 	AddrMetric = 3778
 )
 
+// ecsEndpoints are the addresses of the container credentials endpoints as
+// clients dial them: ECS's 169.254.170.2 (AWS_CONTAINER_CREDENTIALS_
+// RELATIVE_URI) and EKS Pod Identity's 169.254.170.23.
+func ecsEndpoints() []netip.Addr {
+	return []netip.Addr{netip.AddrFrom4([4]byte{169, 254, 170, 2}), netip.AddrFrom4([4]byte{169, 254, 170, 23})}
+}
+
 // endpoint4 and endpoint6 are the IMDS addresses as clients dial them.
 func endpoint4() netip.Addr { return netip.AddrFrom4([4]byte{169, 254, 169, 254}) }
 

@@ -38,6 +38,17 @@ type Options struct {
 	// chain) in DNAT mode. If false, only Bridges and CIDRs.
 	Host bool
 
+	// ECS (--ecs) also puts the container credentials endpoints'
+	// addresses, 169.254.170.2 and 169.254.170.23, on the interface in
+	// Address mode, for a proxy whose server.ecs_listen is
+	// 169.254.170.2:80. If false, only the IMDS addresses.
+	ECS bool
+	// ECSTo (--ecs-to) is the proxy's server.ecs_listen address: DNAT mode
+	// also redirects tcp to 169.254.170.2:80 and 169.254.170.23:80 there,
+	// from the same bridges, IPv4 blocks and host. If invalid (zero), no
+	// such rules.
+	ECSTo netip.AddrPort
+
 	// ContainerPort (--container-port) is the port of the container
 	// credentials endpoint in DockerDesktop's recipe. If zero, 8081.
 	ContainerPort uint16
@@ -57,6 +68,9 @@ func (o Options) withDefaults() Options {
 		to[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	o.To = to
+	if o.ECSTo.IsValid() {
+		o.ECSTo = netip.AddrPortFrom(o.ECSTo.Addr().Unmap(), o.ECSTo.Port())
+	}
 	return o
 }
 
@@ -115,6 +129,16 @@ func (o Options) checkDNAT() []error {
 			errs = append(errs, fmt.Errorf("--to %s: port 0", to))
 		}
 	}
+	if o.ECSTo.IsValid() {
+		switch {
+		case !o.ECSTo.Addr().Is4():
+			errs = append(errs, fmt.Errorf("--ecs-to %s: the ECS endpoint is IPv4 only; give an IPv4 listen address", o.ECSTo))
+		case o.ECSTo.Port() == 0:
+			errs = append(errs, fmt.Errorf("--ecs-to %s: port 0", o.ECSTo))
+		case o.ECSTo.Addr().IsLoopback() && (len(o.Bridges) > 0 || len(o.CIDRs) > 0):
+			errs = append(errs, fmt.Errorf("--ecs-to %s: packets from bridges cannot be redirected to loopback; listen on the bridge's own address (ip -br addr show docker0)", o.ECSTo))
+		}
+	}
 	for _, c := range o.CIDRs {
 		if _, ok := o.target(c.Addr().Is4()); !ok {
 			errs = append(errs, fmt.Errorf("--cidr %s: no --to address of its IP version", c))
@@ -138,6 +162,11 @@ func (o Options) endpoints() []netip.Prefix {
 	ps := []netip.Prefix{netip.PrefixFrom(endpoint4(), 32)}
 	if !o.IPv4Only {
 		ps = append(ps, netip.PrefixFrom(endpoint6(), 128))
+	}
+	if o.ECS {
+		for _, a := range ecsEndpoints() {
+			ps = append(ps, netip.PrefixFrom(a, 32))
+		}
 	}
 	return ps
 }

@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// ECSPathPrefix is where the ECS-style credentials endpoint answers: any
+// path below it, so that whatever AWS_CONTAINER_CREDENTIALS_RELATIVE_URI a
+// client was given (ECS gives /v2/credentials/<uuid>) is served. The path
+// chooses nothing: the source address alone chooses the tenant.
+const ECSPathPrefix = "/v2/credentials"
+
+// ECSCredentials returns the handler of the ECS-style credentials
+// endpoint: what ECS's agent, "ECS local container endpoints" and docker
+// compose setups serve on 169.254.170.2, read by every SDK from
+// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. Unlike ContainerCredentials it
+// takes no token: the connection's source address chooses the tenant,
+// exactly as on the IMDS path (X-Forwarded-For is never read here), and a
+// source no tenant lists gets 403. The answer is the container credentials
+// document with the tenant's RoleArn, as ECS sends it.
+func (s *Server) ECSCredentials() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
+		defer s.recoverPanic(x, r)
+		s.serveECS(x, r)
+		s.logAccess(x, r)
+		if x.site != nil {
+			x.site.counts.add(x)
+		} else {
+			s.metrics.unknown.Add(1)
+		}
+	})
+}
+
+func (s *Server) serveECS(x *exchange, r *http.Request) {
+	st := s.state.Load()
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "no source address")
+		return
+	}
+	x.peer = peer.Addr().Unmap()
+	x.src = x.peer
+	switch {
+	case r.URL.Path != ECSPathPrefix && !strings.HasPrefix(r.URL.Path, ECSPathPrefix+"/"):
+		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are below "+ECSPathPrefix+"/")
+		return
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		x.Header()["Allow"] = []string{"GET, HEAD"}
+		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+		return
+	case fromBrowser(r):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
+		return
+	}
+	t, _, ok := st.resolver.Lookup(x.src)
+	if !ok && s.waitForSource(r.Context(), x.src) {
+		st = s.state.Load()
+		t, _, ok = st.resolver.Lookup(x.src)
+	}
+	switch {
+	case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		return
+	case !ok:
+		s.warnUnknown(x.src)
+		x.jsonError(http.StatusForbidden, "AccessDenied", "no tenant lists this address as a source")
+		return
+	}
+	si := st.sites[t]
+	x.site, x.view = si, si.view.Load()
+	switch {
+	case !x.view.tenant.IMDS.Enabled:
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+		return
+	case t.Role == nil || !t.Paths.Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+		return
+	case !s.sources.allow(x.src, t.Limits, x.start):
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		return
+	}
+	c, err := s.credentials(r.Context(), t)
+	if err != nil {
+		var ce *tenants.UpstreamError
+		if !errors.As(err, &ce) {
+			ce = &tenants.UpstreamError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
+		}
+		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
+		return
+	}
+	x.reply(http.StatusOK, jsonHeader, withRoleARN(c.Container, t.Role.ARN))
+}
+
+// withRoleARN adds "RoleArn" to a rendered container credentials document.
+// Tenants that share credentials share the document, and the role's ARN is
+// the tenant's, so it is spliced in per request (a copy) rather than
+// rendered into the shared bytes.
+func withRoleARN(doc []byte, arn string) []byte {
+	if arn == "" {
+		return doc
+	}
+	end := bytes.LastIndexByte(doc, '}')
+	if end < 0 {
+		return doc
+	}
+	out := make([]byte, 0, len(doc)+len(arn)+16)
+	out = append(out, doc[:end]...)
+	out = append(append(append(out, `,"RoleArn":`...), jsonString(arn)...), doc[end:]...)
+	return out
+}
