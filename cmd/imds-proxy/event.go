@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -214,65 +212,4 @@ func writeEvents(w io.Writer, replies []handlers.EventsReply) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// adminClient calls a running proxy's admin listener for a command.
-type adminClient struct {
-	base    string // http://host:port
-	timeout time.Duration
-	cmd     string // prefixes errors: "event list"
-}
-
-// call sends body (nil: none) as JSON and decodes the answer into out. A
-// failure the proxy explains ({"code", "message"}) is the error.
-func (c adminClient) call(ctx context.Context, method, path string, body, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.cmd, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	u := c.base + path
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.cmd, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	// The admin listener is local: no proxy from the environment applies.
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is said below
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", c.timeout)
-		}
-		return fmt.Errorf("%s: cannot reach the admin listener at %s: %w; "+
-			"is imds-proxy running with server.admin_listen there? Choose the address with --admin or %s", c.cmd, c.base, err, adminEnv)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, statusBodyLimit))
-	if err != nil {
-		return fmt.Errorf("%s: %s %s: %w", c.cmd, method, u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var f handlers.MFAFailure
-		if json.Unmarshal(b, &f) == nil && f.Message != "" {
-			return fmt.Errorf("%s: %s: %s", c.cmd, f.Code, f.Message)
-		}
-		return fmt.Errorf("%s: %s %s: %s (an imds-proxy without %s, or not imds-proxy?)", c.cmd, method, u, resp.Status, path)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s: %s %s: not an imds-proxy answer: %w", c.cmd, method, u, err)
-	}
-	return nil
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -58,8 +55,9 @@ func mfaCommand(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 	}
-	ok, err := postMFA(ctx, adminURL(*admin), *timeout, handlers.MFARequest{Profile: *profile, Code: c})
-	if err != nil {
+	var ok handlers.MFAAccepted
+	admc := adminClient{base: adminURL(*admin), timeout: *timeout, cmd: "mfa"}
+	if err := admc.call(ctx, http.MethodPost, "/mfa", handlers.MFARequest{Profile: *profile, Code: c}, &ok); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "MFA session of profile %s (%s) started; it lasts until %s\n", ok.Profile, ok.Serial, ok.Expiration.UTC().Format(time.RFC3339))
@@ -82,52 +80,4 @@ func readMFACode(stdin io.Reader, stderr io.Writer, profile string) (string, err
 		return c, nil
 	}
 	return "", errors.New("mfa: no code given")
-}
-
-// postMFA sends the code; the answer's failure message is the error.
-func postMFA(ctx context.Context, base string, timeout time.Duration, req handlers.MFARequest) (handlers.MFAAccepted, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	body, err := json.Marshal(req)
-	if err != nil {
-		return handlers.MFAAccepted{}, err
-	}
-	u := base + "/mfa"
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return handlers.MFAAccepted{}, fmt.Errorf("mfa: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	// The admin listener is local: no proxy from the environment applies.
-	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
-	defer c.CloseIdleConnections()
-	resp, err := c.Do(hr)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is said below, and it holds no code
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", timeout)
-		}
-		return handlers.MFAAccepted{}, fmt.Errorf("mfa: cannot reach the admin listener at %s: %w; "+
-			"is imds-proxy running with server.admin_listen there? Choose the address with --admin or %s", base, err, adminEnv)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return handlers.MFAAccepted{}, fmt.Errorf("mfa: POST %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var f handlers.MFAFailure
-		if json.Unmarshal(b, &f) == nil && f.Message != "" {
-			return handlers.MFAAccepted{}, fmt.Errorf("mfa: %s: %s", f.Code, f.Message)
-		}
-		return handlers.MFAAccepted{}, fmt.Errorf("mfa: POST %s: %s (an imds-proxy without POST /mfa, or not imds-proxy?)", u, resp.Status)
-	}
-	var ok handlers.MFAAccepted
-	if err := json.Unmarshal(b, &ok); err != nil {
-		return handlers.MFAAccepted{}, fmt.Errorf("mfa: POST %s: not an imds-proxy answer: %w", u, err)
-	}
-	return ok, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,10 +19,6 @@ import (
 // adminEnv names the admin listener for `imds-proxy status` when --admin
 // does not.
 const adminEnv = "IMDS_PROXY_ADMIN"
-
-// statusBodyLimit bounds what status reads: a status of thousands of
-// tenants is well under it, and anything larger is not an imds-proxy.
-const statusBodyLimit = 32 << 20
 
 // statusArgs are status's flags.
 type statusArgs struct {
@@ -62,7 +57,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return usagef("status: unexpected argument %q", fs.Arg(0))
 	}
 	admin, raw, timeout := &a.admin, &a.raw, &a.timeout
-	body, err := fetchStatus(ctx, adminURL(*admin), *timeout)
+	body, err := adminClient{base: adminURL(*admin), timeout: *timeout, cmd: "status"}.do(ctx, http.MethodGet, "/status.json", nil)
 	if err != nil {
 		return err
 	}
@@ -84,40 +79,6 @@ func adminURL(admin string) string {
 		admin = "http://" + admin
 	}
 	return strings.TrimRight(admin, "/")
-}
-
-func fetchStatus(ctx context.Context, base string, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	u := base + "/status.json"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
-	// The admin listener is local: no proxy from the environment applies.
-	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
-	defer c.CloseIdleConnections()
-	resp, err := c.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is said below
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", timeout)
-		}
-		return nil, fmt.Errorf("status: cannot reach the admin listener at %s: %w; "+
-			"is imds-proxy running with server.admin_listen there? Choose the address with --admin or %s", base, err, adminEnv)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, statusBodyLimit))
-	if err != nil {
-		return nil, fmt.Errorf("status: GET %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status: GET %s: %s (an imds-proxy older than /status.json, or not imds-proxy?)", u, resp.Status)
-	}
-	return body, nil
 }
 
 // writeStatus prints a summary line, one row per tenant, then every
