@@ -87,7 +87,14 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
 		return
 	}
-	c, err := s.credentials(r.Context(), si.tenant)
+	s.replyContainerDocument(x, r, si.tenant, "")
+}
+
+// replyContainerDocument answers with t's credentials in the container
+// credentials format (with RoleArn when roleARN is set, as ECS does), or
+// 503 with what is missing.
+func (s *Server) replyContainerDocument(x *exchange, r *http.Request, t *tenants.Tenant, roleARN string) {
+	c, err := s.credentials(r.Context(), t)
 	if err != nil {
 		var ce *tenants.UpstreamError
 		if !errors.As(err, &ce) {
@@ -96,7 +103,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
 		return
 	}
-	x.reply(http.StatusOK, jsonHeader, c.Container)
+	x.reply(http.StatusOK, jsonHeader, withRoleARN(c.Container, roleARN))
 }
 
 // owns reports whether src is one of the tenant's sources.

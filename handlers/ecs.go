@@ -2,12 +2,9 @@ package handlers
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
-
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // ECSPathPrefix is where the ECS-style credentials endpoint answers: any
@@ -88,16 +85,7 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
 		return
 	}
-	c, err := s.credentials(r.Context(), t)
-	if err != nil {
-		var ce *tenants.UpstreamError
-		if !errors.As(err, &ce) {
-			ce = &tenants.UpstreamError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
-		}
-		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
-		return
-	}
-	x.reply(http.StatusOK, jsonHeader, withRoleARN(c.Container, t.Role.ARN))
+	s.replyContainerDocument(x, r, t, t.Role.ARN)
 }
 
 // withRoleARN adds "RoleArn" to a rendered container credentials document.

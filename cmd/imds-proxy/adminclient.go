@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // adminClient calls a running proxy's admin listener for a command
@@ -20,6 +22,12 @@ type adminClient struct {
 	base    string // http://host:port
 	timeout time.Duration
 	cmd     string // prefixes errors: "event list"
+}
+
+// adminDefault is the admin listener a command asks when --admin does not
+// say: IMDS_PROXY_ADMIN, else the server's default.
+func adminDefault(getenv func(string) string) string {
+	return cmp.Or(getenv(adminEnv), tenants.DefaultAdminListen)
 }
 
 // adminBodyLimit bounds what a command reads: a status of thousands of

@@ -73,10 +73,7 @@ func eventFlagSet(a *eventArgs, def string) *flag.FlagSet {
 // runEvent schedules, lists or clears a tenant's lifecycle events on a
 // running proxy's admin listener (/tenants/{name}/events).
 func runEvent(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
-	def := getenv(adminEnv)
-	if def == "" {
-		def = tenants.DefaultAdminListen
-	}
+	def := adminDefault(getenv)
 	a := &eventArgs{}
 	fs := eventFlagSet(a, def)
 	// The type may come before or after the flags: flag stops at the

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // runHealth asks a running proxy's admin listener for /healthz and fails
@@ -18,10 +16,7 @@ import (
 func runHealth(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imds-proxy health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := getenv(adminEnv)
-	if def == "" {
-		def = tenants.DefaultAdminListen
-	}
+	def := adminDefault(getenv)
 	admin := fs.String("admin", def, "admin listener `address` of the running proxy (env "+adminEnv+")")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up on the admin listener after this `duration`")
 	if err := fs.Parse(args); err != nil {

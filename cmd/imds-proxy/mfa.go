@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // runMFA hands an MFA code to a running proxy's admin listener (POST
@@ -28,10 +27,7 @@ func runMFA(ctx context.Context, args []string, getenv func(string) string, stdo
 func mfaCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imds-proxy mfa", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := getenv(adminEnv)
-	if def == "" {
-		def = tenants.DefaultAdminListen
-	}
+	def := adminDefault(getenv)
 	admin := fs.String("admin", def, "admin listener `address` of the running proxy (env "+adminEnv+")")
 	profile := fs.String("profile", "", "the AWS `profile` with mfa_serial (or one chained from it)")
 	code := fs.String("code", "", "the 6-digit MFA `code`; if empty, it is read from the terminal")

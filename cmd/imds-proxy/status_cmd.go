@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
-	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // adminEnv names the admin listener for `imds-proxy status` when --admin
@@ -41,10 +40,7 @@ func statusFlagSet(a *statusArgs, def string) *flag.FlagSet {
 // prints it as a table, so an operator sees at a glance which tenant lacks
 // what.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	def := getenv(adminEnv)
-	if def == "" {
-		def = tenants.DefaultAdminListen
-	}
+	def := adminDefault(getenv)
 	a := &statusArgs{}
 	fs := statusFlagSet(a, def)
 	if err := parseArgs(fs, args, stdout); err != nil {
