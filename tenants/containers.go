@@ -162,12 +162,6 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 	cs = slices.Clone(cs)
 	slices.SortFunc(cs, func(a, b Container) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
 
-	static := map[netip.Prefix]int{}
-	for i, t := range c.Tenants {
-		for _, p := range t.Sources {
-			static[p] = i
-		}
-	}
 	owner := map[string]int{} // container ID → tenant index
 	for i, t := range c.Tenants {
 		for _, ct := range cs {
@@ -184,32 +178,59 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 		}
 	}
 
+	claims := make([]addrClaim, 0, len(cs))
+	for _, ct := range cs {
+		if i, ok := owner[ct.ID]; ok {
+			claims = append(claims, addrClaim{who: ct.Name, tenant: i, addrs: ct.Addrs})
+		}
+	}
+	return c.withClaims("container", nil, claims, warnings)
+}
+
+// addrClaim is a workload (a container, a pod) whose addresses are to be
+// served as tenant: an index into the configured tenants, then the derived.
+type addrClaim struct {
+	who    string // the workload's name in warnings
+	tenant int
+	addrs  []netip.Addr
+}
+
+// withClaims returns c, followed by the derived tenants, with the claimed
+// addresses (/32, /128) added to the claiming tenants' Sources; noun names
+// the workloads in warnings. The conflicts are resolved as WithContainers
+// documents, and each is appended to warnings.
+func (c *Config) withClaims(noun string, derived []*Tenant, claims []addrClaim, warnings []string) (*Config, []string) {
+	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	all := append(slices.Clip(c.Tenants), derived...)
+	static := map[netip.Prefix]int{}
+	for i, t := range c.Tenants {
+		for _, p := range t.Sources {
+			static[p] = i
+		}
+	}
 	added := map[netip.Prefix]int{} // -1: ambiguous, served as no tenant
 	trusted := c.Server.TrustedProxies
-	for _, ct := range cs {
-		i, ok := owner[ct.ID]
-		if !ok {
-			continue
-		}
-		for _, a := range ct.Addrs {
+	for _, cl := range claims {
+		i := cl.tenant
+		for _, a := range cl.addrs {
 			a = a.Unmap().WithZone("")
 			if !a.IsValid() {
 				continue
 			}
 			p := netip.PrefixFrom(a, a.BitLen())
 			if _, seen := added[p]; !seen && containsAddr(trusted, a) {
-				warn("container %s's address %s is inside server.trusted_proxies: a tenant's container is not trusted as a proxy, its X-Forwarded-For is ignored", ct.Name, a)
+				warn("%s %s's address %s is inside server.trusted_proxies: a tenant's %s is not trusted as a proxy, its X-Forwarded-For is ignored", noun, cl.who, a, noun)
 				trusted = withoutAddr(trusted, a)
 			}
 			if j, ok := static[p]; ok {
 				if j != i {
-					warn("container %s's address %s is a source of tenant %s: served as %s, not %s", ct.Name, a, c.Tenants[j].Name, c.Tenants[j].Name, c.Tenants[i].Name)
+					warn("%s %s's address %s is a source of tenant %s: served as %s, not %s", noun, cl.who, a, all[j].Name, all[j].Name, all[i].Name)
 				}
 				continue
 			}
 			if j, ok := added[p]; ok && j != i {
 				if j >= 0 {
-					warn("address %s belongs to containers of tenants %s and %s: served as neither", a, c.Tenants[j].Name, c.Tenants[i].Name)
+					warn("address %s belongs to %ss of tenants %s and %s: served as neither", a, noun, all[j].Name, all[i].Name)
 				}
 				added[p] = -1
 				continue
@@ -218,15 +239,15 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 		}
 	}
 
-	extra := make([][]netip.Prefix, len(c.Tenants))
+	extra := make([][]netip.Prefix, len(all))
 	for p, i := range added {
 		if i >= 0 {
 			extra[i] = append(extra[i], p)
 		}
 	}
-	out := &Config{Server: c.Server, Tenants: make([]*Tenant, len(c.Tenants))}
+	out := &Config{Server: c.Server, Tenants: make([]*Tenant, len(all))}
 	out.Server.TrustedProxies = trusted
-	for i, t := range c.Tenants {
+	for i, t := range all {
 		cp := *t
 		if t.Role != nil {
 			r := *t.Role

@@ -27,6 +27,10 @@ func TestPackageBoundaries(t *testing.T) {
 		// The Docker Engine client knows containers, not tenants.
 		{pkg: "internal/docker", ours: []string{}},
 		{pkg: "internal/hostnet", ours: []string{}, forbidden: []string{aws}},
+		// The Kubernetes adapter knows pods, not tenants; it decodes only its
+		// own narrow Pod type: k8s.io/api (every group's generated code,
+		// some 5 MB of binary) and the full clientset stay out.
+		{pkg: "internal/kubernetes", ours: []string{}, forbidden: []string{aws, "k8s.io/api/", "k8s.io/client-go/kubernetes"}},
 		// Mock credentials never touch the network.
 		{pkg: "internal/mocksource", ours: []string{"tenants"}, forbidden: []string{aws, "net/http"}},
 		{pkg: "internal/liveconfig", ours: []string{"tenants", "internal/docker"}, forbidden: []string{aws}},
