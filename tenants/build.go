@@ -83,6 +83,7 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 	owners := map[netip.Prefix]int{}
 	selectors := map[ContainerSelector]int{}
 	tokens := map[string]int{}
+	shared := newInterner()
 	for i, tc := range f.Tenants {
 		path := []any{"tenants", i}
 		merged := f.Defaults
@@ -97,6 +98,7 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 		if t == nil {
 			continue
 		}
+		shared.tenant(t)
 		if j, dup := names[t.Name]; dup {
 			el.add(at(path, "name"), "tenant %q is already defined by tenants[%d]", t.Name, j)
 		} else if t.Name != "" { // a missing name is reported once, as missing

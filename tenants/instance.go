@@ -8,6 +8,9 @@ import (
 // Instance holds every attribute of the IMDS catalogue. Empty values are
 // absent from the catalogue (their paths answer 404), exactly as on an
 // instance that lacks them, e.g. a public address.
+//
+// Its slices and maps may be shared with other tenants' (Build interns the
+// values tenants hold alike): replace them, never write into them.
 type Instance struct {
 	ID             string
 	Type           string

@@ -1,0 +1,85 @@
+package tenants_test
+
+import (
+	"maps"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// TestBuildSharesCommonValues checks that tenants of one configuration
+// share one backing string, slice or map for the values they hold alike,
+// and that a tenant changing one (its own tags, a mirror's copy) leaves the
+// others' alone.
+func TestBuildSharesCommonValues(t *testing.T) {
+	cfg, err := tenants.Parse("shared.yaml", []byte(`
+defaults:
+  region: eu-west-1
+  credentials: {profile: shared}
+  instance: {tags: {team: a}}
+tenants:
+  - {name: a, sources: [127.0.0.1]}
+  - {name: b, sources: [127.0.0.2]}
+  - name: c
+    sources: [127.0.0.3]
+    instance: {tags: {team: c}, block_device_mapping: {ebs1: /dev/sdb}}
+  - name: d
+    sources: [127.0.0.4]
+    instance: {mirror: {instance_id: i-0123456789abcdef0}, tags: {env: prod}}
+`), time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c, d := cfg.Tenants[0], cfg.Tenants[1], cfg.Tenants[2], cfg.Tenants[3]
+	ai, bi := &a.Instance, &b.Instance
+	for _, s := range []struct {
+		name string
+		a, b string
+	}{
+		{"availability zone", ai.AvailabilityZone, bi.AvailabilityZone},
+		{"zone id", ai.AvailabilityZoneID, bi.AvailabilityZoneID},
+		{"AMI id", ai.AMIID, bi.AMIID},
+		{"subnet id", ai.Primary().SubnetID, bi.Primary().SubnetID},
+		{"VPC id", ai.Primary().VPCID, bi.Primary().VPCID},
+		{"security group id", ai.Primary().SecurityGroupIDs[0], bi.Primary().SecurityGroupIDs[0]},
+		{"instance profile ARN", a.Role.InstanceProfileARN, b.Role.InstanceProfileARN},
+	} {
+		if s.a != s.b || unsafe.StringData(s.a) != unsafe.StringData(s.b) {
+			t.Errorf("%s: %q and %q do not share one string", s.name, s.a, s.b)
+		}
+	}
+	if &ai.SecurityGroups[0] != &bi.SecurityGroups[0] || &ai.Primary().VPCIPv4CIDRs[0] != &bi.Primary().VPCIPv4CIDRs[0] {
+		t.Error("security groups or VPC blocks are not shared")
+	}
+	if cap(ai.SecurityGroups) != len(ai.SecurityGroups) {
+		t.Errorf("a shared list has spare capacity (%d of %d): append would write into it", len(ai.SecurityGroups), cap(ai.SecurityGroups))
+	}
+	for _, m := range []struct {
+		name string
+		a, b map[string]string
+	}{
+		{"block devices", ai.BlockDevices, bi.BlockDevices},
+		{"tags", ai.Tags, bi.Tags},
+	} {
+		if reflect.ValueOf(m.a).UnsafePointer() != reflect.ValueOf(m.b).UnsafePointer() {
+			t.Errorf("%s: %v and %v are not one map", m.name, m.a, m.b)
+		}
+	}
+
+	if want := map[string]string{"team": "c"}; !maps.Equal(c.Instance.Tags, want) {
+		t.Errorf("c's tags %v, want %v", c.Instance.Tags, want)
+	}
+	served := d.WithMirror(&tenants.Mirrored{Instance: *ai})
+	if want := map[string]string{"team": "a", "env": "prod"}; !maps.Equal(served.Instance.Tags, want) {
+		t.Errorf("mirrored tags %v, want %v", served.Instance.Tags, want)
+	}
+	if want := map[string]string{"team": "a"}; !maps.Equal(ai.Tags, want) || !maps.Equal(bi.Tags, want) {
+		t.Errorf("another tenant's tags changed a shared map: a %v, b %v", ai.Tags, bi.Tags)
+	}
+	if want := map[string]string{"ami": "/dev/xvda", "root": "/dev/xvda"}; !maps.Equal(ai.BlockDevices, want) {
+		t.Errorf("a's block devices %v, want %v", ai.BlockDevices, want)
+	}
+}
