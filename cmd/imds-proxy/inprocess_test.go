@@ -96,37 +96,13 @@ tenants:
 		return &awssource.Profile{Name: name, STS: fake,
 			Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLEKEY000001", "not-a-secret", "")}, nil
 	}}
-	logs := newListenLog()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run returned %v after its context ended, want nil", err)
-		}
-	}()
-
-	addrs := map[string]string{}
-	for len(addrs) < 2 {
-		select {
-		case a := <-logs.addrs:
-			addrs[a[0]] = a[1]
-		case err := <-done:
-			t.Fatalf("run returned before listening: %v", err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("no listening lines within 10s")
-		}
-	}
-	pollHealthy(t, "http://"+addrs["admin"]+"/healthz")
+	imdsAddr, _ := startWith(t, d, "--config", config)
 
 	get := func(src, path string) (int, string) {
 		t.Helper()
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}}
-		resp, err := c.Get("http://" + addrs["imds"] + path)
+		resp, err := c.Get("http://" + imdsAddr + path)
 		if err != nil {
 			t.Fatalf("GET %s from %s: %v", path, src, err)
 		}

@@ -19,13 +19,19 @@ import (
 
 // startInProcess runs the proxy in this process with args and returns its
 // IMDS and admin addresses; it stops when the test ends. No profile may be
-// loaded: a test that needs AWS says so with its own deps.
+// loaded: a test that needs AWS gives its own deps to startWith.
 func startInProcess(t *testing.T, args ...string) (imdsAddr, adminAddr string) {
 	t.Helper()
-	d := deps{profiles: func(_ context.Context, name string) (*awssource.Profile, error) {
+	return startWith(t, deps{profiles: func(_ context.Context, name string) (*awssource.Profile, error) {
 		t.Errorf("profile %q loaded: nothing here may reach AWS", name)
 		return nil, errors.New("no AWS in this test")
-	}}
+	}}, args...)
+}
+
+// startWith is startInProcess with the proxy's dependencies given: it
+// polls /healthz, and checks that run returns nil once its context ends.
+func startWith(t *testing.T, d deps, args ...string) (imdsAddr, adminAddr string) {
+	t.Helper()
 	logs := newListenLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
