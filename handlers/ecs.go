@@ -43,7 +43,7 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 		return
 	}
 	x.peer = peer.Addr().Unmap()
-	x.src = x.peer
+	x.src = x.peer // for the log of an early refusal; resolve sets it again
 	switch {
 	case r.URL.Path != ECSPathPrefix && !strings.HasPrefix(r.URL.Path, ECSPathPrefix+"/"):
 		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are below "+ECSPathPrefix+"/")
@@ -56,13 +56,10 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
 		return
 	}
-	t, _, ok := st.resolver.Lookup(x.src)
-	if !ok && s.waitForSource(r.Context(), x.src) {
-		st = s.state.Load()
-		t, _, ok = st.resolver.Lookup(x.src)
-	}
+	// No X-Forwarded-For: the ECS endpoint believes only the connection.
+	st, t, ok, throttled := s.resolve(r, x, st, nil)
 	switch {
-	case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
+	case throttled:
 		x.Header()["Connection"] = closeHeader
 		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
 		return

@@ -282,15 +282,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.refuse(http.StatusForbidden)
 	default:
 		x.peer = peer.Addr().Unmap()
-		x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
-		t, _, ok := st.resolver.Lookup(x.src)
-		if !ok && s.waitForSource(r.Context(), x.src) {
-			st = s.state.Load()
-			x.src = st.resolver.Client(x.peer, r.Header["X-Forwarded-For"])
-			t, _, ok = st.resolver.Lookup(x.src)
-		}
+		var t *tenants.Tenant
+		var ok, throttled bool
+		st, t, ok, throttled = s.resolve(r, x, st, r.Header["X-Forwarded-For"])
 		switch {
-		case !ok && !s.sources.allow(x.src, unknownLimits(), x.start):
+		case throttled:
 			x.refuse(http.StatusTooManyRequests)
 		case !ok:
 			s.warnUnknown(x.src)
@@ -309,6 +305,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.metrics.unknown.Add(1)
 	}
+}
+
+// resolve sets x.src, the client (x.peer, or whom a trusted proxy's
+// X-Forwarded-For names), and finds its tenant. An unknown address within
+// its rate is held for the Docker watch (waitForSource) and looked up again
+// in the state that holds then; one past its rate (throttled) is not held,
+// so that an address asking in a loop never takes the waiters a container
+// just started needs.
+func (s *Server) resolve(r *http.Request, x *exchange, st *state, xff []string) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+	x.src = st.resolver.Client(x.peer, xff)
+	if t, _, ok = st.resolver.Lookup(x.src); ok {
+		return st, t, true, false
+	}
+	if !s.sources.allow(x.src, unknownLimits(), x.start) {
+		return st, nil, false, true
+	}
+	if s.waitForSource(r.Context(), x.src) {
+		st = s.state.Load()
+		x.src = st.resolver.Client(x.peer, xff)
+		t, _, ok = st.resolver.Lookup(x.src)
+	}
+	return st, t, ok, false
 }
 
 // serveAs binds the exchange to a tenant and reports whether its metadata

@@ -113,4 +113,28 @@ func TestWaitForSource(t *testing.T) {
 			}
 		})
 	})
+	t.Run("an address past its rate is not held", func(t *testing.T) {
+		// One address asking in a loop must not take the waiters that a
+		// container just started needs.
+		synctest.Test(t, func(t *testing.T) {
+			var calls atomic.Int32
+			srv, _ := newServer(t, waitConfig, handlers.Options{WaitForSource: func(ctx context.Context, a netip.Addr) bool {
+				calls.Add(1)
+				return false
+			}})
+			var throttled int
+			for range 200 {
+				w := serve(srv, http.MethodGet, path, "127.0.0.9:4000")
+				if w.Code == http.StatusTooManyRequests {
+					throttled++
+				}
+			}
+			if throttled == 0 {
+				t.Fatal("200 requests from one unknown address: none throttled")
+			}
+			if n := int(calls.Load()); n != 200-throttled {
+				t.Fatalf("hook called %d times for %d requests not throttled: a throttled request was held", n, 200-throttled)
+			}
+		})
+	})
 }
