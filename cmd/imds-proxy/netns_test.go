@@ -1,4 +1,4 @@
-//go:build netns || dockere2e
+//go:build netns || dockere2e || kube
 
 package main
 

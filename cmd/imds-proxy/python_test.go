@@ -1,4 +1,4 @@
-//go:build e2e || netns || dockere2e
+//go:build e2e || netns || dockere2e || kube
 
 package main
 
