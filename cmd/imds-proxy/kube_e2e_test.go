@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,74 +198,72 @@ func TestKubeE2E(t *testing.T) {
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
 }
 
-// kubeAgentRules are the ClusterRole and ClusterRoleBinding of the agent:
-// those of deploy/kubernetes/imds-proxy.yaml (what the chart renders) when
-// the repository has it, else the same rules written here.
-func kubeAgentRules(t *testing.T) (*rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding) {
+// kubeAgentObjects are the agent's ServiceAccount, ClusterRole and
+// ClusterRoleBinding exactly as deploy/kubernetes/imds-proxy.yaml (what
+// the chart renders) has them.
+func kubeAgentObjects(t *testing.T) (*corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding) {
 	t.Helper()
 	b, err := os.ReadFile(kubeManifest)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Logf("%s is not here yet: the agent's RBAC is the test's own copy", kubeManifest)
-		role := &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "imds-proxy"},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
-				{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
-			},
-		}
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "imds-proxy"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "imds-proxy", Name: "imds-proxy"}},
-		}
-		return role, binding
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sa *corev1.ServiceAccount
 	var role *rbacv1.ClusterRole
 	var binding *rbacv1.ClusterRoleBinding
 	docs := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	for {
 		doc, err := docs.Read()
-		if err != nil {
-			break // io.EOF, or a broken document the kind check below reports
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: %v", kubeManifest, err)
 		}
 		var head metav1.TypeMeta
-		if utilyaml.Unmarshal(doc, &head) != nil {
-			continue
+		if err := utilyaml.Unmarshal(doc, &head); err != nil {
+			t.Fatalf("%s: %v", kubeManifest, err)
 		}
+		var into any
 		switch head.Kind {
+		case "ServiceAccount":
+			sa = &corev1.ServiceAccount{}
+			into = sa
 		case "ClusterRole":
 			role = &rbacv1.ClusterRole{}
-			err = utilyaml.Unmarshal(doc, role)
+			into = role
 		case "ClusterRoleBinding":
 			binding = &rbacv1.ClusterRoleBinding{}
-			err = utilyaml.Unmarshal(doc, binding)
+			into = binding
+		default:
+			continue
 		}
-		if err != nil {
+		if err := utilyaml.Unmarshal(doc, into); err != nil {
 			t.Fatalf("%s: %s: %v", kubeManifest, head.Kind, err)
 		}
 	}
-	if role == nil || binding == nil || len(binding.Subjects) != 1 || binding.Subjects[0].Kind != "ServiceAccount" {
-		t.Fatalf("%s: want a ClusterRole and a ClusterRoleBinding to one ServiceAccount", kubeManifest)
+	if sa == nil || role == nil || binding == nil || len(binding.Subjects) != 1 ||
+		binding.Subjects[0].Kind != "ServiceAccount" || binding.Subjects[0].Name != sa.Name || binding.Subjects[0].Namespace != sa.Namespace {
+		t.Fatalf("%s: want a ServiceAccount, and a ClusterRole bound to it alone", kubeManifest)
 	}
-	t.Logf("the agent's RBAC from %s: %d rules", kubeManifest, len(role.Rules))
-	return role, binding
+	return sa, role, binding
 }
 
-// kubeAgent creates the agent's namespace, service account and RBAC, checks
-// that RBAC holds it to them, and returns the path of a kubeconfig with a
-// TokenRequest token of that service account.
+// kubeAgent creates the agent's service account and RBAC as the manifest
+// has them, checks that RBAC holds it to them, and returns the path of a
+// kubeconfig with a TokenRequest token of that service account.
 func kubeAgent(t *testing.T, e *kubeEnv) string {
 	t.Helper()
-	role, binding := kubeAgentRules(t)
-	sa := binding.Subjects[0]
+	sa, role, binding := kubeAgentObjects(t)
 	kubeCreate(t, "namespace "+sa.Namespace, func() error {
 		_, err := e.cluster.admin.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sa.Namespace}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil // kube-system: the API server makes it
+		}
 		return err
 	})
-	kubeServiceAccount(t, e, sa.Namespace, sa.Name)
+	kubeCreate(t, "serviceaccount "+sa.Name, func() error {
+		_, err := e.cluster.admin.CoreV1().ServiceAccounts(sa.Namespace).Create(e.ctx, sa, metav1.CreateOptions{})
+		return err
+	})
 	kubeCreate(t, "clusterrole "+role.Name, func() error {
 		_, err := e.cluster.admin.RbacV1().ClusterRoles().Create(e.ctx, role, metav1.CreateOptions{})
 		return err
@@ -273,9 +272,10 @@ func kubeAgent(t *testing.T, e *kubeEnv) string {
 		_, err := e.cluster.admin.RbacV1().ClusterRoleBindings().Create(e.ctx, binding, metav1.CreateOptions{})
 		return err
 	})
+	t.Logf("the agent: service account %s/%s, %d rules of ClusterRole %s from %s", sa.Namespace, sa.Name, len(role.Rules), role.Name, kubeManifest)
 	tok := e.cluster.token(t, e.ctx, sa.Namespace, sa.Name, nil)
 	e.leaks.add(tok)
-	path := e.cluster.kubeconfig(t, "imds-proxy", tok)
+	path := e.cluster.kubeconfig(t, sa.Name, tok)
 
 	// The agent may read pods and namespaces and review tokens, and
 	// nothing else: a secret is refused.
