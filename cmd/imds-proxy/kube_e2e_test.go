@@ -134,7 +134,7 @@ func TestKubeE2E(t *testing.T) {
 	t.Cleanup(func() {
 		// A fresh context: the test's own may have run out.
 		e.ctx = context.Background()
-		netnsSetup(t, &e.netnsEnv, append(setup, "--remove")...)
+		netnsSetup(t, &e.netnsEnv, "--remove") // on failure too; idempotent
 		for _, g := range kubeGuests {
 			_ = exec.Command("ip", "netns", "del", g.ns).Run()
 		}
