@@ -97,6 +97,12 @@ func explain(w io.Writer, cfg *tenants.Config, addr netip.Addr) error {
 	matches := snap.Candidates(looked)
 	if len(matches) == 0 {
 		fmt.Fprintf(w, "%s: no tenant lists this address: the IMDS listener answers it 403 Forbidden on every path.\n", looked)
+		if cfg.Kubernetes != nil {
+			fmt.Fprintf(w, "In Kubernetes mode a pod's address is served as the tenant the pod claims, while it runs: by its\n"+
+				"%s annotation (where its namespace allows it), its service account (%s),\n"+
+				"or a role in %s; imds-proxy status lists the pods served now.\n",
+				tenants.PodTenantAnnotation, serviceAccountList(cfg), tenants.PodRoleAnnotation)
+		}
 		if byToken := anySourceTenants(cfg); len(byToken) > 0 {
 			fmt.Fprintf(w, "Only the container credentials endpoint serves it, to a request with the token of %s\n"+
 				"(container_credentials.any_source).\n", strings.Join(byToken, ", "))
@@ -125,6 +131,20 @@ func trustedBy(cfg *tenants.Config, a netip.Addr) string {
 		}
 	}
 	return strings.Join(in, ", ")
+}
+
+// serviceAccountList names each service account source and its tenant.
+func serviceAccountList(cfg *tenants.Config) string {
+	var out []string
+	for _, t := range cfg.Tenants {
+		for _, sa := range t.ServiceAccounts {
+			out = append(out, sa+" → "+t.Name)
+		}
+	}
+	if len(out) == 0 {
+		return "none listed"
+	}
+	return strings.Join(out, ", ")
 }
 
 func anySourceTenants(cfg *tenants.Config) []string {

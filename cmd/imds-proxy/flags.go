@@ -25,6 +25,7 @@ type options struct {
 	sourcesGiven    bool
 	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
 	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
+	nodeName        string   // NODE_NAME: the node whose pods Kubernetes mode follows, unless kubernetes.node_name
 	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
 	notifySocket    string   // NOTIFY_SOCKET: where systemd hears readiness (notifier)
 	memoryLimit     memoryLimit
@@ -140,7 +141,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
-	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET"), goMemLimit: getenv("GOMEMLIMIT") != ""}
+	o := &options{dockerHost: getenv("DOCKER_HOST"), nodeName: getenv("NODE_NAME"), notifySocket: getenv("NOTIFY_SOCKET"), goMemLimit: getenv("GOMEMLIMIT") != ""}
 	var verbose, noRedirects bool
 	fs := serveFlagSet(o, &verbose, &noRedirects)
 	fs.Usage = func() { mainUsage(fs.Output(), fs) }

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -147,13 +148,23 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		signerc <- signed{s, err}
 	}()
 
+	if cfg.Kubernetes != nil && liveconfig.NodeName(cfg, o.nodeName) == "" {
+		return configError{errors.New("kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME " +
+			"(in a DaemonSet, from the downward API: fieldRef spec.nodeName)")}
+	}
 	listeners, err := openListeners(cfg.Server, logger)
 	if err != nil {
 		return err
 	}
 	p := newProxy(ctx, d, logger, o.config == "")
 	p.memory, p.goMemLimit = o.memoryLimit, o.goMemLimit
-	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.applyLogged)
+	if d.kube == nil {
+		d.kube = liveconfig.Connect
+	}
+	// The live configuration is a chain: the file (reloads), then its
+	// containers, then its pods, then the server.
+	p.pods = liveconfig.NewPods(logger, o.nodeName, d.kube, cfg, p.applyLogged)
+	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.pods.SetFile)
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -239,6 +250,7 @@ type proxy struct {
 	mfa     *mfaDesk
 	srv     *handlers.Server
 	live    *liveconfig.Containers // the file's tenants with the followed containers
+	pods    *liveconfig.Pods       // ... and then with the node's pods
 	// memory is --memory-limit, set again for each configuration's
 	// count of tenants; goMemLimit: GOMEMLIMIT is set.
 	memory     memoryLimit
@@ -276,7 +288,7 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
 		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa,
-		WaitForSource: p.live.WaitForSource})
+		WaitForSource: waitForAny(p.live.WaitForSource, p.pods.WaitForSource)})
 	if err != nil {
 		return err
 	}
@@ -317,8 +329,8 @@ func (p *proxy) applyLogged(cfg *tenants.Config) {
 }
 
 // follow keeps the configuration current until ctx ends: the file's
-// reloads and, for tenants that name containers, the Docker Engine's
-// events, both applied through one path.
+// reloads, for tenants that name containers the Docker Engine's events,
+// and in Kubernetes mode the node's pods, all applied through one path.
 func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconfig.Loaded, p *proxy, logger zerolog.Logger) {
 	live := p.live
 	// A load that follows a SIGHUP (systemctl reload) is announced to the
@@ -339,7 +351,11 @@ func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconf
 		return loadConfig(ctx, o)
 	}
 	rl := liveconfig.NewReloader(o.config, loaded, load, live.SetFile, logger)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		p.pods.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		defer signal.Stop(hup)
@@ -349,6 +365,25 @@ func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconf
 		defer wg.Done()
 		live.Run(ctx)
 	}()
+}
+
+// waitForAny is handlers.Options.WaitForSource over every live source:
+// true as soon as one of them serves addr, false once all have given up.
+func waitForAny(waits ...func(context.Context, netip.Addr) bool) func(context.Context, netip.Addr) bool {
+	return func(ctx context.Context, addr netip.Addr) bool {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // the others give up as one says yes
+		res := make(chan bool, len(waits))
+		for _, wait := range waits {
+			go func() { res <- wait(ctx, addr) }()
+		}
+		for range waits {
+			if <-res {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // sdNotify sends state to the service manager, logging a failure.
