@@ -113,7 +113,9 @@ tenants:
 	logs := newKubeLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs) }()
+	go func() {
+		done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
