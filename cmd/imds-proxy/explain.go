@@ -98,10 +98,14 @@ func explain(w io.Writer, cfg *tenants.Config, addr netip.Addr) error {
 	if len(matches) == 0 {
 		fmt.Fprintf(w, "%s: no tenant lists this address: the IMDS listener answers it 403 Forbidden on every path.\n", looked)
 		if cfg.Kubernetes != nil {
-			fmt.Fprintf(w, "In Kubernetes mode a pod's address is served as the tenant the pod claims, while it runs: by its\n"+
-				"%s annotation (where its namespace allows it), its service account (%s),\n"+
-				"or a role in %s; imds-proxy status lists the pods served now.\n",
-				tenants.PodTenantAnnotation, serviceAccountList(cfg), tenants.PodRoleAnnotation)
+			role := ""
+			if cfg.Kubernetes.RoleTemplate != "" {
+				role = fmt.Sprintf(",\nor the role of its %s (through tenant %s)", tenants.PodRoleAnnotation, cfg.Kubernetes.RoleTemplate)
+			}
+			fmt.Fprintf(w, "In Kubernetes mode a pod's address is served, while the pod runs, as the tenant it claims: by its\n"+
+				"%s annotation (where its namespace allows it), its service account (%s)%s.\n"+
+				"imds-proxy status lists the pods served now.\n",
+				tenants.PodTenantAnnotation, serviceAccountList(cfg), role)
 		}
 		if byToken := anySourceTenants(cfg); len(byToken) > 0 {
 			fmt.Fprintf(w, "Only the container credentials endpoint serves it, to a request with the token of %s\n"+

@@ -240,3 +240,34 @@ tenants:
 		t.Errorf("an address no pod holds: %d %q, want 403", code, body)
 	}
 }
+
+// TestKubernetesCheckAndExplain: check shows the kubernetes: block and the
+// pods each tenant may serve; explain, which knows no pod, says how a pod's
+// address is chosen; serve refuses to start with no node to follow.
+func TestKubernetesCheckAndExplain(t *testing.T) {
+	const example = "../../configs/kubernetes.yaml"
+	var stdout, stderr strings.Builder
+	getenv := func(k string) string { return map[string]string{"NODE_NAME": "node-7"}[k] }
+	if err := run(context.Background(), []string{"check", "--config", example}, getenv, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"kubernetes: the pods of node node-7 (NODE_NAME), through the in-cluster service account; namespace restrictions on",
+		"pods of service account team-a/app,pods annotated imds-proxy.io/tenant=app",
+		"reports   pods annotated imds-proxy.io/tenant=reports",
+		"kube2iam  pods' iam.amazonaws.com/role (role template)",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("check's output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	err := run(context.Background(), []string{"explain", "--config", example, "10.1.0.5"}, getenv, &stdout, &stderr)
+	if err == nil || !strings.Contains(stdout.String(), "its service account (team-a/app → app),\nor the role of its iam.amazonaws.com/role (through tenant kube2iam)") {
+		t.Errorf("explain: %v\n%s", err, stdout.String())
+	}
+	err = run(context.Background(), []string{"--config", example}, func(string) string { return "" }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME") {
+		t.Errorf("serve without a node: %v", err)
+	}
+}
