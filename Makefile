@@ -19,7 +19,7 @@ FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
 BENCH_PKGS      := ./cmd/imds-proxy/ ./handlers/ ./resolver/
 
-.PHONY: help build run run-linux test unit e2e e2e-docker fuzz bench vet fmt-check docker run-docker clean man units cross release-check snapshot
+.PHONY: help build run run-linux test unit e2e e2e-docker fuzz bench vet fmt-check docker run-docker clean man units cross release-check snapshot helm-check manifests
 
 help:
 	@echo 'build       build $(BIN) (version $(VERSION))'
@@ -39,6 +39,8 @@ help:
 	@echo 'units       systemd-analyze verify the units of dist/systemd'
 	@echo 'cross       build linux and darwin, amd64 and arm64, as a release does (into bin/)'
 	@echo 'release-check  goreleaser check, then a snapshot build of every target (needs goreleaser)'
+	@echo 'helm-check  helm lint and helm template of deploy/helm/imds-proxy, then its test (needs helm)'
+	@echo 'manifests   regenerate deploy/kubernetes/imds-proxy.yaml from the chart (needs helm)'
 	@echo 'clean       remove bin/'
 
 build:
@@ -189,6 +191,25 @@ GORELEASER ?= goreleaser
 release-check:
 	$(GORELEASER) check
 	$(GORELEASER) build --snapshot --clean
+
+# The Kubernetes deployment (docs/kubernetes.md): the chart linted and
+# rendered with its defaults and each ci/*-values.yaml, then deploy/'s test,
+# which decodes what it renders and checks it. The plain manifests are the
+# chart's defaults as rendered for the release imds-proxy in kube-system.
+HELM          ?= helm
+CHART         := deploy/helm/imds-proxy
+HELM_TEMPLATE := $(HELM) template imds-proxy $(CHART) --namespace kube-system
+helm-check:
+	@set -e; for v in '' $(wildcard $(CHART)/ci/*-values.yaml); do \
+		echo "$(HELM) lint --strict $(CHART) $${v:+--values $$v}"; \
+		$(HELM) lint --strict $(CHART) $${v:+--values $$v}; \
+		echo "$(HELM_TEMPLATE) $${v:+--values $$v}"; \
+		$(HELM_TEMPLATE) $${v:+--values $$v} >/dev/null; \
+	done
+	$(GO) test -count=1 ./deploy/
+
+manifests:
+	$(HELM_TEMPLATE) > deploy/kubernetes/imds-proxy.yaml
 
 clean:
 	rm -rf bin/
