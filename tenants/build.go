@@ -158,7 +158,7 @@ func checkTrustedProxies(cfg *Config, el errorList) {
 }
 
 func buildServer(sc ServerConfig, el errorList) Server {
-	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen, ECSListen: sc.ECSListen}
+	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen, ECSListen: sc.ECSListen, PodIdentityListen: sc.PodIdentityListen}
 	for i, h := range sc.Hosts {
 		if !hostNamePattern.MatchString(h) {
 			el.add([]any{"server", "hosts", i}, "%q is not a host name", h)
@@ -181,6 +181,11 @@ func buildServer(sc ServerConfig, el errorList) Server {
 	if sc.ECSListen != "" {
 		if _, err := ParseListen(sc.ECSListen); err != nil {
 			el.add([]any{"server", "ecs_listen"}, "%v", err)
+		}
+	}
+	for i, l := range sc.PodIdentityListen {
+		if _, err := ParseListen(l); err != nil {
+			el.add([]any{"server", "pod_identity_listen", i}, "%v", err)
 		}
 	}
 	s.MFADuration = time.Duration(sc.MFADuration) // 0: DefaultMFADuration, where it is used

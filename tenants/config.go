@@ -44,11 +44,14 @@ type Server struct {
 	Listen          []string
 	AdminListen     string
 	TrustedProxies  []netip.Prefix
-	ContainerListen string        // empty: no container credentials endpoint
-	ECSListen       string        // empty: no ECS-style (source-bound) credentials endpoint
-	Hosts           []string      // extra Host header names accepted
-	DockerSocket    string        // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
-	MFADuration     time.Duration // of MFA sessions; 0: DefaultMFADuration
+	ContainerListen string // empty: no container credentials endpoint
+	ECSListen       string // empty: no ECS-style (source-bound) credentials endpoint
+	// PodIdentityListen are the EKS Pod Identity endpoint's addresses;
+	// none: no such endpoint.
+	PodIdentityListen []string
+	Hosts             []string      // extra Host header names accepted
+	DockerSocket      string        // path of the Docker Engine API socket; empty: DOCKER_HOST or the default
+	MFADuration       time.Duration // of MFA sessions; 0: DefaultMFADuration
 }
 
 // DefaultMFADuration is how long an MFA session lasts unless

@@ -50,6 +50,12 @@ type ServerConfig struct {
 	// 169.254.170.2:80), which chooses the tenant by source address;
 	// empty: none.
 	ECSListen string `yaml:"ecs_listen"`
+	// PodIdentityListen are the listeners of the EKS Pod Identity
+	// credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
+	// http://169.254.170.23/v1/credentials, and [fd00:ec2::23]), which
+	// chooses the tenant by the service account of the token a pod sends;
+	// empty: none.
+	PodIdentityListen []string `yaml:"pod_identity_listen"`
 	// Hosts are extra names clients may send as the Host header (besides
 	// IP literals, localhost, instance-data and host.docker.internal);
 	// any other name is refused, which defeats DNS rebinding.

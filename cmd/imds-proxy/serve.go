@@ -152,11 +152,16 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		return configError{errors.New("kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME " +
 			"(in a DaemonSet, from the downward API: fieldRef spec.nodeName)")}
 	}
+	reviewer, err := podIdentityReviewer(cfg)
+	if err != nil {
+		return err
+	}
 	listeners, err := openListeners(cfg.Server, logger)
 	if err != nil {
 		return err
 	}
 	p := newProxy(ctx, d, logger, o.config == "")
+	p.reviewer = reviewer
 	p.memory, p.goMemLimit = o.memoryLimit, o.goMemLimit
 	if d.kube == nil {
 		d.kube = liveconfig.Connect
@@ -251,6 +256,8 @@ type proxy struct {
 	srv     *handlers.Server
 	live    *liveconfig.Containers // the file's tenants with the followed containers
 	pods    *liveconfig.Pods       // ... and then with the node's pods
+	// reviewer authenticates Pod Identity tokens; nil: no such endpoint.
+	reviewer handlers.TokenReviewer
 	// memory is --memory-limit, set again for each configuration's
 	// count of tenants; goMemLimit: GOMEMLIMIT is set.
 	memory     memoryLimit
@@ -288,7 +295,7 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
 		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa,
-		WaitForSource: waitForAny(p.live.WaitForSource, p.pods.WaitForSource)})
+		WaitForSource: waitForAny(p.live.WaitForSource, p.pods.WaitForSource), TokenReviewer: p.reviewer})
 	if err != nil {
 		return err
 	}
@@ -425,6 +432,11 @@ func openListeners(s tenants.Server, logger zerolog.Logger) ([]listener, error) 
 			return nil, err
 		}
 	}
+	for _, addr := range s.PodIdentityListen {
+		if err := listen(addr, "podidentity"); err != nil {
+			return nil, err
+		}
+	}
 	if s.AdminListen != "off" {
 		if err := listen(s.AdminListen, "admin"); err != nil {
 			return nil, err
@@ -450,6 +462,8 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 		h = srv.ContainerCredentials()
 	case "ecs":
 		h = srv.ECSCredentials()
+	case "podidentity":
+		h = srv.PodIdentityCredentials()
 	case "admin":
 		h = srv.Admin()
 	}
@@ -466,7 +480,8 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 	}
 }
 
-// listener is an open socket and what it serves: imds, container, ecs, admin.
+// listener is an open socket and what it serves: imds, container, ecs,
+// podidentity, admin.
 type listener struct {
 	net.Listener
 	kind string
@@ -476,7 +491,7 @@ type listener struct {
 // listeners cap each source's open connections and, together, the
 // server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind == "imds" || l.kind == "container" || l.kind == "ecs" {
+	if l.kind != "admin" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener
