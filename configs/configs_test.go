@@ -75,6 +75,7 @@ func TestConfigurationDocumentsEveryKey(t *testing.T) {
 	}
 	var keys []string
 	collectKeys(reflect.TypeOf(tenants.ServerConfig{}), "server.", &keys)
+	collectKeys(reflect.TypeOf(tenants.KubernetesConfig{}), "kubernetes.", &keys)
 	keys = append(keys, "defaults")
 	collectKeys(reflect.TypeOf(tenants.TenantConfig{}), "", &keys)
 	for _, k := range keys {

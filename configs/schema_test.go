@@ -55,12 +55,17 @@ func schemaOf(t reflect.Type, key string) *schema {
 	case reflect.TypeFor[tenants.Duration]():
 		return &schema{Type: "string", Pattern: durationPattern}
 	case reflect.TypeFor[tenants.Sources]():
-		// An address, a CIDR block, or {container: NAME} / {label: K=V}.
+		// An address, a CIDR block, or {container: NAME} / {label: K=V} /
+		// {service_account: NAMESPACE/NAME}.
 		return &schema{Type: "array", Items: &schema{Type: []string{"string", "object"}}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return schemaOf(t.Elem(), key)
+		s := schemaOf(t.Elem(), key)
+		if key == "kubernetes" {
+			s.Type = []string{"object", "null"} // "kubernetes:" alone turns Kubernetes mode on
+		}
+		return s
 	case reflect.String:
 		return &schema{Type: "string", Enum: enums(key)}
 	case reflect.Bool:

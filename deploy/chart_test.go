@@ -342,7 +342,7 @@ func checkCapabilities(t *testing.T, spec corev1.PodSpec, cfg *tenants.Config) {
 // lowPort says whether a listener of cfg takes a port below 1024.
 func lowPort(t *testing.T, cfg *tenants.Config) bool {
 	s := cfg.Server
-	for _, l := range slices.Concat(s.Listen, []string{s.AdminListen, s.ECSListen, s.ContainerListen}, podIdentityListen(t, cfg)) {
+	for _, l := range slices.Concat(s.Listen, []string{s.AdminListen, s.ECSListen, s.ContainerListen}, cfg.Server.PodIdentityListen) {
 		if ap, err := tenants.ParseListen(l); err == nil && ap.Port() < 1024 {
 			return true
 		}
@@ -366,7 +366,10 @@ func checkNetworkSetup(t *testing.T, spec corev1.PodSpec, cfg *tenants.Config) {
 	switch {
 	case slices.Contains(args, "--mode=address"):
 		if !slices.Contains(args, "--ecs") {
-			t.Error("address mode without --ecs: 169.254.170.2 and .23 would not be on the node")
+			t.Error("address mode without --ecs: 169.254.170.2 would not be on the node")
+		}
+		if len(cfg.Server.PodIdentityListen) > 0 && !slices.Contains(args, "--pod-identity") {
+			t.Error("address mode without --pod-identity: 169.254.170.23 would not be on the node")
 		}
 	case slices.Contains(args, "--mode=dnat"):
 		imds, err := tenants.ParseListen(cfg.Server.Listen[0])
@@ -398,8 +401,14 @@ func checkNetworkSetup(t *testing.T, spec corev1.PodSpec, cfg *tenants.Config) {
 		if !hostIP {
 			t.Error("dnat mode: $(HOST_IP) is not the fieldRef status.hostIP")
 		}
-		for _, l := range podIdentityListen(t, cfg) {
-			t.Errorf("dnat mode: pod_identity_listen %s is on no address of the node", l)
+		if len(cfg.Server.PodIdentityListen) > 0 {
+			pi, err := tenants.ParseListen(cfg.Server.PodIdentityListen[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("--pod-identity-to=$(HOST_IP):%d", pi.Port()); !slices.Contains(args, want) {
+				t.Errorf("dnat mode: %q lacks %s (server.pod_identity_listen %s)", args, want, pi)
+			}
 		}
 	default:
 		t.Fatalf("the network init container runs %q: no --mode", args)
@@ -434,85 +443,8 @@ func renderedConfig(t *testing.T, cm *corev1.ConfigMap) *tenants.Config {
 		t.Fatalf("the ConfigMap has no config.yaml: %v", cm.Data)
 	}
 	cfg, err := tenants.Parse("config.yaml", []byte(data), time.Now())
-	if err == nil {
-		return cfg
-	}
-	// Until Kubernetes mode's keys land (other branches of issue 16), they
-	// are all Parse may object to; they are then taken out and the rest is
-	// checked. Once they are known, nothing is taken out.
-	var other []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if !slices.ContainsFunc(pendingKeys, func(re *regexp.Regexp) bool { return re.MatchString(line) }) {
-			other = append(other, line)
-		}
-	}
-	if len(other) > 0 {
-		t.Fatalf("imds-proxy check would refuse the rendered config:\n%s\n%s", strings.Join(other, "\n"), data)
-	}
-	t.Logf("not yet known to tenants.Parse, left out: %v", err)
-	cfg, err = tenants.Parse("config.yaml", withoutPending(t, []byte(data)), time.Now())
 	if err != nil {
 		t.Fatalf("imds-proxy check would refuse the rendered config:\n%v\n%s", err, data)
 	}
 	return cfg
-}
-
-// pendingKeys are the errors of the agreed keys that are not on main yet.
-var pendingKeys = []*regexp.Regexp{
-	regexp.MustCompile(`unknown key "kubernetes"`),
-	regexp.MustCompile(`server: unknown key "pod_identity_listen"`),
-	regexp.MustCompile(`sources\[\d+\]: .*service_account`),
-}
-
-// withoutPending removes the pending keys from a configuration, and the
-// tenants' service-account sources, a tenant left with none getting the
-// documentation address 192.0.2.1 so that it stays valid.
-func withoutPending(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var f map[string]any
-	if err := yaml.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
-	delete(f, "kubernetes")
-	if s, ok := f["server"].(map[string]any); ok {
-		delete(s, "pod_identity_listen")
-	}
-	ts, _ := f["tenants"].([]any)
-	for _, tn := range ts {
-		tm, _ := tn.(map[string]any)
-		srcs, _ := tm["sources"].([]any)
-		srcs = slices.DeleteFunc(srcs, func(s any) bool {
-			m, ok := s.(map[string]any)
-			return ok && m["service_account"] != nil
-		})
-		if len(srcs) == 0 {
-			srcs = []any{"192.0.2.1"}
-		}
-		tm["sources"] = srcs
-	}
-	out, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// podIdentityListen is server.pod_identity_listen of cfg once the key has
-// landed; until then, none (withoutPending took it out).
-func podIdentityListen(t *testing.T, cfg *tenants.Config) []string {
-	t.Helper()
-	var s map[string]any
-	js, err := json.Marshal(cfg.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js, &s); err != nil {
-		t.Fatal(err)
-	}
-	l, _ := s["PodIdentityListen"].([]any)
-	out := make([]string, len(l))
-	for i, v := range l {
-		out[i] = fmt.Sprint(v)
-	}
-	return out
 }

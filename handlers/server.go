@@ -76,6 +76,10 @@ type Options struct {
 	// containers use it to close the start race (sourcewait.go). If nil,
 	// an unknown address is refused at once.
 	WaitForSource func(ctx context.Context, addr netip.Addr) bool
+	// TokenReviewer authenticates the tokens of the EKS Pod Identity
+	// endpoint (PodIdentityCredentials). If nil, that endpoint answers
+	// every plausible token 503.
+	TokenReviewer TokenReviewer
 }
 
 // DefaultMaxTokens is how many live IMDSv2 tokens a tenant may hold: far
@@ -101,6 +105,8 @@ type Server struct {
 	reload  sync.Mutex // serialises Load; readers never take it
 	waiters sourceWaiters
 	shapes  *layouts // catalogue layouts shared by tenants of one shape
+	// podReviews are the Pod Identity endpoint's token reviews.
+	podReviews *podReviews
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -108,10 +114,11 @@ type state struct {
 	resolver *resolver.Snapshot
 	sites    map[*tenants.Tenant]*site
 	byName   map[string]*site
-	byToken  map[[32]byte]*site // container endpoint: SHA-256 of the token
-	ordered  []*site            // in configuration order
-	hosts    []string           // extra Host names accepted
-	retired  map[string]retired // removed tenants' tokens, by name, until they expire
+	byToken  map[[32]byte]*site    // container endpoint: SHA-256 of the token
+	ordered  []*site               // in configuration order
+	hosts    []string              // extra Host names accepted
+	retired  map[string]retired    // removed tenants' tokens, by name, until they expire
+	accounts serviceAccountTenants // Pod Identity: service account → tenant; nil: none
 }
 
 // retiredGrace is how long a removed tenant's IMDSv2 tokens outlive it. A
@@ -173,6 +180,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	s.waiters = make(sourceWaiters, MaxSourceWaiters)
 	s.shapes = &layouts{}
 	s.sources = newSources(opts.Now)
+	s.podReviews = newPodReviews(opts.TokenReviewer, opts.Now)
 	s.ceiling = ceiling{max: opts.MaxConnections, maxUnknown: max(1, opts.MaxConnections/unknownShare)}
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
@@ -211,6 +219,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		hosts:    cfg.Server.Hosts,
 		retired:  make(map[string]retired),
 	}
+	st.accounts, _ = any(cfg).(serviceAccountTenants)
 	for _, t := range cfg.Tenants {
 		si := &site{tenant: t}
 		prev := old.site(t.Name)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,8 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 	cfg := &Config{}
 	el := errorList{errs: &errs, warns: &cfg.Warnings, undecoded: undecoded}
 	cfg.Server = buildServer(f.Server, el)
+	cfg.Kubernetes = buildKubernetes(f.Kubernetes)
+	cfg.serviceAccounts = map[string]int{}
 
 	if f.Defaults.Name != "" {
 		el.add([]any{"defaults", "name"}, "a name belongs to one tenant, not to defaults")
@@ -94,7 +97,7 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 			// holds either; inheriting the other key would make them conflict.
 			merged.UserData, merged.UserDataFile = tc.UserData, tc.UserDataFile
 		}
-		t := buildTenant(merged, tc, path, baseDir, now, el)
+		t := buildTenant(merged, tc, path, baseDir, now, f.Kubernetes != nil, el)
 		if t == nil {
 			continue
 		}
@@ -116,6 +119,13 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 			}
 			selectors[sel] = i
 		}
+		for _, sa := range t.ServiceAccounts {
+			if j, dup := cfg.serviceAccounts[sa]; dup {
+				el.add(at(path, "sources"), "service_account %s is already a source of tenants[%d] (%s); a source must choose one tenant", sa, j, f.Tenants[j].Name)
+				continue
+			}
+			cfg.serviceAccounts[sa] = len(cfg.Tenants)
+		}
 		if t.ContainerToken != "" {
 			if j, dup := tokens[t.ContainerToken]; dup {
 				el.add(at(path, "container_credentials"), "the same token is used by tenants[%d]; each tenant needs its own", j)
@@ -125,6 +135,7 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
 	checkTrustedProxies(cfg, el)
+	checkRoleTemplate(cfg, names, el)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -147,7 +158,7 @@ func checkTrustedProxies(cfg *Config, el errorList) {
 }
 
 func buildServer(sc ServerConfig, el errorList) Server {
-	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen, ECSListen: sc.ECSListen}
+	s := Server{Listen: sc.Listen, AdminListen: sc.AdminListen, ContainerListen: sc.ContainerListen, ECSListen: sc.ECSListen, PodIdentityListen: sc.PodIdentityListen}
 	for i, h := range sc.Hosts {
 		if !hostNamePattern.MatchString(h) {
 			el.add([]any{"server", "hosts", i}, "%q is not a host name", h)
@@ -170,6 +181,11 @@ func buildServer(sc ServerConfig, el errorList) Server {
 	if sc.ECSListen != "" {
 		if _, err := ParseListen(sc.ECSListen); err != nil {
 			el.add([]any{"server", "ecs_listen"}, "%v", err)
+		}
+	}
+	for i, l := range sc.PodIdentityListen {
+		if _, err := ParseListen(l); err != nil {
+			el.add([]any{"server", "pod_identity_listen", i}, "%v", err)
 		}
 	}
 	s.MFADuration = time.Duration(sc.MFADuration) // 0: DefaultMFADuration, where it is used
@@ -280,7 +296,8 @@ func overlay(dst, src reflect.Value) {
 // the tenant itself set: its region, unlike an inherited default, must agree
 // with its zone, and only its own instance and imds values override a
 // mirror.
-func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time, el errorList) *Tenant {
+// kube is whether the file has a kubernetes: block.
+func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time, kube bool, el errorList) *Tenant {
 	t := &Tenant{Name: tc.Name}
 	switch {
 	case tc.Name == "":
@@ -288,12 +305,26 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 	case !namePattern.MatchString(tc.Name):
 		el.add(at(path, "name"), "%q: use letters, digits, '.', '_' and '-' (at most 63)", tc.Name)
 	}
-	if len(tc.Sources) == 0 {
+	if len(tc.Sources) == 0 && !kube {
+		// (In Kubernetes mode pods may claim a tenant by annotation alone.)
 		el.add(at(path, "sources"), "tenant %q needs at least one source: an address, a CIDR block or a container", tc.Name)
 	}
 	seen := map[netip.Prefix]bool{}
 	seenSel := map[ContainerSelector]bool{}
 	for i, s := range tc.Sources {
+		if sa, ok, err := parseServiceAccount(s); ok {
+			switch {
+			case err != nil:
+				el.add(at(path, "sources", i), "%v", err)
+			case !kube:
+				el.add(at(path, "sources", i), "service_account %s: pods are followed only in Kubernetes mode; add a kubernetes: block", sa)
+			case slices.Contains(t.ServiceAccounts, sa):
+				el.add(at(path, "sources", i), "service_account %s is listed twice", sa)
+			default:
+				t.ServiceAccounts = append(t.ServiceAccounts, sa)
+			}
+			continue
+		}
 		if sel, ok, err := parseSelector(s); ok {
 			switch {
 			case err != nil:

@@ -12,16 +12,19 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Sources is a tenant's sources: addresses and CIDR blocks, and containers
-// named as {container: NAME} or {label: KEY=VALUE}. A container is kept as
-// the string "container:NAME" or "label:KEY=VALUE", so that a source list
-// stays a []string to everything that builds one.
+// Sources is a tenant's sources: addresses and CIDR blocks, containers
+// named as {container: NAME} or {label: KEY=VALUE}, and Kubernetes pods
+// named by their service account as {service_account: NAMESPACE/NAME}. A
+// selector is kept as the string "container:NAME", "label:KEY=VALUE" or
+// "service_account:NAMESPACE/NAME", so that a source list stays a
+// []string to everything that builds one.
 type Sources []string
 
 // Prefixes of the strings that stand for container selectors in Sources.
 const (
-	containerPrefix = "container:"
-	labelPrefix     = "label:"
+	containerPrefix      = "container:"
+	labelPrefix          = "label:"
+	serviceAccountPrefix = "service_account:"
 )
 
 // decodeNode reads a list whose items are strings or one-key maps. An item
@@ -55,10 +58,10 @@ func (s *Sources) decodeNode(d *decoder, n *yaml.Node, path []any) bool {
 }
 
 // sourceForms is what a source may be, for the errors about one that is not.
-const sourceForms = "a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}"
+const sourceForms = "a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}"
 
-// selectorSource turns {container: NAME} or {label: KEY=VALUE} into its
-// string form.
+// selectorSource turns {container: NAME}, {label: KEY=VALUE} or
+// {service_account: NAMESPACE/NAME} into its string form.
 func selectorSource(n *yaml.Node) (string, error) {
 	if len(n.Content) != 2 {
 		return "", fmt.Errorf("%s: one key per source", sourceForms)
@@ -72,8 +75,16 @@ func selectorSource(n *yaml.Node) (string, error) {
 		return containerPrefix + v.Value, nil
 	case "label":
 		return labelPrefix + v.Value, nil
+	case "service_account":
+		return serviceAccountPrefix + v.Value, nil
 	}
-	return "", fmt.Errorf("%s, not %q", sourceForms, k.Value)
+	hint := ""
+	for _, known := range []string{"container", "label", "service_account"} {
+		if editDistance(k.Value, known) <= 2 {
+			hint = fmt.Sprintf("; did you mean %q?", known)
+		}
+	}
+	return "", fmt.Errorf("%s, not %q%s", sourceForms, k.Value, hint)
 }
 
 // ContainerSelector chooses running Docker containers by name or by label;
@@ -245,7 +256,9 @@ func (c *Config) withClaims(noun string, derived []*Tenant, claims []addrClaim, 
 			extra[i] = append(extra[i], p)
 		}
 	}
-	out := &Config{Server: c.Server, Tenants: make([]*Tenant, len(all))}
+	// The configured tenants keep their indexes: the service accounts'
+	// index holds for the result too.
+	out := &Config{Server: c.Server, Kubernetes: c.Kubernetes, Tenants: make([]*Tenant, len(all)), serviceAccounts: c.serviceAccounts}
 	out.Server.TrustedProxies = trusted
 	for i, t := range all {
 		cp := *t

@@ -54,7 +54,7 @@ func TestParseContainerSourceErrors(t *testing.T) {
       - 10.0.0.1
       - {image: nginx}
 `,
-			want: []string{`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}, not "image"`},
+			want: []string{`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}, not "image"`},
 		},
 		{
 			name: "two keys in one source, every error reported",
@@ -65,8 +65,8 @@ func TestParseContainerSourceErrors(t *testing.T) {
       - {container: }
 `,
 			want: []string{
-				`c.yaml:4: tenants[0].sources[0]: a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}: one key per source`,
-				`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}: container needs a string value`,
+				`c.yaml:4: tenants[0].sources[0]: a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}: one key per source`,
+				`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}: container needs a string value`,
 			},
 		},
 		{
@@ -246,8 +246,8 @@ func TestParseSourcesReportsEveryItem(t *testing.T) {
       - {image: nginx}
 `)
 	want := []string{
-		`c.yaml:4: tenants[0].sources[0]: a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}, not a list`,
-		`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME} or {label: KEY=VALUE}, not "image"`,
+		`c.yaml:4: tenants[0].sources[0]: a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}, not a list`,
+		`c.yaml:5: tenants[0].sources[1]: a source is an address, a CIDR block, {container: NAME}, {label: KEY=VALUE} or {service_account: NAMESPACE/NAME}, not "image"`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -43,6 +43,11 @@ func Parse(name string, data []byte, now time.Time) (*Config, error) {
 	var f File
 	if len(doc.Content) > 0 {
 		d.decode(doc.Content[0], reflect.ValueOf(&f).Elem(), nil)
+		if f.Kubernetes == nil && setsNull(doc.Content[0], "kubernetes") {
+			// "kubernetes:" alone, or with only comments under it: the
+			// block is present, every value its default.
+			f.Kubernetes = &KubernetesConfig{}
+		}
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
@@ -70,6 +75,21 @@ func Parse(name string, data []byte, now time.Time) (*Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// setsNull reports whether n is a mapping that sets key to null (a key
+// with nothing after it).
+func setsNull(n *yaml.Node, key string) bool {
+	n = follow(n)
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], follow(n.Content[i+1]); k.Value == key && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+			return true
+		}
+	}
+	return false
 }
 
 // inheritUndecoded extends the paths that did not decode with the tenants'

@@ -697,6 +697,23 @@ tenants:
 			`c.yaml:3: server.trusted_proxies[1]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?`,
 		},
 	},
+	{
+		name: "bad pod identity listen address",
+		config: `server:
+  pod_identity_listen: ["169.254.170.23:80", "fd00:ec2::23:80"]
+tenants:
+  - name: web
+    sources: [10.0.0.1]
+`,
+		want: []string{
+			`c.yaml:2: server.pod_identity_listen[1]: "fd00:ec2::23:80" is not an address and port such as 127.0.0.1:8080, [::1]:8080 or :8080 (every address)`,
+		},
+	},
+	{
+		name:   "pod identity listen is a list",
+		config: "server:\n  pod_identity_listen: 169.254.170.23:80\ntenants:\n  - name: web\n    sources: [10.0.0.1]\n",
+		want:   []string{`c.yaml:2: server.pod_identity_listen: "169.254.170.23:80" is not a list: write [169.254.170.23:80]`},
+	},
 }
 
 func TestParseInvalid(t *testing.T) {

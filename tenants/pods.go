@@ -29,6 +29,7 @@ type Pod struct {
 	UID            string
 	Namespace      string
 	Name           string
+	Hostname       string // spec.hostname; empty: the pod's name, as Kubernetes names it
 	ServiceAccount string
 	Annotations    map[string]string
 	Addrs          []netip.Addr
@@ -41,7 +42,8 @@ type Namespace struct {
 	Annotations map[string]string
 }
 
-// PodRules say how pods without a tenant annotation choose one.
+// PodRules say how pods choose their tenant: Config.PodRules reads them
+// from the kubernetes: block and the tenants' service_account sources.
 type PodRules struct {
 	// ServiceAccounts maps a service account, as "NAMESPACE/NAME", to the
 	// tenant of its pods. Nil: no pod is chosen by its service account.
@@ -50,26 +52,41 @@ type PodRules struct {
 	// in kube2iam's iam.amazonaws.com/role annotation: the copy's
 	// credentials take that role. Empty: the annotation is ignored.
 	RoleTemplate string
+	// NamespaceRestrictions: a claim by annotation needs the pod's
+	// namespace's imds-proxy.io/allowed-tenants to allow it, and a
+	// namespace without that annotation allows none.
+	NamespaceRestrictions bool
 }
 
 // WithPods returns the configuration served while pods run in the
-// namespaces ns: every tenant's Sources extended by the addresses of the
-// pods that claim it. A pod claims, the first that applies:
+// namespaces ns, by the rules of c (PodRules). A pod claims, the first
+// that applies:
 //   - the tenant its imds-proxy.io/tenant annotation names;
-//   - the tenant of its service account in rules.ServiceAccounts;
-//   - a copy of the rules.RoleTemplate tenant whose credentials take the
-//     role its iam.amazonaws.com/role annotation names, one copy per role,
-//     named TEMPLATE/ACCOUNT/ROLE and served after the configured tenants.
+//   - the tenant whose sources list its service account;
+//   - a copy of the kubernetes.role_template tenant whose credentials take
+//     the role its iam.amazonaws.com/role annotation names, one copy per
+//     role, named TEMPLATE/ACCOUNT/ROLE.
 //
-// A pod whose namespace's imds-proxy.io/allowed-tenants annotation does not
-// allow its claim (the tenant's name, or for a role the copy's name or the
-// role ARN), whose namespace is not in ns (its restriction is unknown), or
-// whose claim names no tenant, gets no address added and a warning. The
-// template itself is never claimed by name. Addresses conflict as
-// WithContainers documents; a pod's tenant comes only from that pod, so an
-// address reused by a new pod never serves the old pod's tenant, and one
-// held by two pods of different tenants serves neither.
-func (c *Config) WithPods(rules PodRules, pods []Pod, ns []Namespace) (*Config, []string) {
+// With namespace restrictions, a claim by annotation (either) counts only
+// if the pod's namespace's imds-proxy.io/allowed-tenants allows it (the
+// tenant's name, or for a role the copy's name or the role ARN); a claim
+// by service account is the configuration's own and always counts.
+//
+// Each pod is its own instance: a copy of its tenant named
+// TENANT@NAMESPACE/POD, served after the configured tenants, whose
+// instance id, reservation, network interface, hostname and addresses are
+// the pod's (PodInstance), and whose credentials are its tenant's, so
+// that every pod of a tenant shares one credential entry. A pod of a
+// tenant that mirrors a live instance is that instance: its addresses are
+// added to the tenant's own sources.
+//
+// A pod whose claim is refused or names no tenant gets no address, and a
+// warning that begins "pod NAMESPACE/NAME": its requests are refused
+// (403). Addresses conflict as WithContainers documents; a pod's tenant
+// comes only from that pod, so an address reused by a new pod never
+// serves the old pod's tenant, and one held by two pods serves neither.
+func (c *Config) WithPods(pods []Pod, ns []Namespace) (*Config, []string) {
+	rules := c.PodRules()
 	var warnings []string
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 
@@ -86,15 +103,11 @@ func (c *Config) WithPods(rules PodRules, pods []Pod, ns []Namespace) (*Config, 
 		index[t.Name] = i
 	}
 	template, hasTemplate := index[rules.RoleTemplate]
-	if rules.RoleTemplate != "" && !hasTemplate {
-		warn("kubernetes.role_template %s is not a tenant: pods' %s annotations are ignored", rules.RoleTemplate, PodRoleAnnotation)
-	} else if hasTemplate && c.Tenants[template].Role == nil {
-		warn("kubernetes.role_template %s has no role: pods' %s annotations are ignored (give the tenant a role)", rules.RoleTemplate, PodRoleAnnotation)
-		hasTemplate = false
-	}
+	hasTemplate = hasTemplate && c.Tenants[template].Role != nil // Build refuses a template without one
 
 	var derived []*Tenant
-	byRole := map[string]int{} // role ARN → tenant index
+	byRole := map[string]*Tenant{} // role ARN → the template's copy
+	sharedRole := map[string]int{} // role ARN → index of its copy, when mirrored
 	var claims []addrClaim
 	for _, p := range pods {
 		if len(p.Addrs) == 0 {
@@ -105,48 +118,144 @@ func (c *Config) WithPods(rules PodRules, pods []Pod, ns []Namespace) (*Config, 
 		if how == "" {
 			continue
 		}
-		al, known := allowed[p.Namespace]
+		byAnnotation := strings.HasPrefix(how, "annotation")
+		var base *Tenant
+		i := -1 // base's index when the pod's addresses go to base itself
 		switch {
-		case !known:
-			warn("pod %s claims %s by %s, but namespace %s is unknown: its %s cannot be checked, no address added", who, cmp.Or(name, arn), how, p.Namespace, AllowedTenantsAnnotation)
-			continue
 		case arn != "":
 			if !hasTemplate {
-				continue // warned once above
-			}
-			t, err := roleTenant(c.Tenants[template], arn)
-			if err != nil {
-				warn("pod %s: %s %q: %v", who, PodRoleAnnotation, arn, err)
 				continue
 			}
-			if !al.allows(t.Name) && !al.allows(arn) {
-				warn("pod %s claims role %s, which namespace %s's %s does not allow: no address added", who, arn, p.Namespace, AllowedTenantsAnnotation)
-				continue
-			}
-			i, ok := byRole[arn]
+			t, ok := byRole[arn]
 			if !ok {
-				i = len(c.Tenants) + len(derived)
-				derived = append(derived, t)
-				byRole[arn] = i
+				var err error
+				if t, err = roleTenant(c.Tenants[template], arn); err != nil {
+					warn("pod %s: %s %q: %v: its requests are refused", who, PodRoleAnnotation, arn, err)
+					continue
+				}
+				byRole[arn] = t
 			}
-			claims = append(claims, addrClaim{who: who, tenant: i, addrs: p.Addrs})
+			if why := rules.refused(allowed, p.Namespace, t.Name, arn); why != "" {
+				warn("pod %s claims role %s by %s, %s: its requests are refused", who, arn, how, why)
+				continue
+			}
+			base = t
+			if t.Mirror != nil {
+				j, ok := sharedRole[arn]
+				if !ok {
+					j = len(c.Tenants) + len(derived)
+					derived = append(derived, t)
+					sharedRole[arn] = j
+				}
+				i = j
+			}
 		default:
-			i, ok := index[name]
+			j, ok := index[name]
 			switch {
 			case !ok:
-				warn("pod %s claims tenant %s by %s, which is not a tenant: no address added", who, name, how)
+				warn("pod %s claims tenant %s by %s, which is not a tenant: its requests are refused", who, name, how)
 				continue
-			case hasTemplate && i == template:
-				warn("pod %s claims tenant %s by %s, which is kubernetes.role_template: a pod takes it only through %s, no address added", who, name, how, PodRoleAnnotation)
-				continue
-			case !al.allows(name):
-				warn("pod %s claims tenant %s by %s, which namespace %s's %s does not allow: no address added", who, name, how, p.Namespace, AllowedTenantsAnnotation)
+			case hasTemplate && j == template:
+				warn("pod %s claims tenant %s by %s, which is kubernetes.role_template: a pod takes it only through %s; its requests are refused", who, name, how, PodRoleAnnotation)
 				continue
 			}
-			claims = append(claims, addrClaim{who: who, tenant: i, addrs: p.Addrs})
+			if byAnnotation {
+				if why := rules.refused(allowed, p.Namespace, name); why != "" {
+					warn("pod %s claims tenant %s by %s, %s: its requests are refused", who, name, how, why)
+					continue
+				}
+			}
+			base = c.Tenants[j]
+			if base.Mirror != nil {
+				i = j
+			}
 		}
+		if i < 0 {
+			i = len(c.Tenants) + len(derived)
+			derived = append(derived, podTenant(base, p))
+		}
+		claims = append(claims, addrClaim{who: who, tenant: i, addrs: p.Addrs})
 	}
 	return c.withClaims("pod", derived, claims, warnings)
+}
+
+// refused says why the namespace ns may not claim any of names by
+// annotation, "" when it may.
+func (r PodRules) refused(allowed map[string]*allowList, ns string, names ...string) string {
+	if !r.NamespaceRestrictions {
+		return ""
+	}
+	al, known := allowed[ns]
+	switch {
+	case !known:
+		return fmt.Sprintf("but namespace %s is not known (yet): its %s cannot be checked", ns, AllowedTenantsAnnotation)
+	case al == nil:
+		return fmt.Sprintf("but namespace %s has no %s annotation, and allows no claim by annotation without one (kubernetes.namespace_restrictions)", ns, AllowedTenantsAnnotation)
+	}
+	for _, n := range names {
+		if al.allows(n) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("which namespace %s's %s does not allow", ns, AllowedTenantsAnnotation)
+}
+
+// podTenant is the copy of base that serves the pod p as its own
+// instance. Its credentials are base's, so that it shares their entry;
+// the container credentials token stays base's alone.
+func podTenant(base *Tenant, p Pod) *Tenant {
+	t := *base
+	t.Name = base.Name + "@" + p.Namespace + "/" + p.Name
+	t.Sources, t.Containers, t.ServiceAccounts = nil, nil, nil
+	t.ContainerToken, t.ContainerAnySource = "", false
+	t.Instance = PodInstance(base.Instance, p)
+	return &t
+}
+
+// PodInstance is the instance in as the pod p: its id, reservation and
+// primary network interface (MAC, id) derived from the pod's UID, so that
+// every pod is another instance and the same pod the same one; its
+// hostname the pod's; its private IPv4 and IPv6 addresses the pod's.
+func PodInstance(in Instance, p Pod) Instance {
+	in.ID = "i-" + stableID("pod", p.UID)
+	in.ReservationID = "r-" + stableID("reservation", "pod", p.UID)
+	host := p.Hostname
+	if host == "" {
+		host = truncate(p.Name, 63) // as the kubelet names a pod's host
+	}
+	in.LocalHostname = host
+	if len(in.Interfaces) == 0 {
+		return in
+	}
+	ifcs := slices.Clone(in.Interfaces) // may be shared: replaced, never written into
+	pri := ifcs[0]
+	pri.MAC = stableMAC("pod/" + p.UID)
+	pri.ID = "eni-" + stableID("eni", "pod", p.UID)
+	pri.LocalHostname = host
+	var v4 netip.Addr
+	var v6 []netip.Addr
+	for _, a := range p.Addrs {
+		switch a = a.Unmap(); {
+		case a.Is4() && !v4.IsValid():
+			v4 = a
+		case a.Is6():
+			v6 = append(v6, a)
+		}
+	}
+	if v4.IsValid() {
+		pri.LocalIPv4s = []netip.Addr{v4}
+		if len(pri.IPv4Associations) > 0 {
+			assoc := make(map[netip.Addr]netip.Addr, len(pri.IPv4Associations))
+			for public := range pri.IPv4Associations {
+				assoc[public] = v4
+			}
+			pri.IPv4Associations = assoc
+		}
+	}
+	pri.IPv6s = v6
+	ifcs[0] = pri
+	in.Interfaces = ifcs
+	return in
 }
 
 // podClaim is what p claims: a tenant's name or a role ARN, and how it
@@ -184,8 +293,8 @@ func roleTenant(template *Tenant, arn string) (*Tenant, error) {
 	return &t, nil
 }
 
-// allowList is a namespace's imds-proxy.io/allowed-tenants; nil allows
-// every claim.
+// allowList is a namespace's imds-proxy.io/allowed-tenants; nil: the
+// namespace has none.
 type allowList struct {
 	patterns []*regexp.Regexp
 }
@@ -209,7 +318,7 @@ func parseAllowList(annotations map[string]string) *allowList {
 
 func (al *allowList) allows(name string) bool {
 	if al == nil {
-		return true
+		return false
 	}
 	for _, re := range al.patterns {
 		if re.MatchString(name) {

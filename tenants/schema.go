@@ -11,9 +11,30 @@ import (
 // File is the YAML configuration file. Its key names are a public interface:
 // extend them, never rename them.
 type File struct {
-	Server   ServerConfig   `yaml:"server"`
-	Defaults TenantConfig   `yaml:"defaults"`
-	Tenants  []TenantConfig `yaml:"tenants"`
+	Server ServerConfig `yaml:"server"`
+	// Kubernetes, when present, follows the pods of this node: their
+	// addresses are served as the tenants they claim.
+	Kubernetes *KubernetesConfig `yaml:"kubernetes"`
+	Defaults   TenantConfig      `yaml:"defaults"`
+	Tenants    []TenantConfig    `yaml:"tenants"`
+}
+
+// KubernetesConfig is the kubernetes: block. Present (even empty), the
+// proxy runs in Kubernetes mode.
+type KubernetesConfig struct {
+	// Kubeconfig is a kubeconfig file, for development outside a
+	// cluster; empty: the pod's in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// NodeName is the node whose pods are followed; empty: $NODE_NAME.
+	NodeName string `yaml:"node_name"`
+	// NamespaceRestrictions: a pod may claim a tenant by annotation only
+	// if its namespace's imds-proxy.io/allowed-tenants allows it (deny by
+	// default); empty: true.
+	NamespaceRestrictions *bool `yaml:"namespace_restrictions"`
+	// RoleTemplate is the tenant copied per role ARN that pods name in
+	// kube2iam's iam.amazonaws.com/role annotation; empty: the annotation
+	// is ignored.
+	RoleTemplate string `yaml:"role_template"`
 }
 
 // ServerConfig is the server: block.
@@ -29,6 +50,12 @@ type ServerConfig struct {
 	// 169.254.170.2:80), which chooses the tenant by source address;
 	// empty: none.
 	ECSListen string `yaml:"ecs_listen"`
+	// PodIdentityListen are the listeners of the EKS Pod Identity
+	// credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
+	// http://169.254.170.23/v1/credentials, and [fd00:ec2::23]), which
+	// chooses the tenant by the service account of the token a pod sends;
+	// empty: none.
+	PodIdentityListen []string `yaml:"pod_identity_listen"`
 	// Hosts are extra names clients may send as the Host header (besides
 	// IP literals, localhost, instance-data and host.docker.internal);
 	// any other name is refused, which defeats DNS rebinding.

@@ -13,8 +13,13 @@ type Tenant struct {
 	// Containers choose running Docker containers whose addresses are
 	// served as the tenant too, while they run (Config.WithContainers).
 	Containers []ContainerSelector
-	IMDS       IMDSOptions
-	Instance   Instance
+	// ServiceAccounts are the Kubernetes service accounts, as
+	// "NAMESPACE/NAME", whose pods are served as the tenant while they run
+	// (Config.WithPods), and whose Pod Identity tokens it answers
+	// (Config.ServiceAccountTenant).
+	ServiceAccounts []string
+	IMDS            IMDSOptions
+	Instance        Instance
 	// UserData is nil when the tenant has none (user-data answers 404), as
 	// is an empty one; a mirrored tenant with nil serves its instance's
 	// (WithMirror), with an empty one none.

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // runCheck validates a configuration and prints its tenants, so a user can
@@ -40,6 +42,9 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
 	fmt.Fprintf(stdout, "%s: %d tenants; listen %s\n", *config, len(cfg.Tenants), strings.Join(cfg.Server.Listen, ", "))
+	if k := cfg.Kubernetes; k != nil {
+		fmt.Fprintln(stdout, kubernetesLine(k, getenv("NODE_NAME")))
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tSOURCES\tINSTANCE\tZONE\tPRIVATE IP\tROLE\tIMDS")
 	for _, t := range cfg.Tenants {
@@ -50,6 +55,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		for _, sel := range t.Containers {
 			srcs = append(srcs, sel.String())
 		}
+		srcs = append(srcs, podSources(cfg, t)...)
 		role := "-"
 		if t.Role != nil {
 			role = t.Role.Name
@@ -71,4 +77,42 @@ func checkFlagSet(config *string) *flag.FlagSet {
 	fs.StringVar(config, "config", "", "YAML configuration `file` to validate (env IMDS_PROXY_CONFIG)")
 	fs.Usage = func() { usageOf(fs, "") }
 	return fs
+}
+
+// kubernetesLine says what Kubernetes mode follows; nodeEnv is NODE_NAME.
+func kubernetesLine(k *tenants.Kubernetes, nodeEnv string) string {
+	node := k.NodeName
+	switch {
+	case node == "" && nodeEnv != "":
+		node = nodeEnv + " (NODE_NAME)"
+	case node == "":
+		node = "$NODE_NAME (not set here)"
+	}
+	server := "in-cluster service account"
+	if k.Kubeconfig != "" {
+		server = "kubeconfig " + k.Kubeconfig
+	}
+	restrictions := "namespace restrictions on: a claim by annotation needs the namespace's " + tenants.AllowedTenantsAnnotation
+	if !k.NamespaceRestrictions {
+		restrictions = "namespace restrictions off: a pod may claim any tenant by annotation"
+	}
+	return fmt.Sprintf("kubernetes: the pods of node %s, through the %s; %s", node, server, restrictions)
+}
+
+// podSources describes the pods a tenant serves in Kubernetes mode, for
+// check's SOURCES column: their addresses are known only while the proxy
+// runs (imds-proxy status lists them).
+func podSources(cfg *tenants.Config, t *tenants.Tenant) []string {
+	k := cfg.Kubernetes
+	if k == nil {
+		return nil
+	}
+	if t.Name == k.RoleTemplate {
+		return []string{"pods' " + tenants.PodRoleAnnotation + " (role template)"}
+	}
+	var out []string
+	for _, sa := range t.ServiceAccounts {
+		out = append(out, "pods of service account "+sa)
+	}
+	return append(out, "pods annotated "+tenants.PodTenantAnnotation+"="+t.Name)
 }

@@ -81,6 +81,14 @@ func applyFlagOverrides(o *options, cfg *tenants.Config) error {
 		}
 		cfg.Server.ECSListen = o.ecsListen
 	}
+	if len(o.podIdentity) > 0 {
+		for _, l := range o.podIdentity {
+			if _, err := tenants.ParseListen(l); err != nil {
+				return fmt.Errorf("--pod-identity-listen: %w", err)
+			}
+		}
+		cfg.Server.PodIdentityListen = o.podIdentity
+	}
 	return nil
 }
 

@@ -24,6 +24,8 @@ func TestLoadConfigFlags(t *testing.T) {
 		{"admin off with a file", []string{"--config", file, "--admin-listen", "off"}, ""},
 		{"bad listen with a file", []string{"--config", file, "--listen", "nowhere"}, "--listen"},
 		{"bad container listen with a file", []string{"--config", file, "--container-listen", ":x"}, "--container-listen"},
+		{"bad pod identity listen with a file", []string{"--config", file, "--pod-identity-listen", "169.254.170.23:80,localhost:80"}, "--pod-identity-listen"},
+		{"pod identity listen with a file", []string{"--config", file, "--pod-identity-listen", "169.254.170.23:80", "--pod-identity-listen", "[fd00:ec2::23]:80"}, ""},
 		{"container token file with a file", []string{"--config", file, "--container-token-file", "/dev/null"}, "--container-token-file"},
 		{"seed flag with a file", []string{"--config", file, "--role-name", "x"}, "--role-name"},
 	}

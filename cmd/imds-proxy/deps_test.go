@@ -33,7 +33,7 @@ func TestPackageBoundaries(t *testing.T) {
 		{pkg: "internal/kubernetes", ours: []string{}, forbidden: []string{aws, "k8s.io/api/", "k8s.io/client-go/kubernetes"}},
 		// Mock credentials never touch the network.
 		{pkg: "internal/mocksource", ours: []string{"tenants"}, forbidden: []string{aws, "net/http"}},
-		{pkg: "internal/liveconfig", ours: []string{"tenants", "internal/docker"}, forbidden: []string{aws}},
+		{pkg: "internal/liveconfig", ours: []string{"tenants", "internal/docker", "internal/kubernetes"}, forbidden: []string{aws}},
 	}
 	for _, r := range rules {
 		t.Run(r.pkg, func(t *testing.T) {

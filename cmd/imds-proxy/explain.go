@@ -97,6 +97,16 @@ func explain(w io.Writer, cfg *tenants.Config, addr netip.Addr) error {
 	matches := snap.Candidates(looked)
 	if len(matches) == 0 {
 		fmt.Fprintf(w, "%s: no tenant lists this address: the IMDS listener answers it 403 Forbidden on every path.\n", looked)
+		if cfg.Kubernetes != nil {
+			role := ""
+			if cfg.Kubernetes.RoleTemplate != "" {
+				role = fmt.Sprintf(",\nor the role of its %s (through tenant %s)", tenants.PodRoleAnnotation, cfg.Kubernetes.RoleTemplate)
+			}
+			fmt.Fprintf(w, "In Kubernetes mode a pod's address is served, while the pod runs, as the tenant it claims: by its\n"+
+				"%s annotation (where its namespace allows it), its service account (%s)%s.\n"+
+				"imds-proxy status lists the pods served now.\n",
+				tenants.PodTenantAnnotation, serviceAccountList(cfg), role)
+		}
 		if byToken := anySourceTenants(cfg); len(byToken) > 0 {
 			fmt.Fprintf(w, "Only the container credentials endpoint serves it, to a request with the token of %s\n"+
 				"(container_credentials.any_source).\n", strings.Join(byToken, ", "))
@@ -125,6 +135,20 @@ func trustedBy(cfg *tenants.Config, a netip.Addr) string {
 		}
 	}
 	return strings.Join(in, ", ")
+}
+
+// serviceAccountList names each service account source and its tenant.
+func serviceAccountList(cfg *tenants.Config) string {
+	var out []string
+	for _, t := range cfg.Tenants {
+		for _, sa := range t.ServiceAccounts {
+			out = append(out, sa+" → "+t.Name)
+		}
+	}
+	if len(out) == 0 {
+		return "none listed"
+	}
+	return strings.Join(out, ", ")
 }
 
 func anySourceTenants(cfg *tenants.Config) []string {

@@ -17,6 +17,7 @@ type options struct {
 	adminListen     string
 	containerListen string
 	ecsListen       string
+	podIdentity     []string // --pod-identity-listen
 	logFormat       string
 	logLevel        string
 	version         bool
@@ -25,6 +26,7 @@ type options struct {
 	sourcesGiven    bool
 	appPortFlag     bool     // --app-port typed, not only APP_PORT in the environment
 	dockerHost      string   // DOCKER_HOST: the engine of tenants that name containers
+	nodeName        string   // NODE_NAME: the node whose pods Kubernetes mode follows, unless kubernetes.node_name
 	ignoredEnv      []string // with --config: AWS variables that choose nothing (ignoredAWSEnvironment)
 	notifySocket    string   // NOTIFY_SOCKET: where systemd hears readiness (notifier)
 	memoryLimit     memoryLimit
@@ -111,6 +113,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 	fs.StringVar(&o.adminListen, "admin-listen", "", "admin listener `address` for /healthz (default server.admin_listen, 127.0.0.1:9180; \"off\" disables it)")
 	fs.StringVar(&o.containerListen, "container-listen", "", "container credentials endpoint `address` (default server.container_listen; none unless set)")
 	fs.StringVar(&o.ecsListen, "ecs-listen", "", "ECS-style credentials endpoint `address`, chosen by source (default server.ecs_listen; none unless set; 169.254.170.2:80 for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)")
+	fs.Var(listFlag{&o.podIdentity}, "pod-identity-listen", "EKS Pod Identity endpoint `address`, chosen by the pod's service account token (repeatable; default server.pod_identity_listen; none unless set; 169.254.170.23:80 and [fd00:ec2::23]:80 for AWS_CONTAINER_CREDENTIALS_FULL_URI)")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	o.memoryLimit = memoryLimit{auto: true}
@@ -140,7 +143,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
-	o := &options{dockerHost: getenv("DOCKER_HOST"), notifySocket: getenv("NOTIFY_SOCKET"), goMemLimit: getenv("GOMEMLIMIT") != ""}
+	o := &options{dockerHost: getenv("DOCKER_HOST"), nodeName: getenv("NODE_NAME"), notifySocket: getenv("NOTIFY_SOCKET"), goMemLimit: getenv("GOMEMLIMIT") != ""}
 	var verbose, noRedirects bool
 	fs := serveFlagSet(o, &verbose, &noRedirects)
 	fs.Usage = func() { mainUsage(fs.Output(), fs) }
@@ -244,26 +247,27 @@ func (o *options) seedFile() (*tenants.File, error) {
 // seedKeyFlags names, for an error in a seed-built configuration, the flag
 // the user actually typed.
 var seedKeyFlags = map[string]string{
-	"instance_id":       "--instance-id",
-	"instance_type":     "--instance-type",
-	"availability_zone": "--availability-zone",
-	"hostname":          "--hostname",
-	"private_ip":        "--private-ip",
-	"vpc_id":            "--vpc-id",
-	"mac_address":       "--mac-address",
-	"ami_id":            "--ami-id",
-	"role_name":         "--role-name",
-	"role_arn":          "--role-arn",
-	"profile":           "--profile",
-	"sources":           "--source",
-	"listen":            "--listen",
-	"admin_listen":      "--admin-listen",
-	"container_listen":  "--container-listen",
-	"ecs_listen":        "--ecs-listen",
-	"session_name":      "--instance-id",
-	"token_file":        "--container-token-file",
-	"token":             "--container-token-file",
-	"mock":              "--mock-instance-profile",
+	"instance_id":         "--instance-id",
+	"instance_type":       "--instance-type",
+	"availability_zone":   "--availability-zone",
+	"hostname":            "--hostname",
+	"private_ip":          "--private-ip",
+	"vpc_id":              "--vpc-id",
+	"mac_address":         "--mac-address",
+	"ami_id":              "--ami-id",
+	"role_name":           "--role-name",
+	"role_arn":            "--role-arn",
+	"profile":             "--profile",
+	"sources":             "--source",
+	"listen":              "--listen",
+	"admin_listen":        "--admin-listen",
+	"container_listen":    "--container-listen",
+	"ecs_listen":          "--ecs-listen",
+	"pod_identity_listen": "--pod-identity-listen",
+	"session_name":        "--instance-id",
+	"token_file":          "--container-token-file",
+	"token":               "--container-token-file",
+	"mock":                "--mock-instance-profile",
 }
 
 // flagErrors rewrites configuration errors in terms of flags.

@@ -17,6 +17,8 @@ func listenKey(kind string) (flag, key string) {
 		return "--container-listen", "server.container_listen"
 	case "ecs":
 		return "--ecs-listen", "server.ecs_listen"
+	case "podidentity":
+		return "--pod-identity-listen", "server.pod_identity_listen"
 	case "admin":
 		return "--admin-listen", "server.admin_listen"
 	}
@@ -37,7 +39,7 @@ func listenError(kind, addr string, err error) error {
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		hint = fmt.Sprintf("%s is not an address of this host", addr)
 		if ap, perr := tenants.ParseListen(addr); perr == nil && isIMDSAddress(ap.Addr()) {
-			hint += ": add it first with `imds-proxy setup --mode address` (see docs/deployment.md), or listen elsewhere and redirect with `imds-proxy setup --mode dnat`"
+			hint += ": add it first with `imds-proxy setup --mode address" + setupEndpointFlag(kind) + "` (see docs/deployment.md), or listen elsewhere and redirect with `imds-proxy setup --mode dnat`"
 		} else {
 			hint += fmt.Sprintf(": choose one of its addresses with %s or %s", k.flag, k.key)
 		}
@@ -49,10 +51,23 @@ func listenError(kind, addr string, err error) error {
 	return fmt.Errorf("%s listener: %w; %s", kind, err, hint)
 }
 
+// setupEndpointFlag is the flag of `setup --mode address` that adds the
+// addresses of a kind of listener besides IMDS's.
+func setupEndpointFlag(kind string) string {
+	switch kind {
+	case "ecs":
+		return " --ecs"
+	case "podidentity":
+		return " --pod-identity"
+	}
+	return ""
+}
+
 // isIMDSAddress reports whether a is an address IMDS answers on: a
 // listener there needs the address on an interface first (imds-proxy setup).
 func isIMDSAddress(a netip.Addr) bool {
 	a = a.Unmap()
 	return a == netip.AddrFrom4([4]byte{169, 254, 169, 254}) || a == netip.MustParseAddr("fd00:ec2::254") ||
-		a == netip.AddrFrom4([4]byte{169, 254, 170, 2}) || a == netip.AddrFrom4([4]byte{169, 254, 170, 23})
+		a == netip.AddrFrom4([4]byte{169, 254, 170, 2}) || a == netip.AddrFrom4([4]byte{169, 254, 170, 23}) ||
+		a == netip.MustParseAddr("fd00:ec2::23")
 }

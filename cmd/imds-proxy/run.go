@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
+	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; when
@@ -27,6 +28,10 @@ type deps struct {
 	profiles awssource.ProfileLoader
 	// ec2 returns the EC2 API mirrors use. If nil, an awssource.Loader's.
 	ec2 awssource.EC2Loader
+	// kube connects to the Kubernetes API server of a kubernetes: block.
+	// If nil, liveconfig.Connect (a kubeconfig, or the in-cluster service
+	// account).
+	kube liveconfig.ConnectKube
 }
 
 // runWith is run with its dependencies given.

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -147,13 +148,28 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		signerc <- signed{s, err}
 	}()
 
+	if cfg.Kubernetes != nil && liveconfig.NodeName(cfg, o.nodeName) == "" {
+		return configError{errors.New("kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME " +
+			"(in a DaemonSet, from the downward API: fieldRef spec.nodeName)")}
+	}
+	reviewer, err := podIdentityReviewer(cfg)
+	if err != nil {
+		return err
+	}
 	listeners, err := openListeners(cfg.Server, logger)
 	if err != nil {
 		return err
 	}
 	p := newProxy(ctx, d, logger, o.config == "")
+	p.reviewer = reviewer
 	p.memory, p.goMemLimit = o.memoryLimit, o.goMemLimit
-	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.applyLogged)
+	if d.kube == nil {
+		d.kube = liveconfig.Connect
+	}
+	// The live configuration is a chain: the file (reloads), then its
+	// containers, then its pods, then the server.
+	p.pods = liveconfig.NewPods(logger, o.nodeName, d.kube, cfg, p.applyLogged)
+	p.live = liveconfig.NewContainers(logger, o.dockerHost, cfg, p.pods.SetFile)
 	// Prefetch: credentials start fetching while the key is made; apply
 	// loads the same configuration again, which keeps these entries.
 	p.creds.Load(cfg)
@@ -239,6 +255,9 @@ type proxy struct {
 	mfa     *mfaDesk
 	srv     *handlers.Server
 	live    *liveconfig.Containers // the file's tenants with the followed containers
+	pods    *liveconfig.Pods       // ... and then with the node's pods
+	// reviewer authenticates Pod Identity tokens; nil: no such endpoint.
+	reviewer handlers.TokenReviewer
 	// memory is --memory-limit, set again for each configuration's
 	// count of tenants; goMemLimit: GOMEMLIMIT is set.
 	memory     memoryLimit
@@ -276,7 +295,7 @@ func newProxy(ctx context.Context, d deps, logger zerolog.Logger, seed bool) *pr
 func (p *proxy) serve(signer *handlers.Signer, cfg *tenants.Config) error {
 	srv, err := handlers.New(nil, handlers.Options{Logger: p.logger, Signer: signer, Credentials: p.creds,
 		Metrics: p.metrics, Status: tenantStates{creds: p.creds, mirror: p.mirrors.State}, View: p.mirrors.View, MFA: p.mfa,
-		WaitForSource: p.live.WaitForSource})
+		WaitForSource: waitForAny(p.live.WaitForSource, p.pods.WaitForSource), TokenReviewer: p.reviewer})
 	if err != nil {
 		return err
 	}
@@ -317,8 +336,8 @@ func (p *proxy) applyLogged(cfg *tenants.Config) {
 }
 
 // follow keeps the configuration current until ctx ends: the file's
-// reloads and, for tenants that name containers, the Docker Engine's
-// events, both applied through one path.
+// reloads, for tenants that name containers the Docker Engine's events,
+// and in Kubernetes mode the node's pods, all applied through one path.
 func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconfig.Loaded, p *proxy, logger zerolog.Logger) {
 	live := p.live
 	// A load that follows a SIGHUP (systemctl reload) is announced to the
@@ -339,7 +358,11 @@ func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconf
 		return loadConfig(ctx, o)
 	}
 	rl := liveconfig.NewReloader(o.config, loaded, load, live.SetFile, logger)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		p.pods.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		defer signal.Stop(hup)
@@ -349,6 +372,25 @@ func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconf
 		defer wg.Done()
 		live.Run(ctx)
 	}()
+}
+
+// waitForAny is handlers.Options.WaitForSource over every live source:
+// true as soon as one of them serves addr, false once all have given up.
+func waitForAny(waits ...func(context.Context, netip.Addr) bool) func(context.Context, netip.Addr) bool {
+	return func(ctx context.Context, addr netip.Addr) bool {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // the others give up as one says yes
+		res := make(chan bool, len(waits))
+		for _, wait := range waits {
+			go func() { res <- wait(ctx, addr) }()
+		}
+		for range waits {
+			if <-res {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // sdNotify sends state to the service manager, logging a failure.
@@ -390,6 +432,11 @@ func openListeners(s tenants.Server, logger zerolog.Logger) ([]listener, error) 
 			return nil, err
 		}
 	}
+	for _, addr := range s.PodIdentityListen {
+		if err := listen(addr, "podidentity"); err != nil {
+			return nil, err
+		}
+	}
 	if s.AdminListen != "off" {
 		if err := listen(s.AdminListen, "admin"); err != nil {
 			return nil, err
@@ -415,6 +462,8 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 		h = srv.ContainerCredentials()
 	case "ecs":
 		h = srv.ECSCredentials()
+	case "podidentity":
+		h = srv.PodIdentityCredentials()
 	case "admin":
 		h = srv.Admin()
 	}
@@ -431,7 +480,8 @@ func newHTTPServer(srv *handlers.Server, kind string, logger zerolog.Logger) *ht
 	}
 }
 
-// listener is an open socket and what it serves: imds, container, ecs, admin.
+// listener is an open socket and what it serves: imds, container, ecs,
+// podidentity, admin.
 type listener struct {
 	net.Listener
 	kind string
@@ -441,7 +491,7 @@ type listener struct {
 // listeners cap each source's open connections and, together, the
 // server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind == "imds" || l.kind == "container" || l.kind == "ecs" {
+	if l.kind != "admin" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener

@@ -42,12 +42,13 @@ type setupValues struct {
 	cidrs, to []string
 	port      int
 	ecsTo     string
+	podTo     []string // --pod-identity-to
 }
 
 // setupUsage is what setup's usage says besides its flags.
 const setupUsage = `Forms:
-  imds-proxy setup --mode address [--interface imds0] [--ipv6=false] [--ecs] [--apply]
-  imds-proxy setup --mode dnat --to IP:PORT [--to [IPv6]:PORT] [--ecs-to IP:PORT] [--bridge IF]... [--cidr CIDR]... [--host] [--apply]
+  imds-proxy setup --mode address [--interface imds0] [--ipv6=false] [--ecs] [--pod-identity] [--apply]
+  imds-proxy setup --mode dnat --to IP:PORT [--to [IPv6]:PORT] [--ecs-to IP:PORT] [--pod-identity-to IP:PORT]... [--bridge IF]... [--cidr CIDR]... [--host] [--apply]
   imds-proxy setup --mode docker-desktop [--container-port 8081]
   imds-proxy setup --remove
 
@@ -68,6 +69,8 @@ func setupFlagSet(s *setupFlags, v *setupValues) *flag.FlagSet {
 	fs.Var(listFlag{&v.to}, "to", "dnat mode: the proxy's listen `address` (172.17.0.1:8080; [fd00:17::1]:8080 for IPv6 clients); one per family")
 	fs.BoolVar(&s.opts.ECS, "ecs", false, "address mode: also add 169.254.170.2/32 and 169.254.170.23/32, the container credentials endpoints (server.ecs_listen: 169.254.170.2:80)")
 	fs.StringVar(&v.ecsTo, "ecs-to", "", "dnat mode: the proxy's server.ecs_listen `address` (172.17.0.1:8082): also redirect tcp to 169.254.170.2:80 and 169.254.170.23:80 there")
+	fs.BoolVar(&s.opts.PodIdentity, "pod-identity", false, "address mode: also add 169.254.170.23/32 and (with --ipv6) fd00:ec2::23/128, the EKS Pod Identity endpoint (server.pod_identity_listen: 169.254.170.23:80, [fd00:ec2::23]:80)")
+	fs.Var(listFlag{&v.podTo}, "pod-identity-to", "dnat mode: the proxy's server.pod_identity_listen `address` (172.17.0.1:8083; [fd00:17::1]:8083 for IPv6 pods): also redirect tcp to 169.254.170.23:80 (and [fd00:ec2::23]:80) there; one per family")
 	fs.BoolVar(&s.opts.Host, "host", false, "dnat mode: also redirect this host's own processes (OUTPUT chain)")
 	fs.IntVar(&v.port, "container-port", 8081, "docker-desktop mode: `port` of the container credentials endpoint in the printed recipe")
 	return fs
@@ -123,6 +126,14 @@ func parseSetupFlags(args []string, stdout io.Writer) (*setupFlags, error) {
 		}
 		s.opts.ECSTo = ap
 	}
+	for _, t := range v.podTo {
+		ap, err := netip.ParseAddrPort(t)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--pod-identity-to %q: want IP:port, such as 172.17.0.1:8083 or [fd00:17::1]:8083", t))
+			continue
+		}
+		s.opts.PodIdentityTo = append(s.opts.PodIdentityTo, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
 	if len(errs) == 0 {
 		errs = s.check(fs, *port)
 	}
@@ -144,8 +155,8 @@ func (s *setupFlags) check(fs *flag.FlagSet, port int) []error {
 	})
 	// The flags each mode takes, besides --mode and --apply.
 	modeFlags := map[hostnet.Mode][]string{
-		hostnet.Address:       {"interface", "ipv6", "ecs"},
-		hostnet.DNAT:          {"bridge", "cidr", "to", "host", "ecs-to"},
+		hostnet.Address:       {"interface", "ipv6", "ecs", "pod-identity"},
+		hostnet.DNAT:          {"bridge", "cidr", "to", "host", "ecs-to", "pod-identity-to"},
 		hostnet.DockerDesktop: {"container-port"},
 	}
 	switch _, ok := modeFlags[s.opts.Mode]; {

@@ -38,6 +38,8 @@ func TestSetupFlagErrors(t *testing.T) {
 		{"bad bridge name", []string{"--mode", "dnat", "--bridge", "a b", "--to", "172.17.0.1:8080"}, "not an interface name"},
 		{"long bridge name", []string{"--mode", "dnat", "--bridge", "br-0123456789abcdef", "--to", "172.17.0.1:8080"}, "not an interface name"},
 		{"flag of another mode", []string{"--mode", "address", "--bridge", "docker0"}, "--bridge belongs to --mode dnat"},
+		{"pod identity flag of another mode", []string{"--mode", "dnat", "--host", "--to", "172.17.0.1:8080", "--pod-identity"}, "--pod-identity belongs to --mode address"},
+		{"pod identity target without port", []string{"--mode", "dnat", "--host", "--to", "172.17.0.1:8080", "--pod-identity-to", "172.17.0.1"}, "--pod-identity-to \"172.17.0.1\": want IP:port"},
 		{"remove with a mode", []string{"--remove", "--mode", "dnat"}, "takes no other flag"},
 		{"remove with a mode flag", []string{"--remove", "--apply", "--interface", "lo"}, "takes no other flag"},
 		{"docker-desktop apply", []string{"--mode", "docker-desktop", "--apply"}, "nothing to --apply"},
@@ -93,6 +95,18 @@ func TestSetupFlagsToOptions(t *testing.T) {
 			args: []string{"--mode", "dnat", "--bridge", "docker0", "--to", "172.17.0.1:8080", "--ecs-to", "172.17.0.1:8082"},
 			want: hostnet.Options{Mode: hostnet.DNAT, Interface: "imds0", ContainerPort: 8081, Bridges: []string{"docker0"},
 				To: []netip.AddrPort{netip.MustParseAddrPort("172.17.0.1:8080")}, ECSTo: netip.MustParseAddrPort("172.17.0.1:8082")},
+		},
+		{
+			name: "address with the Pod Identity endpoint",
+			args: []string{"--mode", "address", "--pod-identity"},
+			want: hostnet.Options{Mode: hostnet.Address, Interface: "imds0", ContainerPort: 8081, PodIdentity: true},
+		},
+		{
+			name: "dnat with the Pod Identity endpoint, one address per family",
+			args: []string{"--mode", "dnat", "--bridge", "cni0", "--to", "10.244.0.1:8080", "--pod-identity-to", "10.244.0.1:8083,[fd00:244::1]:8083"},
+			want: hostnet.Options{Mode: hostnet.DNAT, Interface: "imds0", ContainerPort: 8081, Bridges: []string{"cni0"},
+				To:            []netip.AddrPort{netip.MustParseAddrPort("10.244.0.1:8080")},
+				PodIdentityTo: []netip.AddrPort{netip.MustParseAddrPort("10.244.0.1:8083"), netip.MustParseAddrPort("[fd00:244::1]:8083")}},
 		},
 		{
 			name: "docker-desktop",

@@ -85,6 +85,11 @@ func (l *link) has(p netip.Prefix) bool {
 	return false
 }
 
+// isEndpoint reports whether a is one of the addresses Address mode adds.
+func isEndpoint(a netip.Addr) bool {
+	return a == endpoint4() || a == endpoint6() || slices.Contains(ecsEndpoints(), a) || slices.Contains(podIdentityEndpoints(), a)
+}
+
 func interfaceExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
@@ -128,7 +133,7 @@ func addressRemoval(links []link) []Command {
 		}
 		for _, a := range l.AddrInfo {
 			ad, err := netip.ParseAddr(a.Local)
-			if err != nil || a.Metric != AddrMetric || (ad != endpoint4() && ad != endpoint6() && !slices.Contains(ecsEndpoints(), ad)) {
+			if err != nil || a.Metric != AddrMetric || !isEndpoint(ad) {
 				continue
 			}
 			p := netip.PrefixFrom(ad, a.PrefixLen)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -47,33 +48,64 @@ func dnatRules(o Options) []iptablesRule {
 			rules = append(rules, rule("OUTPUT"))
 		}
 	}
-	return append(rules, ecsRules(o)...)
+	rules = append(rules, ecsRules(o)...)
+	return append(rules, podIdentityRules(o)...)
 }
 
 // ecsRules are DNAT mode's rules for the container credentials endpoints'
-// addresses (IPv4 only, as ECS and EKS Pod Identity are), when ECSTo is set.
+// addresses (IPv4 only, as ECS is), when ECSTo is set: 169.254.170.2, and
+// 169.254.170.23 unless PodIdentityTo takes it.
 func ecsRules(o Options) []iptablesRule {
 	if !o.ECSTo.IsValid() {
 		return nil
 	}
 	var rules []iptablesRule
 	for _, dst := range ecsEndpoints() {
-		rule := func(chain string, match ...string) iptablesRule {
-			spec := append(match, "-d", netip.PrefixFrom(dst, 32).String(), "-p", "tcp", "-m", "tcp", "--dport", "80",
-				"-m", "comment", "--comment", Tag, "-j", "DNAT", "--to-destination", o.ECSTo.String())
-			return iptablesRule{bin: "iptables", chain: chain, spec: spec}
+		if len(o.PodIdentityTo) > 0 && slices.Contains(podIdentityEndpoints(), dst) {
+			continue
 		}
-		for _, b := range o.Bridges {
-			rules = append(rules, rule("PREROUTING", "-i", b))
-		}
-		for _, c := range o.CIDRs {
-			if c.Addr().Is4() {
-				rules = append(rules, rule("PREROUTING", "-s", c.String()))
+		rules = append(rules, endpointRules(o, dst, o.ECSTo)...)
+	}
+	return rules
+}
+
+// podIdentityRules are DNAT mode's rules for EKS Pod Identity's addresses,
+// each to the PodIdentityTo address of its IP version.
+func podIdentityRules(o Options) []iptablesRule {
+	var rules []iptablesRule
+	for _, dst := range podIdentityEndpoints() {
+		for _, to := range o.PodIdentityTo {
+			if to.Addr().Is4() == dst.Is4() {
+				rules = append(rules, endpointRules(o, dst, to)...)
 			}
 		}
-		if o.Host {
-			rules = append(rules, rule("OUTPUT"))
+	}
+	return rules
+}
+
+// endpointRules redirect tcp to dst, port 80, to the address to, from the
+// bridges, the blocks of dst's IP version and (Host) this host.
+func endpointRules(o Options, dst netip.Addr, to netip.AddrPort) []iptablesRule {
+	bin := "iptables"
+	if !dst.Is4() {
+		bin = "ip6tables"
+	}
+	rule := func(chain string, match ...string) iptablesRule {
+		spec := append(match, "-d", netip.PrefixFrom(dst, dst.BitLen()).String(), "-p", "tcp", "-m", "tcp", "--dport", "80",
+			"-m", "comment", "--comment", Tag, "-j", "DNAT", "--to-destination", to.String())
+		return iptablesRule{bin: bin, chain: chain, spec: spec}
+	}
+	var rules []iptablesRule
+	for _, b := range o.Bridges {
+		rules = append(rules, rule("PREROUTING", "-i", b))
+	}
+	for _, c := range o.CIDRs {
+		if c.Addr().Is4() == dst.Is4() {
+			rules = append(rules, rule("PREROUTING", "-s", c.String()))
 		}
+	}
+	if o.Host {
+		rules = append(rules, rule("OUTPUT"))
 	}
 	return rules
 }

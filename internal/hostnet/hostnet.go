@@ -39,6 +39,13 @@ func ecsEndpoints() []netip.Addr {
 	return []netip.Addr{netip.AddrFrom4([4]byte{169, 254, 170, 2}), netip.AddrFrom4([4]byte{169, 254, 170, 23})}
 }
 
+// podIdentityEndpoints are EKS Pod Identity's addresses as clients dial
+// them (AWS_CONTAINER_CREDENTIALS_FULL_URI): 169.254.170.23 and
+// fd00:ec2::23.
+func podIdentityEndpoints() []netip.Addr {
+	return []netip.Addr{netip.AddrFrom4([4]byte{169, 254, 170, 23}), netip.AddrFrom16([16]byte{0: 0xfd, 2: 0x0e, 3: 0xc2, 15: 0x23})}
+}
+
 // endpoint4 and endpoint6 are the IMDS addresses as clients dial them.
 func endpoint4() netip.Addr { return netip.AddrFrom4([4]byte{169, 254, 169, 254}) }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -49,6 +50,20 @@ type Options struct {
 	// such rules.
 	ECSTo netip.AddrPort
 
+	// PodIdentity (--pod-identity) also puts EKS Pod Identity's addresses,
+	// 169.254.170.23 and (unless IPv4Only) fd00:ec2::23, on the interface
+	// in Address mode, for a proxy whose server.pod_identity_listen is
+	// 169.254.170.23:80 and [fd00:ec2::23]:80. If false, not unless ECS
+	// adds 169.254.170.23.
+	PodIdentity bool
+	// PodIdentityTo (--pod-identity-to) are the proxy's
+	// server.pod_identity_listen addresses, at most one per IP version:
+	// DNAT mode also redirects tcp to 169.254.170.23:80 (to the IPv4 one)
+	// and [fd00:ec2::23]:80 (to the IPv6 one) there, from the same
+	// bridges, blocks of that version and host. 169.254.170.23 then goes
+	// here, not to ECSTo. If nil, no such rules.
+	PodIdentityTo []netip.AddrPort
+
 	// ContainerPort (--container-port) is the port of the container
 	// credentials endpoint in DockerDesktop's recipe. If zero, 8081.
 	ContainerPort uint16
@@ -68,6 +83,11 @@ func (o Options) withDefaults() Options {
 		to[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	o.To = to
+	pit := make([]netip.AddrPort, len(o.PodIdentityTo))
+	for i, ap := range o.PodIdentityTo {
+		pit[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	o.PodIdentityTo = pit
 	if o.ECSTo.IsValid() {
 		o.ECSTo = netip.AddrPortFrom(o.ECSTo.Addr().Unmap(), o.ECSTo.Port())
 	}
@@ -88,6 +108,13 @@ func (o Options) Validate() error {
 		for _, prev := range o.To[:i] {
 			if prev.Addr().Is4() == to.Addr().Is4() {
 				errs = append(errs, fmt.Errorf("--to %s and %s: give at most one address per IP version", prev, to))
+			}
+		}
+	}
+	for i, to := range o.PodIdentityTo {
+		for _, prev := range o.PodIdentityTo[:i] {
+			if prev.Addr().Is4() == to.Addr().Is4() {
+				errs = append(errs, fmt.Errorf("--pod-identity-to %s and %s: give at most one address per IP version", prev, to))
 			}
 		}
 	}
@@ -139,6 +166,14 @@ func (o Options) checkDNAT() []error {
 			errs = append(errs, fmt.Errorf("--ecs-to %s: packets from bridges cannot be redirected to loopback; listen on the bridge's own address (ip -br addr show docker0)", o.ECSTo))
 		}
 	}
+	for _, to := range o.PodIdentityTo {
+		switch {
+		case to.Port() == 0:
+			errs = append(errs, fmt.Errorf("--pod-identity-to %s: port 0", to))
+		case to.Addr().IsLoopback() && (len(o.Bridges) > 0 || len(o.CIDRs) > 0):
+			errs = append(errs, fmt.Errorf("--pod-identity-to %s: packets from bridges cannot be redirected to loopback; listen on the bridge's own address (ip -br addr show docker0)", to))
+		}
+	}
 	for _, c := range o.CIDRs {
 		if _, ok := o.target(c.Addr().Is4()); !ok {
 			errs = append(errs, fmt.Errorf("--cidr %s: no --to address of its IP version", c))
@@ -166,6 +201,13 @@ func (o Options) endpoints() []netip.Prefix {
 	if o.ECS {
 		for _, a := range ecsEndpoints() {
 			ps = append(ps, netip.PrefixFrom(a, 32))
+		}
+	}
+	if o.PodIdentity {
+		for _, a := range podIdentityEndpoints() {
+			if p := netip.PrefixFrom(a, a.BitLen()); (a.Is4() || !o.IPv4Only) && !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
 		}
 	}
 	return ps

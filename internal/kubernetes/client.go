@@ -19,6 +19,13 @@ type PodClient interface {
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 }
 
+// NamespaceClient lists and watches the cluster's namespaces. Tests
+// satisfy it with client-go's fake clientset.
+type NamespaceClient interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*NamespaceList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
 // RESTConfig is the API server's client configuration: from the kubeconfig
 // file when one is given (development), else the pod's in-cluster service
 // account.
@@ -37,15 +44,14 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// restPods is PodClient over a REST client that decodes only Pod and
-// PodList.
-type restPods struct {
+// restCore is a REST client of core/v1 that decodes only the narrow types
+// of newScheme.
+type restCore struct {
 	c     rest.Interface
 	codec runtime.ParameterCodec
 }
 
-// NewPodClient returns a PodClient for the API server of cfg.
-func NewPodClient(cfg *rest.Config) (PodClient, error) {
+func newRESTCore(cfg *rest.Config) (restCore, error) {
 	s := newScheme()
 	c := rest.CopyConfig(cfg)
 	gv := coreV1()
@@ -57,18 +63,58 @@ func NewPodClient(cfg *rest.Config) (PodClient, error) {
 	}
 	rc, err := rest.RESTClientFor(c)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return restCore{}, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return restPods{c: rc, codec: runtime.NewParameterCodec(s)}, nil
+	return restCore{c: rc, codec: runtime.NewParameterCodec(s)}, nil
+}
+
+func (r restCore) list(ctx context.Context, resource string, opts metav1.ListOptions, into runtime.Object) error {
+	return r.c.Get().Resource(resource).VersionedParams(&opts, r.codec).Do(ctx).Into(into)
+}
+
+func (r restCore) watch(ctx context.Context, resource string, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.Watch = true
+	return r.c.Get().Resource(resource).VersionedParams(&opts, r.codec).Watch(ctx)
+}
+
+// restPods is PodClient over restCore.
+type restPods struct{ restCore }
+
+// NewPodClient returns a PodClient for the API server of cfg.
+func NewPodClient(cfg *rest.Config) (PodClient, error) {
+	c, err := newRESTCore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return restPods{c}, nil
 }
 
 func (p restPods) List(ctx context.Context, opts metav1.ListOptions) (*PodList, error) {
 	l := &PodList{}
-	err := p.c.Get().Resource("pods").VersionedParams(&opts, p.codec).Do(ctx).Into(l)
-	return l, err
+	return l, p.list(ctx, "pods", opts, l)
 }
 
 func (p restPods) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	opts.Watch = true
-	return p.c.Get().Resource("pods").VersionedParams(&opts, p.codec).Watch(ctx)
+	return p.watch(ctx, "pods", opts)
+}
+
+// restNamespaces is NamespaceClient over restCore.
+type restNamespaces struct{ restCore }
+
+// NewNamespaceClient returns a NamespaceClient for the API server of cfg.
+func NewNamespaceClient(cfg *rest.Config) (NamespaceClient, error) {
+	c, err := newRESTCore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return restNamespaces{c}, nil
+}
+
+func (n restNamespaces) List(ctx context.Context, opts metav1.ListOptions) (*NamespaceList, error) {
+	l := &NamespaceList{}
+	return l, n.list(ctx, "namespaces", opts, l)
+}
+
+func (n restNamespaces) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	return n.watch(ctx, "namespaces", opts)
 }

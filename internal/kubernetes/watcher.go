@@ -2,11 +2,13 @@ package kubernetes
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,6 +21,7 @@ type RunningPod struct {
 	UID            string
 	Namespace      string
 	Name           string
+	Hostname       string // spec.hostname; empty: the pod's name
 	ServiceAccount string
 	Annotations    map[string]string
 	Addrs          []netip.Addr
@@ -52,7 +55,80 @@ func (w *Watcher) Run(ctx context.Context) {
 			return w.Pods.Watch(ctx, o)
 		},
 	}
-	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, listThenWatch{}), &Pod{}, 0, cache.Indexers{})
+	var last []RunningPod
+	follow(ctx, w.Log, "pod", lw, &Pod{}, func(objs []any) {
+		now := snapshot(objs)
+		if last != nil && slices.EqualFunc(now, last, samePod) {
+			return
+		}
+		last = now
+		w.Changed(now)
+	})
+}
+
+// NamespaceWatcher follows the cluster's namespaces, for their
+// annotations (imds-proxy.io/allowed-tenants): it needs list and watch
+// on namespaces.
+type NamespaceWatcher struct {
+	Namespaces NamespaceClient
+	Log        zerolog.Logger
+	// Changed receives every namespace, after the first full list and
+	// after each change of a name or an annotation. It is called from one
+	// goroutine.
+	Changed func([]RunningNamespace)
+}
+
+// RunningNamespace is a namespace as the tenants see it.
+type RunningNamespace struct {
+	Name        string
+	Annotations map[string]string
+}
+
+// Run follows the namespaces until ctx ends.
+func (w *NamespaceWatcher) Run(ctx context.Context) {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return w.Namespaces.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return w.Namespaces.Watch(ctx, o)
+		},
+	}
+	var last []RunningNamespace
+	follow(ctx, w.Log, "namespace", lw, &Namespace{}, func(objs []any) {
+		now := make([]RunningNamespace, 0, len(objs))
+		for _, o := range objs {
+			if n, ok := o.(*Namespace); ok {
+				now = append(now, RunningNamespace{Name: n.Name, Annotations: n.Annotations})
+			}
+		}
+		slices.SortFunc(now, func(a, b RunningNamespace) int { return strings.Compare(a.Name, b.Name) })
+		same := func(a, b RunningNamespace) bool { return a.Name == b.Name && maps.Equal(a.Annotations, b.Annotations) }
+		if last != nil && slices.EqualFunc(now, last, same) {
+			return
+		}
+		last = now
+		w.Changed(now)
+	})
+}
+
+// follow runs an informer of the objects lw lists (each like obj) until
+// ctx ends, and calls report with every cached object once the first list
+// is in, then after each change, from this one goroutine. Changes that
+// arrive while report runs are folded into one call.
+func follow(ctx context.Context, log zerolog.Logger, what string, lw *cache.ListWatch, obj runtime.Object, report func([]any)) {
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, listThenWatch{}), obj, 0, cache.Indexers{})
+	// The cache keeps what the proxy reads, not the server's field
+	// bookkeeping (managedFields is often most of an object).
+	if err := inf.SetTransform(func(o any) (any, error) {
+		if m, err := meta.Accessor(o); err == nil {
+			m.SetManagedFields(nil)
+		}
+		return o, nil
+	}); err != nil {
+		log.Error().Err(err).Msg(what + " informer")
+		return
+	}
 	changes := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -65,29 +141,20 @@ func (w *Watcher) Run(ctx context.Context) {
 		UpdateFunc: func(_, n any) { poke(n) },
 		DeleteFunc: poke,
 	}); err != nil {
-		w.Log.Error().Err(err).Msg("pod informer")
+		log.Error().Err(err).Msg(what + " informer")
 		return
 	}
 	go inf.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return
 	}
-	var last []RunningPod
-	report := func() {
-		now := snapshot(inf.GetStore().List())
-		if last != nil && slices.EqualFunc(now, last, samePod) {
-			return
-		}
-		last = now
-		w.Changed(now)
-	}
-	report()
+	report(inf.GetStore().List())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changes:
-			report()
+			report(inf.GetStore().List())
 		}
 	}
 }
@@ -97,9 +164,10 @@ func (w *Watcher) Run(ctx context.Context) {
 // feature gate, on by default since client-go 0.35). A watch-list waits for
 // a bookmark that marks the end of the initial events; a client that never
 // sends one, as the fake clientset does not, leaves WaitForCacheSync waiting
-// for ever. Declaring it here, on this one ListWatch, keeps the choice out
-// of the process-wide feature gates; the list of one node's pods is small,
-// and a plain list and watch is served by every API server version.
+// for ever. Declaring it here, on each ListWatch, keeps the choice out of
+// the process-wide feature gates; the lists of one node's pods and of the
+// namespaces are small, and a plain list and watch is served by every API
+// server version.
 type listThenWatch struct{}
 
 func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
@@ -116,7 +184,7 @@ func snapshot(objs []any) []RunningPod {
 		if len(addrs) == 0 {
 			continue
 		}
-		out = append(out, RunningPod{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name,
+		out = append(out, RunningPod{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Hostname: p.Spec.Hostname,
 			ServiceAccount: p.Spec.ServiceAccountName, Annotations: p.Annotations, Addrs: addrs})
 	}
 	slices.SortFunc(out, func(a, b RunningPod) int {
@@ -129,14 +197,6 @@ func snapshot(objs []any) []RunningPod {
 }
 
 func samePod(a, b RunningPod) bool {
-	if a.UID != b.UID || a.Namespace != b.Namespace || a.Name != b.Name || a.ServiceAccount != b.ServiceAccount ||
-		!slices.Equal(a.Addrs, b.Addrs) || len(a.Annotations) != len(b.Annotations) {
-		return false
-	}
-	for k, v := range a.Annotations {
-		if w, ok := b.Annotations[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return a.UID == b.UID && a.Namespace == b.Namespace && a.Name == b.Name && a.Hostname == b.Hostname &&
+		a.ServiceAccount == b.ServiceAccount && slices.Equal(a.Addrs, b.Addrs) && maps.Equal(a.Annotations, b.Annotations)
 }

@@ -163,7 +163,8 @@ func (rl *Reloader) reload(ctx context.Context, reason string, force, settle boo
 		return
 	}
 	cur, cfg := rl.current.Config.Server, next.Config.Server
-	if !slices.Equal(cfg.Listen, cur.Listen) || cfg.AdminListen != cur.AdminListen || cfg.ContainerListen != cur.ContainerListen || cfg.ECSListen != cur.ECSListen {
+	if !slices.Equal(cfg.Listen, cur.Listen) || cfg.AdminListen != cur.AdminListen || cfg.ContainerListen != cur.ContainerListen || cfg.ECSListen != cur.ECSListen ||
+		!slices.Equal(cfg.PodIdentityListen, cur.PodIdentityListen) {
 		rl.log.Warn().Msg("listen addresses changed: they apply at the next restart; tenants are reloaded now")
 	}
 	for _, w := range next.Config.Warnings {

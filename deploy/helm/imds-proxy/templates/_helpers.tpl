@@ -75,6 +75,9 @@ leaves the probes nothing to ask.
 - --interface={{ $n.interface }}
 - --ipv6=false
 - --ecs
+{{- if (.Values.config.server | default dict).pod_identity_listen }}
+- --pod-identity
+{{- end }}
 {{- else if eq $n.mode "dnat" }}
 {{- $server := .Values.config.server | default dict }}
 {{- if not (or $n.podCIDRs $n.podInterfaces) }}
@@ -86,6 +89,9 @@ leaves the probes nothing to ask.
 - --to=$(HOST_IP):{{ include "imds-proxy.port" (first $server.listen) }}
 {{- with $server.ecs_listen }}
 - --ecs-to=$(HOST_IP):{{ include "imds-proxy.port" . }}
+{{- end }}
+{{- with $server.pod_identity_listen }}
+- --pod-identity-to=$(HOST_IP):{{ include "imds-proxy.port" (first .) }}
 {{- end }}
 {{- range $n.podCIDRs }}
 - --cidr={{ . }}

@@ -1,0 +1,173 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
+)
+
+// PodIdentityPath is where the EKS Pod Identity credentials endpoint
+// answers: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.23/v1/credentials.
+const PodIdentityPath = "/v1/credentials"
+
+// PodIdentityAudience is the audience a pod's token must be issued for, as
+// on EKS: the projected service account token that
+// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names.
+const PodIdentityAudience = "pods.eks.amazonaws.com"
+
+// MaxPodIdentityToken is the longest Authorization header the endpoint
+// reads: a projected service account token is about a kilobyte.
+const MaxPodIdentityToken = 8 << 10
+
+// PodIdentity is who an authenticated token belongs to: a service account
+// and the pod the token is bound to.
+type PodIdentity struct {
+	Namespace      string
+	ServiceAccount string
+	PodName        string
+	PodUID         string
+}
+
+// ErrTokenRefused is what a TokenReviewer's error wraps when the token is
+// not authenticated for PodIdentityAudience (wrong, expired, for another
+// audience, not a pod's service account token).
+var ErrTokenRefused = errors.New("token refused")
+
+// TokenReviewer authenticates a pod's token: a Kubernetes TokenReview
+// for PodIdentityAudience. Review returns the token's identity, an error
+// wrapping ErrTokenRefused when the token is not one, or any other error
+// when the API server could not be asked.
+type TokenReviewer interface {
+	Review(ctx context.Context, token string) (PodIdentity, error)
+}
+
+// serviceAccountTenants is the configuration's table of service accounts:
+// the tenant that lists {service_account: NAMESPACE/NAME} in its sources,
+// nil if none does.
+type serviceAccountTenants interface {
+	ServiceAccountTenant(namespace, name string) *tenants.Tenant
+}
+
+// The uniform refusal of a token: missing, too long, not a JWT, expired,
+// for another audience or refused by the API server alike, so that no
+// answer tells a guesser more than "no".
+const tokenRefusal = "send the pod's service account token for audience " + PodIdentityAudience +
+	" as the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"
+
+// PodIdentityCredentials returns the handler of the EKS Pod Identity
+// endpoint: what the EKS Pod Identity agent serves on 169.254.170.23 and
+// [fd00:ec2::23]. A pod's SDK sends its projected service account token
+// as the Authorization header; the API server authenticates it with a
+// TokenReview (Options.TokenReviewer) for PodIdentityAudience; the token's
+// service account chooses the tenant that lists it in its sources, whose
+// credentials are answered in the container credentials format. The
+// source address chooses nothing, but bounds everything a peer without a
+// valid token can spend: its rate, refusals and the reviews it may cause
+// (podidentity_reviews.go). Errors are {"code","message"}: 401 for any
+// refused token, 403 for a service account no tenant lists or a tenant
+// whose IMDS is disabled, 429 past a rate, 503 when the API server or
+// the credentials cannot be had (SDKs retry 5xx).
+func (s *Server) PodIdentityCredentials() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
+		defer s.recoverPanic(x, r)
+		s.servePodIdentity(x, r)
+		s.logAccess(x, r)
+		if x.site != nil {
+			x.site.counts.add(x)
+		}
+	})
+}
+
+func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "no source address")
+		return
+	}
+	x.peer = peer.Addr().Unmap()
+	x.src = x.peer
+	switch {
+	case r.URL.Path != PodIdentityPath:
+		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are at "+PodIdentityPath)
+		return
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		x.Header()["Allow"] = []string{"GET, HEAD"}
+		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+		return
+	case fromBrowser(r):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
+		return
+	}
+	if wait := s.sources.failureWait(x.src); wait > 0 {
+		// Before the token is looked at: a source that keeps sending
+		// refused tokens causes no more reviews until it has waited.
+		x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
+		return
+	}
+	st := s.state.Load()
+	limits := unknownLimits()
+	if t, _, ok := st.resolver.Lookup(x.src); ok {
+		limits = t.Limits // a pod the configuration serves keeps its tenant's rate
+	}
+	if !s.sources.allow(x.src, limits, x.start) {
+		x.Header()["Connection"] = closeHeader
+		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		return
+	}
+	id, err := s.podReviews.review(r.Context(), r.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, ErrTokenRefused):
+		s.sources.fail(x.src)
+		x.jsonError(http.StatusUnauthorized, "InvalidToken", tokenRefusal)
+		return
+	case errors.Is(err, errReviewsBusy):
+		x.Header()["Retry-After"] = []string{"1"}
+		x.jsonError(http.StatusServiceUnavailable, "ServiceUnavailable", "too many tokens are being reviewed; retry in a moment")
+		return
+	case err != nil:
+		// The detail (the API server's answer, never the token) is
+		// logged; the pod is told only to retry.
+		s.log.Warn().Err(err).Str("src", x.src.String()).Msg("pod identity: the token could not be reviewed")
+		x.jsonError(http.StatusServiceUnavailable, "ServiceUnavailable", "the token could not be reviewed by the Kubernetes API server; retry in a moment")
+		return
+	}
+	si := st.serviceAccountSite(id.Namespace, id.ServiceAccount)
+	if si == nil {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "no tenant lists service account "+id.Namespace+"/"+id.ServiceAccount+
+			" in its sources ({service_account: "+id.Namespace+"/"+id.ServiceAccount+"})")
+		return
+	}
+	x.site, x.view = si, si.view.Load()
+	t := si.tenant
+	switch {
+	case !x.view.tenant.IMDS.Enabled:
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+		return
+	case t.Role == nil || !t.Paths.Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+		return
+	}
+	// As the EKS Pod Identity agent answers: no RoleArn.
+	s.replyContainerDocument(x, r, t, "")
+}
+
+// serviceAccountSite is the site of the tenant that lists the service
+// account, nil if none does (or the configuration has no such table).
+func (st *state) serviceAccountSite(namespace, name string) *site {
+	if st.accounts == nil {
+		return nil
+	}
+	t := st.accounts.ServiceAccountTenant(namespace, name)
+	if t == nil {
+		return nil
+	}
+	return st.sites[t]
+}
