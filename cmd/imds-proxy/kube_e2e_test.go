@@ -25,7 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +40,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // kubeBudget bounds the whole test: every command runs under it.
@@ -115,6 +117,7 @@ func TestKubeE2E(t *testing.T) {
 	e := &kubeEnv{netnsEnv: netnsEnv{ctx: ctx, python: boto3Python(t)}, leaks: &motoLeaks{}, home: t.TempDir(), ids: map[string]string{}}
 	e.leaks.add(kubeSecret)
 
+	kubeClean() // a killed run's leftovers
 	before := netnsSnapshot(t, &e.netnsEnv)
 	kubeTopology(t, e)
 	m := motoStart(t)
@@ -130,15 +133,12 @@ func TestKubeE2E(t *testing.T) {
 	if !netnsHasDummy(t, &e.netnsEnv) {
 		iface = "lo" // as in netns_test.go: some kernels have no dummy interfaces
 	}
-	setup := []string{"--mode", "address", "--interface", iface, "--ipv6=false", "--ecs"}
+	setup := []string{"--mode", "address", "--interface", iface, "--ipv6=false", "--ecs", "--pod-identity"}
 	t.Cleanup(func() {
 		// A fresh context: the test's own may have run out.
 		e.ctx = context.Background()
 		netnsSetup(t, &e.netnsEnv, "--remove") // on failure too; idempotent
-		for _, g := range kubeGuests {
-			_ = exec.Command("ip", "netns", "del", g.ns).Run()
-		}
-		_ = exec.Command("ip", "link", "del", kubeBridge).Run()
+		kubeClean()
 		if after := netnsSnapshot(t, &e.netnsEnv); after != before {
 			t.Errorf("setup --remove and the namespaces' removal did not restore the host:\n%s", netnsDiff(before, after))
 		}
@@ -194,7 +194,11 @@ func TestKubeE2E(t *testing.T) {
 		kubeStartRace(t, e, kubePod{"team-a", "racer-1", "app", nil, kubeGuests[5], "app"})
 	})
 
-	motoStop(t, proxy, e.leaks)
+	// A pod refused its claim is worth an event: the agent says which and why.
+	log := motoStop(t, proxy, e.leaks)
+	if !strings.Contains(log, "pod team-b/greedy-1 claims tenant app") {
+		t.Errorf("the proxy's log does not say why pod team-b/greedy-1 is refused")
+	}
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -435,11 +439,9 @@ func kubeWaitServed(t *testing.T, e *kubeEnv, p kubePod) {
 	}
 }
 
-var kubeInstanceID = regexp.MustCompile(`^i-[0-9a-f]{17}$`)
-
-// kubeCheckIMDS checks what p's namespace gets from IMDS: its own instance
-// id and its tenant's role through curl and boto3, or 403 and no
-// credentials.
+// kubeCheckIMDS checks what p's namespace gets from IMDS: the instance of
+// its own UID (id, hostname) and its tenant's role through curl and boto3,
+// or 403 and no credentials.
 func kubeCheckIMDS(t *testing.T, e *kubeEnv, p kubePod, pod *corev1.Pod) {
 	status, id := kubeCurl(t, e, p.guest, "http://169.254.169.254/latest/meta-data/instance-id")
 	if p.tenant == "" {
@@ -447,8 +449,12 @@ func kubeCheckIMDS(t *testing.T, e *kubeEnv, p kubePod, pod *corev1.Pod) {
 			t.Errorf("instance-id from %s (%s/%s): %s %q, want 403", p.guest.addr, p.ns, p.name, status, id)
 		}
 	} else {
-		if status != "200" || !kubeInstanceID.MatchString(id) {
-			t.Errorf("instance-id from %s (%s/%s): %s %q, want 200 and an instance id", p.guest.addr, p.ns, p.name, status, id)
+		want := tenants.PodInstance(tenants.Instance{}, tenants.Pod{UID: string(pod.UID), Name: pod.Name})
+		if status != "200" || id != want.ID {
+			t.Errorf("instance-id from %s (%s/%s, uid %s): %s %q, want 200 %s", p.guest.addr, p.ns, p.name, pod.UID, status, id, want.ID)
+		}
+		if status, host := kubeCurl(t, e, p.guest, "http://169.254.169.254/latest/meta-data/local-hostname"); status != "200" || host != pod.Name {
+			t.Errorf("local-hostname from %s: %s %q, want 200 %s (the pod's name)", p.guest.addr, status, host, pod.Name)
 		}
 		who := p.ns + "/" + p.name + " " + string(pod.UID)
 		e.mu.Lock()
@@ -537,8 +543,8 @@ func kubeCheckContainer(t *testing.T, e *kubeEnv, g kubeGuest, form string, extr
 // kubePodIdentity checks the EKS Pod Identity endpoint from app's
 // namespace: a projected-style token of app's service account for
 // pods.eks.amazonaws.com gets app's role, one of batch's gets batch's
-// (the token, not the address, chooses), and a token for another audience
-// or none at all gets nothing.
+// (the token, not the address, chooses), and a token of a service account
+// no tenant lists, one for another audience or none at all get nothing.
 func kubePodIdentity(t *testing.T, e *kubeEnv, app, batch kubePod, pods map[string]*corev1.Pod) {
 	dir := t.TempDir()
 	tokens := []struct {
@@ -546,6 +552,7 @@ func kubePodIdentity(t *testing.T, e *kubeEnv, app, batch kubePod, pods map[stri
 	}{
 		{"app", e.cluster.token(t, e.ctx, app.ns, app.sa, pods[app.name], kubePodIdentityAudience), "app"},
 		{"batch", e.cluster.token(t, e.ctx, batch.ns, batch.sa, pods[batch.name], kubePodIdentityAudience), "batch"},
+		{"unlisted service account", e.cluster.token(t, e.ctx, "team-a", "runner", pods["worker-1"], kubePodIdentityAudience), ""},
 		{"wrong audience", e.cluster.token(t, e.ctx, app.ns, app.sa, pods[app.name]), ""},
 		{"garbage", "eyJhbGciOiJSUzI1NiJ9.bm90IGEgdG9rZW4.c2lnbmF0dXJl", ""},
 	}
@@ -594,66 +601,98 @@ func kubeCLIHasPodIdentity(t *testing.T) bool {
 }
 
 // kubeDeleted deletes p (at once, as a kubelet confirms it) and checks that
-// its address stops resolving: IMDS and the ECS endpoint answer 403.
+// its address stops resolving as soon as the agent's watch brings the
+// deletion: IMDS and the ECS endpoint answer 403 from then on.
 func kubeDeleted(t *testing.T, e *kubeEnv, p kubePod) {
 	zero := int64(0)
 	if err := e.cluster.admin.CoreV1().Pods(p.ns).Delete(e.ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
 	deleted := time.Now()
+	var answers []string
 	for {
 		status, _ := kubeCurl(t, e, p.guest, "http://169.254.169.254/latest/meta-data/instance-id")
+		answers = append(answers, fmt.Sprintf("%s at %s", status, time.Since(deleted).Round(time.Millisecond)))
 		if status == "403" {
 			break
 		}
-		if time.Since(deleted) > 5*time.Second {
-			t.Fatalf("%s, of deleted pod %s/%s, still answered %s 5s after the delete", p.guest.addr, p.ns, p.name, status)
+		if status != "200" || time.Since(deleted) > 5*time.Second {
+			t.Fatalf("%s, of deleted pod %s/%s, answered %v after the delete, want 403", p.guest.addr, p.ns, p.name, answers)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("deleted %s/%s: its address %s answered 403 %s after the delete returned (curl in the namespace included)",
-		p.ns, p.name, p.guest.addr, time.Since(deleted).Round(time.Millisecond))
-	if status, body := kubeCurl(t, e, p.guest, "http://169.254.170.2/v2/credentials/e2e"); status != "403" {
-		t.Errorf("the ECS endpoint from deleted pod %s/%s's address: %s %s, want 403", p.ns, p.name, status, motoTail(body, 200))
+	t.Logf("deleted %s/%s: its address %s answered %s after the delete returned (curl in the namespace included)",
+		p.ns, p.name, p.guest.addr, strings.Join(answers, ", "))
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data/instance-id", "http://169.254.170.2/v2/credentials/e2e"} {
+		if status, body := kubeCurl(t, e, p.guest, url); status != "403" {
+			t.Errorf("%s from deleted pod %s/%s's address: %s %s, want 403", url, p.ns, p.name, status, motoTail(body, 200))
+		}
 	}
 }
 
-// kubeStartRace creates p and, at the same time as its status says it
-// runs, asks from its address for its instance id: the agent may not have
-// seen the pod yet, and must hold the request rather than answer 403.
+// kubeStartRace asks for an instance id from p's address before p exists,
+// and, once the agent holds that request (it has read it and not
+// answered), creates p and patches its status: the request must be
+// answered with p's instance, not refused.
 func kubeStartRace(t *testing.T, e *kubeEnv, p kubePod) {
-	pod := kubeCreatePod(t, e, p)
-	type result struct{ out string }
-	done := make(chan result, 1)
+	done := make(chan string, 1)
 	go func() {
 		out, _ := netnsExec(&e.netnsEnv, p.guest.ns, nil, "curl", "-s", "--max-time", "5",
 			"-w", " %{http_code} %{time_total}", "http://169.254.169.254/latest/meta-data/instance-id")
-		done <- result{out}
+		done <- out
 	}()
-	pod = kubeMarkRunning(t, e, pod, p.guest.addr)
-	r := <-done
-	f := strings.Fields(r.out)
-	if len(f) != 3 || f[1] != "200" || !kubeInstanceID.MatchString(f[0]) {
-		t.Fatalf("the racer %s/%s's first request, sent as its status was patched: %q, want an instance id and 200", p.ns, p.name, r.out)
+	held := kubeWaitHeld(t, e, p.guest.addr, done)
+	begin := time.Now()
+	pod := kubeRun(t, e, p)
+	running := time.Since(begin)
+	out := <-done
+	want := tenants.PodInstance(tenants.Instance{}, tenants.Pod{UID: string(pod.UID), Name: pod.Name}).ID
+	f := strings.Fields(out)
+	if len(f) != 3 || f[1] != "200" || f[0] != want {
+		t.Fatalf("the racer %s/%s's request, held from before the pod existed: %q, want %s 200", p.ns, p.name, out, want)
 	}
-	t.Logf("the racer %s/%s (uid %s), asking as its status was patched: %s", p.ns, p.name, pod.UID, r.out)
+	t.Logf("the racer %s/%s (uid %s): held (%s), pod created and running %s later; answered %q (instance, status, curl's seconds)",
+		p.ns, p.name, pod.UID, held, running.Round(time.Millisecond), out)
+}
+
+// kubeWaitHeld waits until the agent has read a request from addr and not
+// answered it: on the host, a connection from addr to 169.254.169.254:80
+// that has received bytes, has none left unread and has sent none.
+func kubeWaitHeld(t *testing.T, e *kubeEnv, addr string, done <-chan string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := netnsMust(t, &e.netnsEnv, "ss", "-Htin", "state", "established", "src", "169.254.169.254:80", "dst", addr)
+		f := strings.Fields(out)
+		received := 0
+		for _, w := range f {
+			if v, ok := strings.CutPrefix(w, "bytes_received:"); ok {
+				received, _ = strconv.Atoi(v)
+			}
+		}
+		if len(f) > 2 && f[0] == "0" && received > 0 && !strings.Contains(out, "bytes_sent:") {
+			return fmt.Sprintf("%d bytes read from %s", received, f[3])
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("the request from %s was answered before any pod had its address: %q", addr, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request from %s held within 5s; ss: %q", addr, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // kubeTopology builds the bridge and a namespace per guest, each with a
 // veth on the bridge, its address and routes to the three link-local
 // endpoints only. Everything is deleted when the test ends.
 func kubeTopology(t *testing.T, e *kubeEnv) {
-	clean := func() {
-		for _, g := range kubeGuests {
-			_ = exec.Command("ip", "netns", "del", g.ns).Run()
-		}
-		_ = exec.Command("ip", "link", "del", kubeBridge).Run()
-	}
-	clean() // a killed run's leftovers
 	if out := netnsMust(t, &e.netnsEnv, "ip", "-o", "addr", "show", "to", kubeHost4+"/24"); strings.TrimSpace(out) != "" {
 		t.Skipf("kube: the host already uses %s/24: %s", kubeHost4, out)
 	}
-	t.Cleanup(clean)
+	t.Cleanup(kubeClean)
 	must := func(args ...string) { netnsMust(t, &e.netnsEnv, args...) }
 	must("ip", "link", "add", kubeBridge, "type", "bridge")
 	must("ip", "addr", "add", kubeHost4+"/24", "dev", kubeBridge)
@@ -670,4 +709,15 @@ func kubeTopology(t *testing.T, e *kubeEnv) {
 			in("ip", "route", "add", dst, "via", kubeHost4)
 		}
 	}
+}
+
+// kubeClean deletes the namespaces and links of kubeTopology. The host's
+// end of each veth goes first: a namespace's links are deleted only some
+// time after the namespace, and a next run would find them.
+func kubeClean() {
+	for _, g := range kubeGuests {
+		_ = exec.Command("ip", "link", "del", g.veth).Run()
+		_ = exec.Command("ip", "netns", "del", g.ns).Run()
+	}
+	_ = exec.Command("ip", "link", "del", kubeBridge).Run()
 }
