@@ -106,7 +106,7 @@ func TestKubeE2E(t *testing.T) {
 	if os.Geteuid() != 0 {
 		need(t, "root (network namespaces, a bridge, addresses)", errors.New("not root"))
 	}
-	for _, tool := range []string{"ip", "iptables-save", "ip6tables-save", "curl", "/usr/bin/aws"} {
+	for _, tool := range []string{"ip", "ss", "iptables-save", "ip6tables-save", "curl", "/usr/bin/aws"} {
 		_, err := exec.LookPath(tool)
 		need(t, tool, err)
 	}
