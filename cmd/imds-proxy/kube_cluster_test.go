@@ -21,10 +21,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,7 +68,7 @@ func kubeStart(t *testing.T, ctx context.Context) *kubeCluster {
 
 	client, peer := motoFreePort(t), motoFreePort(t)
 	etcdURL := "http://127.0.0.1:" + client
-	kubeDaemon(t, "etcd", filepath.Join(dir, "etcd.log"), etcdBin,
+	e2eDaemon(t, "etcd", filepath.Join(dir, "etcd.log"), etcdBin,
 		"--name", "e2e", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", "http://127.0.0.1:"+peer,
@@ -90,7 +88,7 @@ func kubeStart(t *testing.T, ctx context.Context) *kubeCluster {
 	port := motoFreePort(t)
 	c.url = "https://127.0.0.1:" + port
 	c.caFile = filepath.Join(certs, "apiserver.crt")
-	kubeDaemon(t, "kube-apiserver", filepath.Join(dir, "kube-apiserver.log"), apiBin,
+	e2eDaemon(t, "kube-apiserver", filepath.Join(dir, "kube-apiserver.log"), apiBin,
 		"--etcd-servers", etcdURL, "--secure-port", port,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--service-account-issuer", "https://kubernetes.default.svc",
@@ -183,38 +181,6 @@ contexts:
 current-context: e2e
 `, c.url, c.caFile, user, tok, user)
 	return motoWriteFile(t, t.TempDir(), "kubeconfig", doc, 0o600)
-}
-
-// kubeDaemon runs a server in its own process group with its output in
-// logPath; it is killed when the test ends, and the log's tail is shown if
-// the test failed.
-func kubeDaemon(t *testing.T, name, logPath, bin string, args ...string) {
-	t.Helper()
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		_ = logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("%s log (tail):\n%s", name, motoTail(string(b), 3000))
-			}
-		}
-	})
 }
 
 // kubeRandom is a random hex string, for a static token.

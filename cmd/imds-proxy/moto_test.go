@@ -55,33 +55,7 @@ func motoStart(t *testing.T) *motoServer {
 	need(t, "moto_server on PATH", err)
 	e2eBinary(t) // builds now, and skips with -short before moto is paid for
 	port := motoFreePort(t)
-	logPath := filepath.Join(t.TempDir(), "moto.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", port)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group: the pyenv shim may leave a child behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		_ = logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("moto_server log (tail):\n%s", motoTail(string(b), 4000))
-			}
-		}
-	})
+	exited := e2eDaemon(t, "moto_server", filepath.Join(t.TempDir(), "moto.log"), bin, "-H", "127.0.0.1", "-p", port)
 
 	m := &motoServer{url: "http://127.0.0.1:" + port}
 	c := &http.Client{Timeout: time.Second}
@@ -104,6 +78,40 @@ func motoStart(t *testing.T) *motoServer {
 			t.Fatalf("moto_server did not answer GET /moto-api/ within 30s (last: %v)", err)
 		}
 	}
+}
+
+// e2eDaemon runs a server with its output in logPath, in its own process
+// group (a wrapper such as the pyenv shim may leave a child behind). The
+// group is killed when the test ends, and the log's tail shown if the test
+// failed. The channel is closed when the server exits.
+func e2eDaemon(t *testing.T, name, logPath, bin string, args ...string) <-chan struct{} {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		_ = logFile.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("%s log (tail):\n%s", name, motoTail(string(b), 4000))
+			}
+		}
+	})
+	return exited
 }
 
 // reset forgets everything moto knows, so each test starts from nothing.
