@@ -10,7 +10,8 @@ package main
 // built binary serving them with moto as STS. Inside each pod's namespace
 // curl, boto3 and the AWS CLI v2, unmodified, go through the real HTTP
 // path: IMDS on 169.254.169.254, the ECS form on 169.254.170.2 and EKS Pod
-// Identity on 169.254.170.23 (`imds-proxy setup --mode address --ecs`
+// Identity on 169.254.170.23 (`imds-proxy setup --mode address --ecs
+// --pod-identity`
 // puts those addresses on the host; each namespace routes them over the
 // bridge). Only loopback and the test's own namespaces carry traffic.
 
@@ -73,6 +74,7 @@ var kubeGuests = []kubeGuest{
 	{"imds-k8s-4", "imdsk8sv4", "198.18.4.14"},
 	{"imds-k8s-5", "imdsk8sv5", "198.18.4.15"}, // no pod
 	{"imds-k8s-6", "imdsk8sv6", "198.18.4.16"}, // the start race
+	{"imds-k8s-7", "imdsk8sv7", "198.18.4.17"},
 }
 
 // kubePod is a pod the test creates, and what it must be served.
@@ -84,10 +86,12 @@ type kubePod struct {
 }
 
 // The tenants: app and batch chosen by service account, worker only by a
-// pod's annotation. team-a may claim app and worker, team-b only batch.
+// pod's annotation, and the copy of the role template legacy that serves
+// kube2iam's annotation naming the role kube-legacy. team-a may claim app,
+// worker and the kube-* roles, team-b only batch.
 var (
-	kubeNamespaces = map[string]string{"team-a": "app,worker", "team-b": "batch"}
-	kubeRoles      = map[string]string{"app": "kube-app", "worker": "kube-worker", "batch": "kube-batch"}
+	kubeNamespaces = map[string]string{"team-a": "app,worker,arn:aws:iam::" + kubeAccount + ":role/kube-*", "team-b": "batch"}
+	kubeRoles      = map[string]string{"app": "kube-app", "worker": "kube-worker", "batch": "kube-batch", "legacy": "kube-legacy"}
 )
 
 // kubeEnv is one run: the cluster, the tools found, what must not leak.
@@ -151,22 +155,23 @@ func TestKubeE2E(t *testing.T) {
 	worker := kubePod{"team-a", "worker-1", "runner", map[string]string{"imds-proxy.io/tenant": "worker"}, kubeGuests[1], "worker"}
 	batch := kubePod{"team-b", "batch-1", "batch", nil, kubeGuests[2], "batch"}
 	greedy := kubePod{"team-b", "greedy-1", "runner", map[string]string{"imds-proxy.io/tenant": "app"}, kubeGuests[3], ""}
+	legacy := kubePod{"team-a", "legacy-1", "runner", map[string]string{"iam.amazonaws.com/role": "arn:aws:iam::" + kubeAccount + ":role/kube-legacy"}, kubeGuests[6], "legacy"}
 	stranger := kubePod{guest: kubeGuests[4]} // an address no pod has
 	pods := map[string]*corev1.Pod{}
 	for _, p := range []kubePod{app, worker} {
 		pods[p.name] = kubeRun(t, e, p)
 	}
 	proxy := kubeStartProxy(t, e, m.url, kubeconfig)
-	for _, p := range []kubePod{batch, greedy} {
+	for _, p := range []kubePod{batch, greedy, legacy} {
 		pods[p.name] = kubeRun(t, e, p)
 	}
-	for _, p := range []kubePod{app, worker, batch} {
+	for _, p := range []kubePod{app, worker, batch, legacy} {
 		kubeWaitServed(t, e, p)
 	}
 	t.Logf("agent serving its pods %s after the start", time.Since(start).Round(time.Millisecond))
 
 	t.Run("imds", func(t *testing.T) {
-		for _, p := range []kubePod{app, worker, batch, greedy, stranger} {
+		for _, p := range []kubePod{app, worker, batch, greedy, legacy, stranger} {
 			t.Run(p.guest.ns, func(t *testing.T) {
 				t.Parallel()
 				kubeCheckIMDS(t, e, p, pods[p.name])
@@ -174,7 +179,7 @@ func TestKubeE2E(t *testing.T) {
 		}
 	})
 	t.Run("ecs", func(t *testing.T) {
-		for _, p := range []kubePod{app, batch, greedy, stranger} {
+		for _, p := range []kubePod{app, batch, greedy, legacy, stranger} {
 			t.Run(p.guest.ns, func(t *testing.T) {
 				t.Parallel()
 				kubeCheckContainer(t, e, p.guest, "ecs", []string{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/e2e"}, p.tenant)
@@ -376,8 +381,9 @@ func kubeMarkRunning(t *testing.T, e *kubeEnv, pod *corev1.Pod, addr string) *co
 }
 
 // kubeStartProxy runs the built binary in Kubernetes mode: its node's pods
-// through kubeconfig, three tenants assuming their roles with the static
-// keys of the profile "moto", every endpoint on the addresses setup added.
+// through kubeconfig, four tenants (one kube2iam's role template) assuming
+// their roles with the static keys of the profile "moto", every endpoint on
+// the addresses setup added.
 func kubeStartProxy(t *testing.T, e *kubeEnv, motoURL, kubeconfig string) *e2eProcess {
 	t.Helper()
 	var b strings.Builder
@@ -389,6 +395,7 @@ func kubeStartProxy(t *testing.T, e *kubeEnv, motoURL, kubeconfig string) *e2ePr
 kubernetes:
   kubeconfig: %q
   node_name: %s
+  role_template: legacy
 defaults:
   credentials: {profile: moto}
 tenants:
@@ -400,6 +407,8 @@ tenants:
   - name: batch
     sources: [{service_account: team-b/batch}]
     credentials: {role_arn: "arn:aws:iam::%[3]s:role/kube-batch"}
+  - name: legacy
+    credentials: {role_arn: "arn:aws:iam::%[3]s:role/kube-legacy-template"}
 `, kubeconfig, kubeNode, kubeAccount)
 	config := motoWriteFile(t, t.TempDir(), "imds-proxy.yaml", b.String(), 0o600)
 	creds := fmt.Sprintf("[moto]\naws_access_key_id = %s\naws_secret_access_key = %s\n", kubeKeyID, kubeSecret)
