@@ -11,9 +11,9 @@ package main
 // curl, boto3 and the AWS CLI v2, unmodified, go through the real HTTP
 // path: IMDS on 169.254.169.254, the ECS form on 169.254.170.2 and EKS Pod
 // Identity on 169.254.170.23 (`imds-proxy setup --mode address --ecs
-// --pod-identity`
-// puts those addresses on the host; each namespace routes them over the
-// bridge). Only loopback and the test's own namespaces carry traffic.
+// --pod-identity` puts those addresses on the host; each namespace routes
+// them over the bridge). Only loopback and the test's own namespaces carry
+// traffic.
 
 import (
 	"bufio"
