@@ -53,6 +53,7 @@ const kubeBudget = 240 * time.Second
 const (
 	kubeBridge  = "imdsk8s0"
 	kubeHost4   = "198.18.4.1"
+	kubeHost6   = "fd00:18:4::1"
 	kubeAccount = "123456789012"
 	kubeNode    = "e2e-node-1"
 	kubeKeyID   = "AKIAKUBEE2ESTATICKEY"
@@ -63,18 +64,18 @@ const (
 	kubeManifest            = "../../deploy/kubernetes/imds-proxy.yaml"
 )
 
-// kubeGuest is one network namespace: a pod's network, or an address no
-// pod has.
-type kubeGuest struct{ ns, veth, addr string }
+// kubeGuest is one network namespace: a dual-stack pod's network, or
+// addresses no pod has.
+type kubeGuest struct{ ns, veth, addr, addr6 string }
 
 var kubeGuests = []kubeGuest{
-	{"imds-k8s-1", "imdsk8sv1", "198.18.4.11"},
-	{"imds-k8s-2", "imdsk8sv2", "198.18.4.12"},
-	{"imds-k8s-3", "imdsk8sv3", "198.18.4.13"},
-	{"imds-k8s-4", "imdsk8sv4", "198.18.4.14"},
-	{"imds-k8s-5", "imdsk8sv5", "198.18.4.15"}, // no pod
-	{"imds-k8s-6", "imdsk8sv6", "198.18.4.16"}, // the start race
-	{"imds-k8s-7", "imdsk8sv7", "198.18.4.17"},
+	{"imds-k8s-1", "imdsk8sv1", "198.18.4.11", "fd00:18:4::11"},
+	{"imds-k8s-2", "imdsk8sv2", "198.18.4.12", "fd00:18:4::12"},
+	{"imds-k8s-3", "imdsk8sv3", "198.18.4.13", "fd00:18:4::13"},
+	{"imds-k8s-4", "imdsk8sv4", "198.18.4.14", "fd00:18:4::14"},
+	{"imds-k8s-5", "imdsk8sv5", "198.18.4.15", "fd00:18:4::15"}, // no pod
+	{"imds-k8s-6", "imdsk8sv6", "198.18.4.16", "fd00:18:4::16"}, // the start race
+	{"imds-k8s-7", "imdsk8sv7", "198.18.4.17", "fd00:18:4::17"},
 }
 
 // kubePod is a pod the test creates, and what it must be served.
@@ -137,7 +138,7 @@ func TestKubeE2E(t *testing.T) {
 	if !netnsHasDummy(t, &e.netnsEnv) {
 		iface = "lo" // as in netns_test.go: some kernels have no dummy interfaces
 	}
-	setup := []string{"--mode", "address", "--interface", iface, "--ipv6=false", "--ecs", "--pod-identity"}
+	setup := []string{"--mode", "address", "--interface", iface, "--ecs", "--pod-identity"}
 	t.Cleanup(func() {
 		// A fresh context: the test's own may have run out.
 		e.ctx = context.Background()
@@ -349,7 +350,7 @@ func kubeCreate(t *testing.T, what string, create func() error) {
 func kubeRun(t *testing.T, e *kubeEnv, p kubePod) *corev1.Pod {
 	t.Helper()
 	pod := kubeCreatePod(t, e, p)
-	return kubeMarkRunning(t, e, pod, p.guest.addr)
+	return kubeMarkRunning(t, e, pod, p.guest)
 }
 
 func kubeCreatePod(t *testing.T, e *kubeEnv, p kubePod) *corev1.Pod {
@@ -370,9 +371,9 @@ func kubeCreatePod(t *testing.T, e *kubeEnv, p kubePod) *corev1.Pod {
 	return pod
 }
 
-func kubeMarkRunning(t *testing.T, e *kubeEnv, pod *corev1.Pod, addr string) *corev1.Pod {
+func kubeMarkRunning(t *testing.T, e *kubeEnv, pod *corev1.Pod, g kubeGuest) *corev1.Pod {
 	t.Helper()
-	patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}],"hostIP":%q}}`, addr, addr, kubeHost4)
+	patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%[1]q},{"ip":%q}],"hostIP":%q}}`, g.addr, g.addr6, kubeHost4)
 	out, err := e.cluster.admin.CoreV1().Pods(pod.Namespace).Patch(e.ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
 	if err != nil {
 		t.Fatalf("patch the status of pod %s/%s: %v", pod.Namespace, pod.Name, err)
@@ -388,10 +389,10 @@ func kubeStartProxy(t *testing.T, e *kubeEnv, motoURL, kubeconfig string) *e2ePr
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
-  listen: ["169.254.169.254:80"]
+  listen: ["169.254.169.254:80", "[fd00:ec2::254]:80"]
   admin_listen: "127.0.0.1:0"
   ecs_listen: "169.254.170.2:80"
-  pod_identity_listen: ["169.254.170.23:80"]
+  pod_identity_listen: ["169.254.170.23:80", "[fd00:ec2::23]:80"]
 kubernetes:
   kubeconfig: %q
   node_name: %s
@@ -419,7 +420,7 @@ tenants:
 // kubeCurl runs curl in g's namespace and returns the status and body.
 func kubeCurl(t *testing.T, e *kubeEnv, g kubeGuest, url string, headers ...string) (string, string) {
 	t.Helper()
-	args := []string{"curl", "-s", "--max-time", "5", "-w", "\n%{http_code}"}
+	args := []string{"curl", "-sg", "--max-time", "5", "-w", "\n%{http_code}"}
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
@@ -453,6 +454,10 @@ func kubeWaitServed(t *testing.T, e *kubeEnv, p kubePod) {
 // or 403 and no credentials.
 func kubeCheckIMDS(t *testing.T, e *kubeEnv, p kubePod, pod *corev1.Pod) {
 	status, id := kubeCurl(t, e, p.guest, "http://169.254.169.254/latest/meta-data/instance-id")
+	status6, id6 := kubeCurl(t, e, p.guest, "http://[fd00:ec2::254]/latest/meta-data/instance-id")
+	if status6 != status || id6 != id {
+		t.Errorf("instance-id from %s: %s %q, but from %s: %s %q; want the same pod's answer", p.guest.addr, status, id, p.guest.addr6, status6, id6)
+	}
 	if p.tenant == "" {
 		if status != "403" {
 			t.Errorf("instance-id from %s (%s/%s): %s %q, want 403", p.guest.addr, p.ns, p.name, status, id)
@@ -565,7 +570,7 @@ func kubePodIdentity(t *testing.T, e *kubeEnv, app, batch kubePod, pods map[stri
 		{"wrong audience", e.cluster.token(t, e.ctx, app.ns, app.sa, pods[app.name]), ""},
 		{"garbage", "eyJhbGciOiJSUzI1NiJ9.bm90IGEgdG9rZW4.c2lnbmF0dXJl", ""},
 	}
-	const url = "http://169.254.170.23/v1/credentials"
+	const url, url6 = "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials"
 	cliPodIdentity := kubeCLIHasPodIdentity(t)
 	for _, tk := range tokens {
 		e.leaks.add(tk.token)
@@ -577,8 +582,16 @@ func kubePodIdentity(t *testing.T, e *kubeEnv, app, batch kubePod, pods map[stri
 			case tk.tenant != "" && (status != "200" || !strings.Contains(body, "AccessKeyId")):
 				t.Errorf("curl %s with the %s token: %s %s, want credentials", url, tk.name, status, motoTail(body, 300))
 			}
+			status6, body6 := kubeCurl(t, e, app.guest, url6, "Authorization: "+tk.token)
+			if (status6 == "200") != (status == "200") || strings.Contains(body6, "AccessKeyId") != strings.Contains(body, "AccessKeyId") {
+				t.Errorf("curl %s with the %s token: %s, but %s over IPv4", url6, tk.name, status6, status)
+			}
 			file := motoWriteFile(t, dir, strings.ReplaceAll(tk.name, " ", "-")+".token", tk.token, 0o600)
 			env := []string{"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + url, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + file}
+			if tk.tenant != "" {
+				env6 := []string{"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + url6, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + file, "AWS_EC2_METADATA_DISABLED=true"}
+				kubeCheckClient(t, e, app.guest, "pod identity (IPv6) boto3", e.python, env6, tk.tenant)
+			}
 			if cliPodIdentity {
 				kubeCheckContainer(t, e, app.guest, "pod identity", env, tk.tenant)
 			} else {
@@ -705,6 +718,7 @@ func kubeTopology(t *testing.T, e *kubeEnv) {
 	must := func(args ...string) { netnsMust(t, &e.netnsEnv, args...) }
 	must("ip", "link", "add", kubeBridge, "type", "bridge")
 	must("ip", "addr", "add", kubeHost4+"/24", "dev", kubeBridge)
+	must("ip", "addr", "add", kubeHost6+"/64", "dev", kubeBridge, "nodad")
 	must("ip", "link", "set", kubeBridge, "up")
 	for _, g := range kubeGuests {
 		must("ip", "netns", "add", g.ns)
@@ -713,9 +727,13 @@ func kubeTopology(t *testing.T, e *kubeEnv) {
 		in := func(args ...string) { must(append([]string{"ip", "netns", "exec", g.ns}, args...)...) }
 		in("ip", "link", "set", "lo", "up")
 		in("ip", "addr", "add", g.addr+"/24", "dev", "eth0")
+		in("ip", "addr", "add", g.addr6+"/64", "dev", "eth0", "nodad")
 		in("ip", "link", "set", "eth0", "up")
 		for _, dst := range []string{"169.254.169.254/32", "169.254.170.2/32", "169.254.170.23/32"} {
 			in("ip", "route", "add", dst, "via", kubeHost4)
+		}
+		for _, dst := range []string{"fd00:ec2::254/128", "fd00:ec2::23/128"} {
+			in("ip", "-6", "route", "add", dst, "via", kubeHost6)
 		}
 	}
 }
