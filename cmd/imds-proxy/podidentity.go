@@ -7,25 +7,40 @@ import (
 
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/internal/kubernetes"
+	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // podIdentityReviewer is the TokenReviewer of the EKS Pod Identity
 // endpoint when the configuration listens for it (nil otherwise): the
-// Kubernetes API server the agent runs against.
-func podIdentityReviewer(cfg *tenants.Config) (handlers.TokenReviewer, error) {
+// Kubernetes API server the agent runs against, and the API it reaches it
+// through, for the watchers to share (connectKube).
+func podIdentityReviewer(cfg *tenants.Config) (handlers.TokenReviewer, *kubernetes.API, error) {
 	if len(cfg.Server.PodIdentityListen) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	rc, err := kubernetes.RESTConfig(podIdentityKubeconfig(cfg))
+	api, err := kubernetes.Connect(podIdentityKubeconfig(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("server.pod_identity_listen: tokens are reviewed by the Kubernetes API server: %w", err)
+		return nil, nil, fmt.Errorf("server.pod_identity_listen: tokens are reviewed by the Kubernetes API server: %w", err)
 	}
-	r, err := kubernetes.NewTokenReviewer(rc, handlers.PodIdentityAudience)
+	r, err := kubernetes.NewTokenReviewer(api, handlers.PodIdentityAudience)
 	if err != nil {
-		return nil, fmt.Errorf("server.pod_identity_listen: %w", err)
+		return nil, nil, fmt.Errorf("server.pod_identity_listen: %w", err)
 	}
-	return podReviewer{r}, nil
+	return podReviewer{r}, api, nil
+}
+
+// connectKube is liveconfig.Connect, except that the watchers of the
+// kubeconfig the reviewer's API was made from (kubeconfig) share that API:
+// one HTTP client, one pool of connections to the API server. api nil:
+// there is no reviewer.
+func connectKube(api *kubernetes.API, kubeconfig string) liveconfig.ConnectKube {
+	return func(k string) (liveconfig.KubeClients, error) {
+		if api == nil || k != kubeconfig {
+			return liveconfig.Connect(k)
+		}
+		return liveconfig.KubeClients{Pods: api.Pods(), Namespaces: api.Namespaces()}, nil
+	}
 }
 
 // podIdentityKubeconfig is the kubeconfig file the reviewer reaches the API

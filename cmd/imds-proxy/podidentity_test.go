@@ -39,7 +39,11 @@ func TestPodReviewer(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	kr, err := kubernetes.NewTokenReviewer(&rest.Config{Host: api.URL}, handlers.PodIdentityAudience)
+	kapi, err := kubernetes.NewAPI(&rest.Config{Host: api.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := kubernetes.NewTokenReviewer(kapi, handlers.PodIdentityAudience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,5 +71,24 @@ func TestPodIdentityNeedsTheAPIServer(t *testing.T) {
 	err := run(context.Background(), []string{"--config", file}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "server.pod_identity_listen") || !strings.Contains(err.Error(), "in-cluster") {
 		t.Fatalf("run = %v, want an error naming server.pod_identity_listen and the in-cluster configuration", err)
+	}
+}
+
+// TestConnectKubeSharesTheReviewersAPI: the watchers of the kubeconfig the
+// reviewer was made from use the reviewer's API (its connections); those
+// of another kubeconfig connect on their own.
+func TestConnectKubeSharesTheReviewersAPI(t *testing.T) {
+	api, err := kubernetes.NewAPI(&rest.Config{Host: "https://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := connectKube(api, "/etc/kube/config")
+	c, err := connect("/etc/kube/config")
+	if err != nil || c.Pods != api.Pods() || c.Namespaces != api.Namespaces() {
+		t.Fatalf("the reviewer's kubeconfig: %+v, %v; want the reviewer's API", c, err)
+	}
+	other := filepath.Join(t.TempDir(), "missing")
+	if _, err := connect(other); err == nil || !strings.Contains(err.Error(), other) {
+		t.Fatalf("another kubeconfig: %v, want it read (and missing)", err)
 	}
 }

@@ -152,7 +152,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		return configError{errors.New("kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME " +
 			"(in a DaemonSet, from the downward API: fieldRef spec.nodeName)")}
 	}
-	reviewer, err := podIdentityReviewer(cfg)
+	reviewer, reviewerAPI, err := podIdentityReviewer(cfg)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	p.reviewer = reviewer
 	p.memory, p.goMemLimit = o.memoryLimit, o.goMemLimit
 	if d.kube == nil {
-		d.kube = liveconfig.Connect
+		d.kube = connectKube(reviewerAPI, podIdentityKubeconfig(cfg))
 	}
 	// The live configuration is a chain: the file (reloads), then its
 	// containers, then its pods, then the server.

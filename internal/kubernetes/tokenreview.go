@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 )
 
@@ -76,27 +75,19 @@ func authenticationV1() schema.GroupVersion {
 }
 
 // NewTokenReviewer returns a reviewer of tokens for audience (EKS Pod
-// Identity's is pods.eks.amazonaws.com) on the API server of cfg.
-func NewTokenReviewer(cfg *rest.Config, audience string) (*TokenReviewer, error) {
+// Identity's is pods.eks.amazonaws.com) on the API server of api.
+func NewTokenReviewer(api *API, audience string) (*TokenReviewer, error) {
 	if audience == "" {
 		return nil, errors.New("token reviewer: an audience is required")
 	}
-	s := runtime.NewScheme()
-	gv := authenticationV1()
 	// Only the meta types: Status, in which the API server says why it
 	// refused a request, comes as apiVersion v1. The review itself is sent
 	// and read as JSON bytes.
+	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, coreV1())
-	c := rest.CopyConfig(cfg)
-	c.GroupVersion = &gv
-	c.APIPath = "/apis"
-	c.NegotiatedSerializer = serializer.NewCodecFactory(s).WithoutConversion()
-	if c.UserAgent == "" {
-		c.UserAgent = "imds-proxy"
-	}
-	rc, err := rest.RESTClientFor(c)
+	rc, err := api.restClient("/apis", authenticationV1(), s)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	return &TokenReviewer{c: rc, audience: audience}, nil
 }

@@ -82,10 +82,7 @@ func TestTokenReview(t *testing.T) {
 	}}
 	ts := httptest.NewServer(api)
 	defer ts.Close()
-	rev, err := NewTokenReviewer(&rest.Config{Host: ts.URL}, podIdentityAudience)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := reviewerOf(t, ts.URL)
 	id, err := rev.Review(context.Background(), "secret-good")
 	want := Identity{Namespace: "team-a", ServiceAccount: "app", PodName: "app-7d9f", PodUID: "0b3c8a1e-0000-4000-8000-00000000c0de"}
 	if err != nil || id != want {
@@ -121,11 +118,8 @@ func TestTokenReview(t *testing.T) {
 func TestTokenReviewForbidden(t *testing.T) {
 	ts := httptest.NewServer(&apiServer{forbidden: true})
 	defer ts.Close()
-	rev, err := NewTokenReviewer(&rest.Config{Host: ts.URL}, podIdentityAudience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = rev.Review(context.Background(), "secret-good")
+	rev := reviewerOf(t, ts.URL)
+	_, err := rev.Review(context.Background(), "secret-good")
 	if err == nil || errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), `cannot create resource "tokenreviews"`) {
 		t.Fatalf("Review: %v; want the API server's forbidden message, not ErrUnauthenticated", err)
 	}
@@ -137,13 +131,24 @@ func TestTokenReviewUnreachable(t *testing.T) {
 	ts := httptest.NewServer(http.NotFoundHandler())
 	url := ts.URL
 	ts.Close()
-	rev, err := NewTokenReviewer(&rest.Config{Host: url}, podIdentityAudience)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := reviewerOf(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := rev.Review(ctx, "secret-good"); err == nil || errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("Review: %v; want a transport error", err)
 	}
+}
+
+// reviewerOf is a reviewer of the API server at url, over plain HTTP.
+func reviewerOf(t *testing.T, url string) *TokenReviewer {
+	t.Helper()
+	api, err := NewAPI(&rest.Config{Host: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := NewTokenReviewer(api, podIdentityAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
 }

@@ -56,7 +56,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		},
 	}
 	var last []RunningPod
-	follow(ctx, w.Log, "pod", lw, &Pod{}, func(objs []any) {
+	follow(ctx, lw, &Pod{}, func(objs []any) {
 		now := snapshot(objs)
 		if last != nil && slices.EqualFunc(now, last, samePod) {
 			return
@@ -95,7 +95,7 @@ func (w *NamespaceWatcher) Run(ctx context.Context) {
 		},
 	}
 	var last []RunningNamespace
-	follow(ctx, w.Log, "namespace", lw, &Namespace{}, func(objs []any) {
+	follow(ctx, lw, &Namespace{}, func(objs []any) {
 		now := make([]RunningNamespace, 0, len(objs))
 		for _, o := range objs {
 			if n, ok := o.(*Namespace); ok {
@@ -115,20 +115,11 @@ func (w *NamespaceWatcher) Run(ctx context.Context) {
 // follow runs an informer of the objects lw lists (each like obj) until
 // ctx ends, and calls report with every cached object once the first list
 // is in, then after each change, from this one goroutine. Changes that
-// arrive while report runs are folded into one call.
-func follow(ctx context.Context, log zerolog.Logger, what string, lw *cache.ListWatch, obj runtime.Object, report func([]any)) {
-	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, listThenWatch{}), obj, 0, cache.Indexers{})
-	// The cache keeps what the proxy reads, not the server's field
-	// bookkeeping (managedFields is often most of an object).
-	if err := inf.SetTransform(func(o any) (any, error) {
-		if m, err := meta.Accessor(o); err == nil {
-			m.SetManagedFields(nil)
-		}
-		return o, nil
-	}); err != nil {
-		log.Error().Err(err).Msg(what + " informer")
-		return
-	}
+// arrive while report runs are folded into one call. Each watcher has one
+// reader, so the informer is client-go's plain one (a store and a
+// controller), not a shared informer with its per-handler buffers and
+// goroutines, which would add 70 KB to the binary for nothing.
+func follow(ctx context.Context, lw *cache.ListWatch, obj runtime.Object, report func([]any)) {
 	changes := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -136,25 +127,34 @@ func follow(ctx context.Context, log zerolog.Logger, what string, lw *cache.List
 		default:
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    poke,
-		UpdateFunc: func(_, n any) { poke(n) },
-		DeleteFunc: poke,
-	}); err != nil {
-		log.Error().Err(err).Msg(what + " informer")
+	store, ctl := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, listThenWatch{}),
+		ObjectType:    obj,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    poke,
+			UpdateFunc: func(_, n any) { poke(n) },
+			DeleteFunc: poke,
+		},
+		// The cache keeps what the proxy reads, not the server's field
+		// bookkeeping (managedFields is often most of an object).
+		Transform: func(o any) (any, error) {
+			if m, err := meta.Accessor(o); err == nil {
+				m.SetManagedFields(nil)
+			}
+			return o, nil
+		},
+	})
+	go ctl.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), ctl.HasSynced) {
 		return
 	}
-	go inf.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return
-	}
-	report(inf.GetStore().List())
+	report(store.List())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changes:
-			report(inf.GetStore().List())
+			report(store.List())
 		}
 	}
 }

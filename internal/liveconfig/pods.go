@@ -22,24 +22,16 @@ type KubeClients struct {
 
 // ConnectKube makes the clients of the API server that kubeconfig names
 // ("": the pod's in-cluster service account). Production uses
-// kubernetes.RESTConfig (Connect); tests, client-go's fake clientset.
+// kubernetes.Connect (Connect); tests, client-go's fake clientset.
 type ConnectKube func(kubeconfig string) (KubeClients, error)
 
-// Connect is ConnectKube over kubernetes.RESTConfig.
+// Connect is ConnectKube over kubernetes.Connect.
 func Connect(kubeconfig string) (KubeClients, error) {
-	rc, err := kubernetes.RESTConfig(kubeconfig)
+	api, err := kubernetes.Connect(kubeconfig)
 	if err != nil {
 		return KubeClients{}, err
 	}
-	pods, err := kubernetes.NewPodClient(rc)
-	if err != nil {
-		return KubeClients{}, err
-	}
-	ns, err := kubernetes.NewNamespaceClient(rc)
-	if err != nil {
-		return KubeClients{}, err
-	}
-	return KubeClients{Pods: pods, Namespaces: ns}, nil
+	return KubeClients{Pods: api.Pods(), Namespaces: api.Namespaces()}, nil
 }
 
 // Pods combines a configuration (the file's, with its containers) with the
