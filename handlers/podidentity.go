@@ -53,6 +53,13 @@ type serviceAccountTenants interface {
 	ServiceAccountTenant(namespace, name string) *tenants.Tenant
 }
 
+// runningPods is the configuration's knowledge of the node's pods:
+// following is false when it follows none, and running says whether the
+// pod with that UID holds an address.
+type runningPods interface {
+	PodRunning(uid string) (following, running bool)
+}
+
 // The uniform refusal of a token: missing, too long, not a JWT, expired,
 // for another audience or refused by the API server alike, so that no
 // answer tells a guesser more than "no".
@@ -139,6 +146,12 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusServiceUnavailable, "ServiceUnavailable", "the token could not be reviewed by the Kubernetes API server; retry in a moment")
 		return
 	}
+	if !s.podRunning(r.Context(), x.src, id.PodUID) {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "the token's pod "+id.Namespace+"/"+id.PodName+
+			" is not running on this node: a deleted pod's token, or another node's, is worth nothing here")
+		return
+	}
+	st = s.state.Load() // waiting for the pod may have brought a newer configuration
 	si := st.serviceAccountSite(id.Namespace, id.ServiceAccount)
 	if si == nil {
 		x.jsonError(http.StatusForbidden, "AccessDenied", "no tenant lists service account "+id.Namespace+"/"+id.ServiceAccount+
@@ -157,6 +170,28 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 	}
 	// As the EKS Pod Identity agent answers: no RoleArn.
 	s.replyContainerDocument(x, r, t, "")
+}
+
+// podRunning says whether the pod a token is bound to runs on this node,
+// when the configuration follows the node's pods (otherwise every pod
+// passes). A pod not seen yet may be starting, and asking from its new
+// address: the request is held as a request from an unknown address is
+// (waitForSource), then the newest configuration is asked again.
+func (s *Server) podRunning(ctx context.Context, src netip.Addr, uid string) bool {
+	running := func() (following, running bool) {
+		if p := s.state.Load().pods; p != nil {
+			return p.PodRunning(uid)
+		}
+		return false, false
+	}
+	if following, ok := running(); !following || ok {
+		return true
+	}
+	if !s.waitForSource(ctx, src) {
+		return false
+	}
+	_, ok := running()
+	return ok
 }
 
 // serviceAccountSite is the site of the tenant that lists the service

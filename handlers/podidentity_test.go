@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,5 +414,54 @@ func TestPodIdentitySDK(t *testing.T) {
 		t.Fatalf("a foreign token got %s", c.AccessKeyID)
 	} else if !strings.Contains(err.Error(), "InvalidToken") {
 		t.Fatalf("the SDK's error does not name the refusal: %v", err)
+	}
+}
+
+// TestPodIdentityTokenOfAPodNoLongerRunning: where the configuration
+// follows the node's pods, a token bound to a pod is worth something only
+// while that pod runs here: not once it is deleted, nor for a pod of
+// another node, however valid the API server still finds it.
+func TestPodIdentityTokenOfAPodNoLongerRunning(t *testing.T) {
+	file := parseConfig(t, `
+kubernetes: {node_name: node-1}
+tenants:
+  - name: full
+    sources: [{service_account: team-a/app}]
+    credentials: {profile: full}
+`)
+	app := identity("team-a", "app")
+	pod := tenants.Pod{UID: app.PodUID, Namespace: "team-a", Name: app.PodName, ServiceAccount: "app",
+		Addrs: []netip.Addr{netip.MustParseAddr("10.244.0.7")}}
+	running, _ := file.WithPods([]tenants.Pod{pod}, []tenants.Namespace{{Name: "team-a"}})
+	gone, _ := file.WithPods(nil, []tenants.Namespace{{Name: "team-a"}})
+
+	token := validToken("team-a:app")
+	rev := &fakeReviewer{ids: map[string]handlers.PodIdentity{token: app}}
+	srv, err := handlers.New(running, handlers.Options{Now: newClock().Now, Signer: testSigner(t), TokenReviewer: rev,
+		Credentials: &fakeCredentials{byTenant: map[string]tenants.Credentials{"full": credsFull}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.PodIdentityCredentials()
+
+	if code, body, _ := podIdentityGET(t, h, "10.244.0.7:40000", token); code != http.StatusOK || body.AccessKeyId != credsFull.AccessKeyID {
+		t.Fatalf("the running pod's token: %d %+v, want 200 with full's credentials", code, body)
+	}
+	if err := srv.Load(gone); err != nil {
+		t.Fatal(err)
+	}
+	// From the deleted pod's address, and from any other: nothing, even
+	// though the review is still cached as valid.
+	for _, src := range []string{"10.244.0.7:40001", "10.244.0.9:40000"} {
+		code, body, _ := podIdentityGET(t, h, src, token)
+		if code != http.StatusForbidden || !strings.Contains(body.Message, "not running on this node") {
+			t.Errorf("the deleted pod's token from %s: %d %+v, want 403 naming the pod", src, code, body)
+		}
+	}
+	if err := srv.Load(running); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := podIdentityGET(t, h, "10.244.0.7:40002", token); code != http.StatusOK {
+		t.Errorf("the pod back: %d, want 200", code)
 	}
 }

@@ -119,6 +119,7 @@ type state struct {
 	hosts    []string              // extra Host names accepted
 	retired  map[string]retired    // removed tenants' tokens, by name, until they expire
 	accounts serviceAccountTenants // Pod Identity: service account → tenant; nil: none
+	pods     runningPods           // Pod Identity: whether a token's pod runs on this node
 }
 
 // retiredGrace is how long a removed tenant's IMDSv2 tokens outlive it. A
@@ -220,6 +221,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		retired:  make(map[string]retired),
 	}
 	st.accounts, _ = any(cfg).(serviceAccountTenants)
+	st.pods = cfg
 	for _, t := range cfg.Tenants {
 		si := &site{tenant: t}
 		prev := old.site(t.Name)

@@ -21,6 +21,9 @@ type Config struct {
 	// Tenants derived from this configuration keep their indexes, so the
 	// derived configurations share it.
 	serviceAccounts map[string]int
+	// runningPods are the UIDs of the pods WithPods was given that hold an
+	// address, claimed or not; nil: the configuration follows no pods.
+	runningPods map[string]struct{}
 }
 
 // Kubernetes is the validated kubernetes: block.

@@ -258,7 +258,8 @@ func (c *Config) withClaims(noun string, derived []*Tenant, claims []addrClaim, 
 	}
 	// The configured tenants keep their indexes: the service accounts'
 	// index holds for the result too.
-	out := &Config{Server: c.Server, Kubernetes: c.Kubernetes, Tenants: make([]*Tenant, len(all)), serviceAccounts: c.serviceAccounts}
+	out := &Config{Server: c.Server, Kubernetes: c.Kubernetes, Tenants: make([]*Tenant, len(all)),
+		serviceAccounts: c.serviceAccounts, runningPods: c.runningPods}
 	out.Server.TrustedProxies = trusted
 	for i, t := range all {
 		cp := *t

@@ -176,7 +176,27 @@ func (c *Config) WithPods(pods []Pod, ns []Namespace) (*Config, []string) {
 		}
 		claims = append(claims, addrClaim{who: who, tenant: i, addrs: p.Addrs})
 	}
-	return c.withClaims("pod", derived, claims, warnings)
+	out, warnings := c.withClaims("pod", derived, claims, warnings)
+	out.runningPods = make(map[string]struct{}, len(pods))
+	for _, p := range pods {
+		if len(p.Addrs) > 0 && p.UID != "" {
+			out.runningPods[p.UID] = struct{}{}
+		}
+	}
+	return out, warnings
+}
+
+// PodRunning reports whether the configuration follows pods (it came from
+// WithPods) and, if so, whether the pod with that UID is one of them,
+// holding an address: what the Pod Identity endpoint asks of a token bound
+// to a pod, so that the token of a deleted pod, or of a pod of another
+// node, is worth nothing here.
+func (c *Config) PodRunning(uid string) (following, running bool) {
+	if c.runningPods == nil {
+		return false, false
+	}
+	_, running = c.runningPods[uid]
+	return true, running
 }
 
 // refused says why the namespace ns may not claim any of names by

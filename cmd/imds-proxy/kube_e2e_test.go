@@ -189,7 +189,7 @@ func TestKubeE2E(t *testing.T) {
 	})
 	t.Run("pod identity", func(t *testing.T) { kubePodIdentity(t, e, app, batch, pods) })
 	t.Run("deleted and reused", func(t *testing.T) {
-		kubeDeleted(t, e, app)
+		kubeDeleted(t, e, app, pods[app.name], batch)
 		reuse := kubePod{"team-b", "reuse-1", "batch", nil, app.guest, "batch"}
 		pods[reuse.name] = kubeRun(t, e, reuse)
 		kubeWaitServed(t, e, reuse)
@@ -624,8 +624,16 @@ func kubeCLIHasPodIdentity(t *testing.T) bool {
 
 // kubeDeleted deletes p (at once, as a kubelet confirms it) and checks that
 // its address stops resolving as soon as the agent's watch brings the
-// deletion: IMDS and the ECS endpoint answer 403 from then on.
-func kubeDeleted(t *testing.T, e *kubeEnv, p kubePod) {
+// deletion: IMDS and the ECS endpoint answer 403 from then on. Its Pod
+// Identity token, used (and so reviewed) just before, gets nothing
+// afterwards, not even from other's address.
+func kubeDeleted(t *testing.T, e *kubeEnv, p kubePod, pod *corev1.Pod, other kubePod) {
+	const pi = "http://169.254.170.23/v1/credentials"
+	token := e.cluster.token(t, e.ctx, p.ns, p.sa, pod, kubePodIdentityAudience)
+	e.leaks.add(token)
+	if status, body := kubeCurl(t, e, other.guest, pi, "Authorization: "+token); status != "200" {
+		t.Fatalf("%s with %s/%s's token before its delete: %s %s, want 200", pi, p.ns, p.name, status, motoTail(body, 200))
+	}
 	zero := int64(0)
 	if err := e.cluster.admin.CoreV1().Pods(p.ns).Delete(e.ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
@@ -649,6 +657,9 @@ func kubeDeleted(t *testing.T, e *kubeEnv, p kubePod) {
 		if status, body := kubeCurl(t, e, p.guest, url); status != "403" {
 			t.Errorf("%s from deleted pod %s/%s's address: %s %s, want 403", url, p.ns, p.name, status, motoTail(body, 200))
 		}
+	}
+	if status, body := kubeCurl(t, e, other.guest, pi, "Authorization: "+token); status == "200" || strings.Contains(body, "AccessKeyId") {
+		t.Errorf("%s with deleted pod %s/%s's token: %s, want no credentials", pi, p.ns, p.name, status)
 	}
 }
 
