@@ -65,6 +65,12 @@ func liveHeap() uint64 {
 // configuration (heap-bytes/tenant), the configuration's own share
 // (config-bytes/tenant) and the goroutines it keeps.
 func BenchmarkFootprint(b *testing.B) {
+	// serve signs identity documents: a tenant's catalogue then holds what
+	// signing needs.
+	signer, err := handlers.NewSigner(nil, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, asked := range []bool{false, true} {
 		for _, withRoles := range []bool{false, true} {
 			for _, n := range []int{1000, 10000} {
@@ -92,7 +98,7 @@ func BenchmarkFootprint(b *testing.B) {
 						b.StartTimer()
 						creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
 						creds.Load(cfg)
-						srv, err := handlers.New(cfg, handlers.Options{Credentials: creds})
+						srv, err := handlers.New(cfg, handlers.Options{Credentials: creds, Signer: signer})
 						if err != nil {
 							b.Fatal(err)
 						}
