@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ type slot struct {
 	// common is the body as the tenant the layout was made for serves it
 	// at latest: every tenant's, for a directory whose entries name
 	// nothing of a tenant's own; for others a body tenants serve unless
-	// their own differs (the top bits of catalogue.ends say).
+	// their own differs (catalogue.end says).
 	common []byte
 	// older are the versions at which a directory gained entries, when
 	// there are several, oldest first; the last is where its latest
@@ -109,12 +110,12 @@ type child struct {
 type catalogue struct {
 	layout *layout
 	names  names
-	data   []byte // the tenant's own bodies (or their middles), back to back
-	// ends[i]&endOffset is where slot i's bytes in data end; they start
-	// where slot i-1's end. commonBody: slot i serves the layout's common
-	// body and has no bytes; splicedBody: its bytes are a spliceHeader
-	// and the middle of a body that shares the rest with the common one.
-	ends   []uint32
+	// data is first where each slot's bytes end (ends), then the tenant's
+	// own bodies (or their middles) back to back, in one allocation.
+	data []byte
+	// wide: ends are uint32s, not uint16s; for bodies of 16 KiB and more
+	// (user data), rare.
+	wide   bool
 	long   map[int][]string // Content-Length of bodies past contentLengths
 	signer *Signer          // nil: no signatures (their entries are absent)
 
@@ -123,12 +124,36 @@ type catalogue struct {
 	signed atomic.Pointer[Signature]  // made on the first request for one
 }
 
-// The top bits of catalogue.ends.
+// A slot's end is where its bytes in data end, counted from the end of
+// the ends; they start where the previous slot's end. Its top bits say
+// how they make its body: commonBody, the slot serves the layout's common
+// body and has no bytes; splicedBody, they are a spliceHeader and the
+// middle of a body that shares the rest with the common one; neither, they
+// are the body. As a uint32 the flags are its top bits; as a uint16, its
+// top two, and the offset is below narrowLimit.
 const (
 	commonBody  uint32 = 1 << 31
 	splicedBody uint32 = 1 << 30
 	endOffset          = splicedBody - 1
+	narrowLimit        = 1 << 14
 )
+
+// end is slot i's end as a uint32, however it is held.
+func (c *catalogue) end(i uint16) uint32 {
+	if c.wide {
+		return binary.LittleEndian.Uint32(c.data[4*int(i):])
+	}
+	v := uint32(binary.LittleEndian.Uint16(c.data[2*int(i):]))
+	return v&(narrowLimit-1) | (v&^(narrowLimit-1))<<16
+}
+
+// bodies is where the bodies start in data.
+func (c *catalogue) bodies() uint32 {
+	if c.wide {
+		return 4 * uint32(len(c.layout.slots))
+	}
+	return 2 * uint32(len(c.layout.slots))
+}
 
 // A spliced body's bytes start with the lengths, big-endian uint16s, of
 // the prefix and the suffix it shares with the common body.
@@ -234,16 +259,16 @@ func (c *catalogue) slotAt(key, version string) (entry, bool) {
 func (c *catalogue) latest(i uint16) entry {
 	s := &c.layout.slots[i]
 	e := entry{slot: s, cat: c}
-	end := c.ends[i]
+	end := c.end(i)
 	if end&commonBody != 0 {
 		e.body = s.common
 		return e
 	}
-	start := uint32(0)
+	start := c.bodies()
 	if i > 0 {
-		start = c.ends[i-1] & endOffset
+		start += c.end(i-1) & endOffset
 	}
-	e.body = c.data[start : end&endOffset]
+	e.body = c.data[start : c.bodies()+end&endOffset]
 	if end&splicedBody != 0 {
 		h := e.body
 		pre, suf := int(h[0])<<8|int(h[1]), int(h[2])<<8|int(h[3])
@@ -366,7 +391,7 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 		key.WriteByte(0xfe)
 	}
 	l := shapes.get(key.String(), func() *layout { return c.layout(paths, n) })
-	cat := &catalogue{layout: l, names: n, signer: sign, ends: make([]uint32, len(paths))}
+	cat := &catalogue{layout: l, names: n, signer: sign}
 	type own struct {
 		body     []byte
 		pre, suf int
@@ -398,7 +423,15 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 			cat.long[len(o.body)] = []string{strconv.Itoa(len(o.body))}
 		}
 	}
-	cat.data = make([]byte, 0, size) // exactly: held as long as the tenant is served
+	if size > int(endOffset) {
+		panic("handlers: a catalogue of more than 1 GiB") // bodies are bounded far below
+	}
+	width := 2
+	if cat.wide = size >= narrowLimit; cat.wide {
+		width = 4
+	}
+	// Exactly: held as long as the tenant is served.
+	cat.data = make([]byte, width*len(owns), width*len(owns)+size)
 	for i, o := range owns {
 		if o.flag == splicedBody {
 			cat.data = append(cat.data, byte(o.pre>>8), byte(o.pre), byte(o.suf>>8), byte(o.suf))
@@ -406,10 +439,12 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 		if o.flag != commonBody {
 			cat.data = append(cat.data, o.body[o.pre:len(o.body)-o.suf]...)
 		}
-		if len(cat.data) > int(endOffset) {
-			panic("handlers: a catalogue of more than 1 GiB") // bodies are bounded far below
+		end := uint32(len(cat.data)-width*len(owns)) | o.flag
+		if cat.wide {
+			binary.LittleEndian.PutUint32(cat.data[4*i:], end)
+		} else {
+			binary.LittleEndian.PutUint16(cat.data[2*i:], uint16(end&endOffset|end>>16))
 		}
-		cat.ends[i] = uint32(len(cat.data)) | o.flag
 	}
 	return cat
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/imds-proxy/imds-proxy/handlers"
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 // manyTenantsConfig is n tenants of one shape on 127.3.0.x, but that
@@ -121,5 +122,36 @@ func verifySignature(t *testing.T, doc []byte, signature string) {
 	sum := sha256.Sum256(doc)
 	if err := rsa.VerifyPKCS1v15(testSigner(t).Certificate().PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], der); err != nil {
 		t.Fatalf("signature does not verify over the document: %v", err)
+	}
+}
+
+// TestCatalogueWithLargeUserData: user data of the most EC2 takes (16 KiB)
+// unlike the common one makes a tenant's own bytes too many for narrow
+// ends; user data that differs from the common one only in its middle is
+// spliced into it.
+func TestCatalogueWithLargeUserData(t *testing.T) {
+	userData := func(head, mark, tail string) string {
+		half := (tenants.MaxUserData - len(mark)) / 2
+		return strings.Repeat(head, half) + mark + strings.Repeat(tail, tenants.MaxUserData-half-len(mark))
+	}
+	// The first is asked first: its user data is the common one.
+	want := []string{userData("a", "first", "z"), userData("a", "second", "z"), userData("b", "third", "y"), "#!/bin/sh\n"}
+	var b strings.Builder
+	b.WriteString("tenants:\n")
+	for i, u := range want {
+		fmt.Fprintf(&b, "  - name: large%d\n    sources: [\"127.3.2.%d\"]\n    user_data: %q\n", i, i+1, u)
+	}
+	srv, _ := newServer(t, b.String(), handlers.Options{})
+	for i, u := range want {
+		w := serve(srv, http.MethodGet, "/latest/user-data", fmt.Sprintf("127.3.2.%d:4000", i+1))
+		if w.Code != http.StatusOK || w.Body.String() != u {
+			t.Errorf("tenant %d: status %d, %d bytes, want %d", i, w.Code, w.Body.Len(), len(u))
+		}
+		if got := w.Header().Get("Content-Length"); got != strconv.Itoa(len(u)) {
+			t.Errorf("tenant %d: Content-Length %s, want %d", i, got, len(u))
+		}
+		if got := serve(srv, http.MethodGet, "/latest/meta-data/instance-id", fmt.Sprintf("127.3.2.%d:4000", i+1)).Body.String(); !strings.HasPrefix(got, "i-") {
+			t.Errorf("tenant %d: instance-id %q", i, got)
+		}
 	}
 }
