@@ -49,6 +49,18 @@ func jsonString(s string) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// valueSpans are where document(fields...) puts each field's value.
+func valueSpans(fields []field) []span {
+	out := make([]span, len(fields))
+	at := len("{\n")
+	for i, f := range fields {
+		at += len("  ") + len(jsonString(f.key)) + len(" : ")
+		out[i] = span{int32(at), int32(at + len(f.raw))}
+		at += len(f.raw) + len(",\n")
+	}
+	return out
+}
+
 // document renders fields into a slice of its exact length: documents are
 // kept (iam/info for each tenant, credentials for each refresh), and a
 // buffer's spare capacity would be kept with them.
