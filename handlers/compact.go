@@ -128,14 +128,18 @@ type catalogue struct {
 // the ends; they start where the previous slot's end. Its top bits say
 // how they make its body: commonBody, the slot serves the layout's common
 // body and has no bytes; splicedBody, they are a spliceHeader and the
-// middle of a body that shares the rest with the common one; neither, they
-// are the body. As a uint32 the flags are its top bits; as a uint16, its
-// top two, and the offset is below narrowLimit.
+// middle of a body that shares the rest with the common one; both
+// (splicedTwice), they are a twiceHeader and the two parts of that middle
+// around a run it also shares with the common body (an identity document,
+// whose instance id and address differ); neither, they are the body. As a
+// uint32 the flags are its top bits; as a uint16, its top two, and the
+// offset is below narrowLimit.
 const (
-	commonBody  uint32 = 1 << 31
-	splicedBody uint32 = 1 << 30
-	endOffset          = splicedBody - 1
-	narrowLimit        = 1 << 14
+	commonBody   uint32 = 1 << 31
+	splicedBody  uint32 = 1 << 30
+	splicedTwice        = commonBody | splicedBody
+	endOffset           = splicedBody - 1
+	narrowLimit         = 1 << 14
 )
 
 // end is slot i's end as a uint32, however it is held.
@@ -156,8 +160,13 @@ func (c *catalogue) bodies() uint32 {
 }
 
 // A spliced body's bytes start with the lengths, big-endian uint16s, of
-// the prefix and the suffix it shares with the common body.
-const spliceHeader = 4
+// the prefix and the suffix it shares with the common body; one spliced
+// twice's, then with the length of its first part and where the shared
+// run starts in the common body and its length.
+const (
+	spliceHeader = 4
+	twiceHeader  = 10
+)
 
 // spliceGain is the least count of bytes a body must share with the
 // common one to be spliced rather than held whole: below it the header
@@ -177,10 +186,11 @@ type datedListing struct {
 // entry is one path of a catalogue as a version serves it.
 type entry struct {
 	*slot
-	// The body is head, body and tail, back to back: head and tail are
-	// empty but for a spliced body, whose middle alone is the tenant's.
-	head, body, tail []byte
-	length           []string // Content-Length of the whole body
+	// The body is head, body, run, body2 and tail, back to back: all but
+	// body are empty but for a spliced body, whose head, tail (and run)
+	// are the common body's.
+	head, body, run, body2, tail []byte
+	length                       []string // Content-Length of the whole body
 	cat              *catalogue
 }
 
@@ -251,7 +261,7 @@ func (c *catalogue) slotAt(key, version string) (entry, bool) {
 		return entry{slot: s, body: d.body, length: d.length}, true
 	}
 	e := c.latest(i)
-	e.length = c.contentLength(len(e.head) + len(e.body) + len(e.tail))
+	e.length = c.contentLength(len(e.head) + len(e.body) + len(e.run) + len(e.body2) + len(e.tail))
 	return e, true
 }
 
@@ -260,7 +270,8 @@ func (c *catalogue) latest(i uint16) entry {
 	s := &c.layout.slots[i]
 	e := entry{slot: s, cat: c}
 	end := c.end(i)
-	if end&commonBody != 0 {
+	flags := end &^ endOffset
+	if flags == commonBody {
 		e.body = s.common
 		return e
 	}
@@ -269,10 +280,17 @@ func (c *catalogue) latest(i uint16) entry {
 		start += c.end(i-1) & endOffset
 	}
 	e.body = c.data[start : c.bodies()+end&endOffset]
-	if end&splicedBody != 0 {
-		h := e.body
-		pre, suf := int(h[0])<<8|int(h[1]), int(h[2])<<8|int(h[3])
-		e.head, e.body, e.tail = s.common[:pre], h[spliceHeader:], s.common[len(s.common)-suf:]
+	if flags == 0 {
+		return e
+	}
+	h := e.body
+	u16 := func(j int) int { return int(h[j])<<8 | int(h[j+1]) }
+	pre, suf := u16(0), u16(2)
+	e.head, e.body, e.tail = s.common[:pre], h[spliceHeader:], s.common[len(s.common)-suf:]
+	if flags == splicedTwice {
+		n1, at, n := u16(4), u16(6), u16(8)
+		own := h[twiceHeader:]
+		e.body, e.run, e.body2 = own[:n1], s.common[at:at+n], own[n1:]
 	}
 	return e
 }
@@ -301,7 +319,7 @@ func (c *catalogue) identityDocument() []byte {
 	for _, p := range []string{identityDocumentPath, identitySignaturePath, identityPKCS7Path, identityRSA2048Path} {
 		if i, ok := c.layout.index[p]; ok {
 			if e := c.latest(i); len(e.body) > 0 {
-				return slices.Concat(e.head, e.body, e.tail)
+				return slices.Concat(e.head, e.body, e.run, e.body2, e.tail)
 			}
 		}
 	}
@@ -392,29 +410,12 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 	}
 	l := shapes.get(key.String(), func() *layout { return c.layout(paths, n) })
 	cat := &catalogue{layout: l, names: n, signer: sign}
-	type own struct {
-		body     []byte
-		pre, suf int
-		flag     uint32
-	}
-	owns := make([]own, len(l.slots))
+	owns := make([]splice, len(l.slots))
 	size := 0
 	for i := range l.slots {
 		s := &l.slots[i]
-		o := own{body: c.body(l, s, n)}
-		switch {
-		case bytes.Equal(o.body, s.common):
-			o.flag = commonBody
-		default:
-			o.pre, o.suf = affixes(o.body, s.common)
-			if o.pre+o.suf >= spliceGain {
-				o.flag = splicedBody
-				size += spliceHeader
-			} else {
-				o.pre, o.suf = 0, 0
-			}
-			size += len(o.body) - o.pre - o.suf
-		}
+		o := spliceInto(c.body(l, s, n), s.common)
+		size += o.size()
 		owns[i] = o
 		if len(o.body) >= len(contentLengths) {
 			if cat.long == nil {
@@ -433,12 +434,7 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 	// Exactly: held as long as the tenant is served.
 	cat.data = make([]byte, width*len(owns), width*len(owns)+size)
 	for i, o := range owns {
-		if o.flag == splicedBody {
-			cat.data = append(cat.data, byte(o.pre>>8), byte(o.pre), byte(o.suf>>8), byte(o.suf))
-		}
-		if o.flag != commonBody {
-			cat.data = append(cat.data, o.body[o.pre:len(o.body)-o.suf]...)
-		}
+		cat.data = o.append(cat.data)
 		end := uint32(len(cat.data)-width*len(owns)) | o.flag
 		if cat.wide {
 			binary.LittleEndian.PutUint32(cat.data[4*i:], end)
@@ -456,6 +452,89 @@ func (c tree) body(l *layout, s *slot, n names) []byte {
 		return renderListing(l, s, "latest", n)
 	}
 	return e.body
+}
+
+// splice is how a tenant holds a body of a layout's slot.
+type splice struct {
+	body     []byte
+	flag     uint32 // 0: whole; commonBody, splicedBody or splicedTwice
+	pre, suf int    // the common body's prefix and suffix it shares
+	// splicedTwice: the middle body[pre:len(body)-suf] shares with the
+	// common body the n bytes at body[pre+n1:] and common[at:].
+	n1, at, n int
+}
+
+// spliceInto chooses how a tenant holds body, the common body being
+// common: not at all, whole, or spliced once or twice, whichever holds
+// fewest bytes, but spliced only for spliceGain bytes or more.
+func spliceInto(body, common []byte) splice {
+	o := splice{body: body}
+	if bytes.Equal(body, common) {
+		o.flag = commonBody
+		return o
+	}
+	if len(body) > 0xffff || len(common) > 0xffff {
+		return o // more than a header says; user data is at most 16 KiB
+	}
+	pre, suf := affixes(body, common)
+	if pre+suf < spliceGain {
+		return o
+	}
+	o.flag, o.pre, o.suf = splicedBody, pre, suf
+	bi, ci, n := sharedRun(body[pre:len(body)-suf], common[pre:len(common)-suf])
+	if n >= spliceGain+twiceHeader-spliceHeader {
+		o.flag, o.n1, o.at, o.n = splicedTwice, bi, pre+ci, n
+	}
+	return o
+}
+
+// size is how many bytes of data o holds.
+func (o splice) size() int {
+	switch o.flag {
+	case commonBody:
+		return 0
+	case splicedBody:
+		return spliceHeader + len(o.body) - o.pre - o.suf
+	case splicedTwice:
+		return twiceHeader + len(o.body) - o.pre - o.suf - o.n
+	}
+	return len(o.body)
+}
+
+// append appends the bytes of data o holds.
+func (o splice) append(data []byte) []byte {
+	u16 := func(b []byte, v int) []byte { return append(b, byte(v>>8), byte(v)) }
+	mid := o.body[o.pre : len(o.body)-o.suf]
+	switch o.flag {
+	case commonBody:
+		return data
+	case splicedBody:
+		return append(u16(u16(data, o.pre), o.suf), mid...)
+	case splicedTwice:
+		data = u16(u16(u16(u16(u16(data, o.pre), o.suf), o.n1), o.at), o.n)
+		return append(append(data, mid[:o.n1]...), mid[o.n1+o.n:]...)
+	}
+	return append(data, o.body...)
+}
+
+// sharedRun is the longest run of bytes that b and c share at the same
+// distance from their starts, or from their ends: where b[bi:bi+n] is
+// c[ci:ci+n]. Values that differ in their middles keep the rest in step
+// from one end (an instance id of fixed length) or the other.
+func sharedRun(b, c []byte) (bi, ci, n int) {
+	for _, d := range []int{0, len(c) - len(b)} { // ci - bi: aligned at the start, at the end
+		run := 0
+		for k := max(0, -d); k < len(b) && k+d < len(c); k++ {
+			if b[k] != c[k+d] {
+				run = 0
+				continue
+			}
+			if run++; run > n {
+				bi, ci, n = k-run+1, k-run+1+d, run
+			}
+		}
+	}
+	return bi, ci, n
 }
 
 // affixes are the lengths of the longest prefix and then suffix that b
