@@ -191,7 +191,7 @@ type entry struct {
 	// are the common body's.
 	head, body, run, body2, tail []byte
 	length                       []string // Content-Length of the whole body
-	cat              *catalogue
+	cat                          *catalogue
 }
 
 // route classifies a request for the entry at path, for metrics.

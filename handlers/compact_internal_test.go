@@ -25,7 +25,7 @@ func TestSpliceRoundTrip(t *testing.T) {
 		"unrelated":  word(90),
 		"short":      []byte("x"),
 		"one hole":   append(append(bytes.Clone(common[:40]), "different"...), common[50:]...),
-		"two holes":  bytes.Join([][]byte{common[:12], word(17), common[29:len(common)-33], word(7), common[len(common)-28:]}, nil),
+		"two holes":  bytes.Join([][]byte{common[:12], word(17), common[29 : len(common)-33], word(7), common[len(common)-28:]}, nil),
 		"longer":     append(bytes.Clone(common), common...),
 		"prefix":     common[:len(common)/2],
 		"suffix":     common[len(common)/3:],
