@@ -49,6 +49,11 @@ func NewMirrors(ctx context.Context, opts Options, log zerolog.Logger, source fu
 		return Plan[*tenants.Mirrored]{Key: mirrorKey(t), Policy: Policy{Every: t.Mirror.Refresh},
 			Fetch: func(ctx context.Context) (*tenants.Mirrored, time.Time, error) {
 				c, err := src.Retrieve(ctx)
+				if c != nil {
+					// Kept until the next copy, by every mirrored tenant:
+					// values alike across them are held once.
+					c.Intern()
+				}
 				return c, time.Time{}, err
 			}}, true
 	})

@@ -65,13 +65,22 @@ func (s *Store[V]) Load(ts []*tenants.Tenant) {
 	c := s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := &storeView[V]{byName: make(map[string]binding[V], len(ts)), byKey: map[string][]string{}}
-	var starts []func()
+	type planned struct {
+		t *tenants.Tenant
+		p Plan[V]
+	}
+	var plans []planned
 	for _, t := range ts {
-		p, ok := s.plan(t)
-		if !ok {
-			continue
+		if p, ok := s.plan(t); ok {
+			plans = append(plans, planned{t, p})
 		}
+	}
+	// Sized to the tenants with a plan, not to all: most of a large
+	// configuration mirrors nothing, and many have no role.
+	next := &storeView[V]{byName: make(map[string]binding[V], len(plans)), byKey: map[string][]string{}}
+	var starts []func()
+	for _, pt := range plans {
+		t, p := pt.t, pt.p
 		e, start := c.entryLocked(p.Key, p.Policy, p.Fetch)
 		if start != nil {
 			starts = append(starts, start)

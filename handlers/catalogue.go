@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -38,18 +37,13 @@ type node struct {
 	since       string          // the first version this entry serves (introducedIn)
 }
 
-// lazySignature signs an identity document once, when first needed.
-type lazySignature struct {
-	signer *Signer
-	doc    []byte
-	once   sync.Once
-	sig    Signature
-}
-
-func (l *lazySignature) get() Signature {
-	l.once.Do(func() { l.sig = l.signer.Sign(l.doc) })
-	return l.sig
-}
+// Where the identity document and its signatures are, below the version.
+const (
+	identityDocumentPath  = "dynamic/instance-identity/document"
+	identitySignaturePath = "dynamic/instance-identity/signature"
+	identityPKCS7Path     = "dynamic/instance-identity/pkcs7"
+	identityRSA2048Path   = "dynamic/instance-identity/rsa2048"
+)
 
 // tree is a tenant's metadata tree while it is built, keyed by the path
 // below the version without leading or trailing slashes ("" is the
@@ -134,7 +128,6 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	in := &t.Instance
 	c := tree{}
 	var n names
-	var sig *lazySignature
 	md := func(p string, v string) { c.text("meta-data/"+p, v) }
 
 	md("ami-id", in.AMIID)
@@ -220,17 +213,15 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	// SSM Agent's default host management), which have no use for it off
 	// EC2. docs/credentials.md says so.
 
+	var doc []byte
 	if known { // no document, no signature, for an identity not known yet
-		doc := identityDocument(in)
-		c.text("dynamic/instance-identity/document", string(doc))
+		doc = identityDocument(in)
+		c.add(identityDocumentPath, &node{body: doc, contentType: textPlain})
 		if sign != nil {
-			// Signed on first request, not here: an RSA signature costs
-			// milliseconds, which thousands of tenants would add to every
-			// start and reload, while few clients ever ask for one.
-			sig = &lazySignature{signer: sign, doc: doc}
-			c.add("dynamic/instance-identity/signature", &node{contentType: textPlain, kind: signatureDoc})
-			c.add("dynamic/instance-identity/pkcs7", &node{contentType: textPlain, kind: pkcs7Doc})
-			c.add("dynamic/instance-identity/rsa2048", &node{contentType: textPlain, kind: rsa2048Doc})
+			// Signed on first request (catalogue.signature), not here.
+			c.add(identitySignaturePath, &node{contentType: textPlain, kind: signatureDoc})
+			c.add(identityPKCS7Path, &node{contentType: textPlain, kind: pkcs7Doc})
+			c.add(identityRSA2048Path, &node{contentType: textPlain, kind: rsa2048Doc})
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}
@@ -239,9 +230,18 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	}
 	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
 		c = c.restrict(t.Paths, n)
+		if c[identityDocumentPath] == nil {
+			// Hidden, yet what the signatures sign: their entries, whose
+			// bodies are never served, hold it.
+			for _, p := range []string{identitySignaturePath, identityPKCS7Path, identityRSA2048Path} {
+				if e := c[p]; e != nil {
+					e.body = doc
+				}
+			}
+		}
 	}
 	c.addEvents(in, t.InstanceEvents, events, now)
-	return c.compile(n, sig, shapes)
+	return c.compile(n, sign, shapes)
 }
 
 // restrict keeps what the tenant's path policy permits: a denied value

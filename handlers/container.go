@@ -103,7 +103,7 @@ func (s *Server) replyContainerDocument(x *exchange, r *http.Request, t *tenants
 		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
 		return
 	}
-	x.reply(http.StatusOK, jsonHeader, withRoleARN(c.Container, roleARN))
+	x.reply(http.StatusOK, jsonHeader, withRoleARN(c.ContainerDocument(), roleARN))
 }
 
 // owns reports whether src is one of the tenant's sources.

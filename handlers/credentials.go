@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -13,41 +14,67 @@ import (
 // each endpoint that serves them.
 type CredentialDocuments struct {
 	IMDS       []byte // iam/security-credentials/<role>
-	Container  []byte // the container credentials endpoint
 	Expiration time.Time
 	Retrieved  time.Time
 	AccountID  string
 	KeyID      string // masked access key id, for logs and status
+
+	// The container endpoint's document is rendered on its first
+	// request: most tenants are never asked there, and with a role of its
+	// own each tenant has documents of its own, about 1.1 KB each with a
+	// session token of STS's length. It is made from the values IMDS
+	// holds, at these spans, already JSON strings.
+	key, secret, token span
+	containerOnce      sync.Once
+	container          []byte
 }
 
-// RenderCredentials renders credentials in the two documents clients read.
+// span is where a value lies in a document.
+type span struct{ start, end int32 }
+
+// RenderCredentials renders credentials in the document IMDS serves; the
+// container endpoint's is rendered from it when first asked
+// (ContainerDocument).
 func RenderCredentials(c tenants.Credentials) *CredentialDocuments {
-	r := &CredentialDocuments{
-		IMDS: document(
-			str("Code", "Success"),
-			str("LastUpdated", imdsTime(c.Retrieved)),
-			str("Type", "AWS-HMAC"),
-			str("AccessKeyId", c.AccessKeyID),
-			str("SecretAccessKey", c.SecretAccessKey),
-			str("Token", c.SessionToken),
-			str("Expiration", imdsTime(c.Expiration)),
-		),
+	fields := []field{
+		str("Code", "Success"),
+		str("LastUpdated", imdsTime(c.Retrieved)),
+		str("Type", "AWS-HMAC"),
+		str("AccessKeyId", c.AccessKeyID),
+		str("SecretAccessKey", c.SecretAccessKey),
+		str("Token", c.SessionToken),
+		str("Expiration", imdsTime(c.Expiration)),
+	}
+	spans := valueSpans(fields)
+	return &CredentialDocuments{
+		IMDS:       document(fields...),
 		Expiration: c.Expiration,
 		Retrieved:  c.Retrieved,
 		AccountID:  c.AccountID,
 		KeyID:      tenants.MaskKeyID(c.AccessKeyID),
+		key:        spans[3],
+		secret:     spans[4],
+		token:      spans[5],
 	}
-	fields := []field{
-		str("AccessKeyId", c.AccessKeyID),
-		str("SecretAccessKey", c.SecretAccessKey),
-		str("Token", c.SessionToken),
-		str("Expiration", c.Expiration.UTC().Format(time.RFC3339)),
-	}
-	if c.AccountID != "" {
-		fields = append(fields, str("AccountId", c.AccountID))
-	}
-	r.Container = document(fields...)
-	return r
+}
+
+// ContainerDocument is the credentials as the container credentials
+// endpoint serves them.
+func (d *CredentialDocuments) ContainerDocument() []byte {
+	d.containerOnce.Do(func() {
+		value := func(s span) []byte { return d.IMDS[s.start:s.end] }
+		fields := []field{
+			{"AccessKeyId", value(d.key)},
+			{"SecretAccessKey", value(d.secret)},
+			{"Token", value(d.token)},
+			str("Expiration", d.Expiration.UTC().Format(time.RFC3339)),
+		}
+		if d.AccountID != "" {
+			fields = append(fields, str("AccountId", d.AccountID))
+		}
+		d.container = document(fields...)
+	})
+	return d.container
 }
 
 // CredentialSource vends tenants' credentials. Implementations answer from

@@ -230,7 +230,12 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 		}
 		x.reply(http.StatusOK, textPlainHeader, []byte(body))
 	default:
-		x.replyLength(http.StatusOK, contentTypeHeader(e.octet), e.body, e.length)
+		x.replyLength(http.StatusOK, contentTypeHeader(e.octet), e.head, e.length)
+		for _, b := range [4][]byte{e.body, e.run, e.body2, e.tail} {
+			if len(b) > 0 {
+				_, _ = x.Write(b)
+			}
+		}
 	}
 }
 

@@ -49,21 +49,42 @@ func jsonString(s string) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-func document(fields ...field) []byte {
-	var b bytes.Buffer
-	b.WriteString("{\n")
+// valueSpans are where document(fields...) puts each field's value.
+func valueSpans(fields []field) []span {
+	out := make([]span, len(fields))
+	at := len("{\n")
 	for i, f := range fields {
-		b.WriteString("  ")
-		b.Write(jsonString(f.key))
-		b.WriteString(" : ")
-		b.Write(f.raw)
-		if i < len(fields)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
+		at += len("  ") + len(jsonString(f.key)) + len(" : ")
+		out[i] = span{int32(at), int32(at + len(f.raw))}
+		at += len(f.raw) + len(",\n")
 	}
-	b.WriteString("}")
-	return b.Bytes()
+	return out
+}
+
+// document renders fields into a slice of its exact length: documents are
+// kept (iam/info for each tenant, credentials for each refresh), and a
+// buffer's spare capacity would be kept with them.
+func document(fields ...field) []byte {
+	keys := make([][]byte, len(fields))
+	size := len("{\n}")
+	for i, f := range fields {
+		keys[i] = jsonString(f.key)
+		size += len("  ") + len(keys[i]) + len(" : ") + len(f.raw) + len(",\n")
+	}
+	if len(fields) > 0 {
+		size-- // no comma after the last
+	}
+	b := make([]byte, 0, size)
+	b = append(b, "{\n"...)
+	for i, f := range fields {
+		b = append(append(append(append(b, "  "...), keys[i]...), " : "...), f.raw...)
+		if i < len(fields)-1 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n')
+	}
+	b = append(b, '}')
+	return b
 }
 
 // imdsTime is the only time format IMDS writes (and botocore parses).

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # bench-rss.sh reports imds-proxy's resident size (VmRSS) serving
-# BENCH_MANY tenants (10,000), each on its own 127.x address: idle
+# BENCH_MANY tenants (10,000), each on its own 127.x address and with a
+# role of its own (mock credentials: no AWS account needed): idle
 # BENCH_IDLE seconds (10) after start, then after every tenant was asked
-# four paths from its own address (scripts/bench-askall), then again
-# BENCH_IDLE seconds later. Extra arguments go to imds-proxy.
+# from its own address four metadata paths and its credentials as an SDK
+# asks them (scripts/bench-askall --credentials), then again BENCH_IDLE
+# seconds later. BENCH_CREDENTIALS=0 gives the tenants no role and asks
+# the metadata paths only. Extra arguments go to imds-proxy.
 #
 #   scripts/bench-rss.sh
 #   BENCH_MANY=1000 scripts/bench-rss.sh --memory-limit 48MiB
 set -euo pipefail
 many=${BENCH_MANY:-10000}
 idle=${BENCH_IDLE:-10}
+creds=${BENCH_CREDENTIALS:-1}
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 pid=
@@ -18,7 +22,7 @@ go build -o "$work/imds-proxy" ./cmd/imds-proxy
 go build -o "$work/bench-askall" ./scripts/bench-askall
 {
 	echo "tenants:"
-	awk -v n="$many" 'BEGIN { for (i = 0; i < n; i++) printf "  - {name: t%d, sources: [\"127.%d.%d.%d\"], limits: {connections: 64}}\n", i, 1 + int(i / 65536), int(i / 256) % 256, i % 256 }'
+	awk -v n="$many" -v creds="$creds" 'BEGIN { for (i = 0; i < n; i++) printf "  - {name: t%d, sources: [\"127.%d.%d.%d\"], limits: {connections: 64}%s}\n", i, 1 + int(i / 65536), int(i / 256) % 256, i % 256, creds == 1 ? sprintf(", credentials: {mock: true, role_name: r%d}", i) : "" }'
 } >"$work/many.yaml"
 "$work/imds-proxy" --config "$work/many.yaml" --listen 127.0.0.1:0 --admin-listen off --log-format json "$@" >/dev/null 2>"$work/log" &
 pid=$!
@@ -32,7 +36,13 @@ done
 rss() { awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } END { printf "%.1f MiB (anonymous %.1f, file %.1f)", v["VmRSS:"] / 1024, v["RssAnon:"] / 1024, v["RssFile:"] / 1024 }' "/proc/$pid/status"; }
 sleep "$idle"
 echo "$many tenants: idle RSS $(rss)"
-"$work/bench-askall" --proxy "$addr" --tenants "$many"
-echo "$many tenants: RSS after every tenant was asked 4 paths $(rss)"
+if [[ $creds == 1 ]]; then
+	"$work/bench-askall" --proxy "$addr" --tenants "$many" --credentials
+	asked="4 paths and its credentials"
+else
+	"$work/bench-askall" --proxy "$addr" --tenants "$many"
+	asked="4 paths"
+fi
+echo "$many tenants: RSS after every tenant was asked $asked $(rss)"
 sleep "$idle"
 echo "$many tenants: RSS $idle s later $(rss)"

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unique"
 )
 
 // interner gives the values that many tenants of one configuration hold
@@ -21,6 +22,10 @@ import (
 // one (merged, replaceFirst, slices.Clone), and interned slices have no
 // spare capacity, so append copies them.
 type interner struct {
+	// canon, when set, gives a string its canonical copy beyond this
+	// interner's own (unique.Make's, for copies of live instances that
+	// arrive one at a time).
+	canon    func(string) string
 	strs     map[string]string
 	lists    map[string][]string
 	prefixes map[string][]netip.Prefix
@@ -86,8 +91,24 @@ func (n *interner) str(s string) string {
 	if v, ok := n.strs[s]; ok {
 		return v
 	}
+	if n.canon != nil {
+		s = n.canon(s)
+	}
 	n.strs[s] = s
 	return s
+}
+
+// Intern gives the copy's values that copies of other instances (or the
+// next copy of this one) hold alike one backing string: the region, the
+// zone, the account, the AMI, the VPC, the subnet, the key pair's public
+// key, tags. Copies arrive one at a time from each tenant's refresher, so
+// strings are shared through unique.Make, whose table forgets a string no
+// copy holds any more. Lists and maps are shared within the copy only.
+func (m *Mirrored) Intern() {
+	n := newInterner()
+	n.canon = func(s string) string { return unique.Make(s).Value() }
+	n.instance(&m.Instance)
+	n.strings(&m.InstanceProfileARN, &m.InstanceProfileID, &m.State)
 }
 
 // list is an empty list as it is (nil stays nil), else the first list

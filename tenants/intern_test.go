@@ -83,3 +83,41 @@ tenants:
 		t.Errorf("a's block devices %v, want %v", ai.BlockDevices, want)
 	}
 }
+
+// TestMirroredInternShares checks that copies of two live instances,
+// fetched apart, share one backing string for the values they hold alike
+// and keep their own ones.
+func TestMirroredInternShares(t *testing.T) {
+	copyOf := func(id string) *tenants.Mirrored {
+		// Built from bytes, as decoded responses are: no two strings
+		// share storage to begin with.
+		s := func(v string) string { return string([]byte(v)) }
+		return &tenants.Mirrored{
+			Instance: tenants.Instance{ID: s(id), Region: s("eu-west-1"), AvailabilityZone: s("eu-west-1a"),
+				PublicKey: s("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample shared-key"),
+				Tags:      map[string]string{s("team"): s("platform")},
+				Interfaces: []tenants.Interface{{MAC: s("02:00:00:00:00:" + id[len(id)-2:]), SubnetID: s("subnet-0123456789abcdef0"),
+					SecurityGroups: []string{s("web")}}}},
+			InstanceProfileARN: s("arn:aws:iam::111122223333:instance-profile/web"),
+		}
+	}
+	a, b := copyOf("i-0000000000000aa"), copyOf("i-0000000000000bb")
+	a.Intern()
+	b.Intern()
+	for _, s := range []struct{ name, a, b string }{
+		{"region", a.Instance.Region, b.Instance.Region},
+		{"zone", a.Instance.AvailabilityZone, b.Instance.AvailabilityZone},
+		{"public key", a.Instance.PublicKey, b.Instance.PublicKey},
+		{"tag value", a.Instance.Tags["team"], b.Instance.Tags["team"]},
+		{"subnet", a.Instance.Primary().SubnetID, b.Instance.Primary().SubnetID},
+		{"security group", a.Instance.Primary().SecurityGroups[0], b.Instance.Primary().SecurityGroups[0]},
+		{"instance profile", a.InstanceProfileARN, b.InstanceProfileARN},
+	} {
+		if s.a != s.b || unsafe.StringData(s.a) != unsafe.StringData(s.b) {
+			t.Errorf("%s: %q and %q are not one string", s.name, s.a, s.b)
+		}
+	}
+	if a.Instance.ID == b.Instance.ID || a.Instance.Primary().MAC == b.Instance.Primary().MAC {
+		t.Errorf("own values changed: %s %s", a.Instance.ID, a.Instance.Primary().MAC)
+	}
+}

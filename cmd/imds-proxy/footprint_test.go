@@ -10,7 +10,8 @@ package main
 //	go test -run='^$' -bench=Footprint -benchtime=1x ./cmd/imds-proxy/
 //
 // The -asked cases first ask every tenant a few paths, as a load across
-// the whole host does: each tenant then holds its rendered catalogue.
+// the whole host does: each tenant then holds its rendered catalogue (and,
+// with -roles, has been served its credentials and iam/info).
 //	FOOTPRINT_HEAP=/tmp/heap go test -run='^$' -bench=Footprint/10000 -benchtime=1x ./cmd/imds-proxy/
 //
 // FOOTPRINT_HEAP writes a heap profile of each loaded configuration to
@@ -24,6 +25,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,12 @@ func liveHeap() uint64 {
 // configuration (heap-bytes/tenant), the configuration's own share
 // (config-bytes/tenant) and the goroutines it keeps.
 func BenchmarkFootprint(b *testing.B) {
+	// serve signs identity documents: a tenant's catalogue then holds what
+	// signing needs.
+	signer, err := handlers.NewSigner(nil, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, asked := range []bool{false, true} {
 		for _, withRoles := range []bool{false, true} {
 			for _, n := range []int{1000, 10000} {
@@ -92,13 +100,13 @@ func BenchmarkFootprint(b *testing.B) {
 						b.StartTimer()
 						creds := newCredentialCache(ctx, benchProfile, nil, zerolog.Nop(), handlers.NewMetrics(), cache.Options{})
 						creds.Load(cfg)
-						srv, err := handlers.New(cfg, handlers.Options{Credentials: creds})
+						srv, err := handlers.New(cfg, handlers.Options{Credentials: creds, Signer: signer})
 						if err != nil {
 							b.Fatal(err)
 						}
 						b.StopTimer()
 						if asked {
-							askEveryTenant(b, srv, n)
+							askEveryTenant(b, srv, n, withRoles)
 						}
 						loaded := liveHeap()
 						if f := os.Getenv("FOOTPRINT_HEAP"); f != "" {
@@ -119,11 +127,16 @@ func BenchmarkFootprint(b *testing.B) {
 }
 
 // askEveryTenant asks each of manyTenants' n tenants, from its own
-// address, the paths an SDK and ec2-metadata ask most.
-func askEveryTenant(b *testing.B, srv http.Handler, n int) {
+// address, the paths an SDK and ec2-metadata ask most; withRoles, its
+// role's credentials and iam/info too.
+func askEveryTenant(b *testing.B, srv http.Handler, n int, withRoles bool) {
 	paths := []string{"/latest/meta-data/instance-id", "/latest/meta-data/", "/latest/dynamic/instance-identity/document", "/latest/meta-data/placement/region"}
 	for i := range n {
-		for _, p := range paths {
+		asked := paths
+		if withRoles {
+			asked = append(slices.Clip(paths), fmt.Sprintf("/latest/meta-data/iam/security-credentials/r%d", i), "/latest/meta-data/iam/info")
+		}
+		for _, p := range asked {
 			r := httptest.NewRequest(http.MethodGet, p, nil)
 			r.Host = "169.254.169.254"
 			r.RemoteAddr = fmt.Sprintf("127.%d.%d.%d:40000", 1+i/65536, i/256%256, i%256)
@@ -131,6 +144,9 @@ func askEveryTenant(b *testing.B, srv http.Handler, n int) {
 			srv.ServeHTTP(w, r)
 			if w.Code != http.StatusOK {
 				b.Fatalf("tenant %d %s: %d %s", i, p, w.Code, w.Body)
+			}
+			if strings.Contains(p, "/security-credentials/") && !strings.Contains(w.Body.String(), `"Code" : "Success"`) {
+				b.Fatalf("tenant %d %s: %s", i, p, w.Body) // IMDS answers 200 with a failure too
 			}
 		}
 	}
