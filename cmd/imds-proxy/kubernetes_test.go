@@ -194,7 +194,12 @@ tenants:
 	}
 	upstream.mu.Unlock()
 
-	// A claim its namespace refuses: 403 at every request, one log line.
+	// A claim its namespace refuses: one log line once the pod is applied
+	// (a moment after the API server has it), 403 at every request, and
+	// no more lines for them.
+	for deadline := time.Now().Add(10 * time.Second); logs.count("pod jobs/x claims tenant web") == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for range 3 {
 		if code, body := get("127.0.0.34", "meta-data/instance-id"); code != http.StatusForbidden {
 			t.Errorf("a pod whose namespace refuses its claim: %d %q, want 403", code, body)
