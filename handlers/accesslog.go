@@ -3,7 +3,9 @@ package handlers
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
@@ -66,6 +68,7 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		path = path[:maxLoggedPath]
 	}
 	var src [64]byte // the address, written without allocating
+	var dur [24]byte
 	tenant := ""
 	if x.site != nil {
 		tenant = x.site.tenant.Name
@@ -77,8 +80,35 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		Int("status", x.answered()).
 		Int("bytes", x.bytes).
 		Str("imds", versionNames[x.version()]).
-		Dur("dur_ms", s.opts.Now().Sub(x.start)).
+		RawJSON("dur_ms", appendMillis(dur[:0], s.opts.Now().Sub(x.start))).
 		Msg("")
+}
+
+// appendMillis appends d in milliseconds as a JSON number, to the
+// nanosecond, as zerolog's Dur writes it ("0.155666", "12", "-0.5") but
+// without formatting a float, which was a tenth of the access line's cost.
+func appendMillis(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		b = append(b, '-')
+		d = -d // the most negative Duration stays negative: uint64 below reads it right
+	}
+	ns := uint64(d)
+	b = strconv.AppendUint(b, ns/1e6, 10)
+	frac := ns % 1e6
+	if frac == 0 {
+		return b
+	}
+	digits := 6
+	for frac%10 == 0 {
+		frac /= 10
+		digits--
+	}
+	b = append(b, '.')
+	for p := uint64(1e5); digits > 0; p /= 10 {
+		b = append(b, byte('0'+(ns%1e6)/p%10))
+		digits--
+	}
+	return b
 }
 
 // appendAddr appends a as a.String() writes it ("invalid IP" for the zero

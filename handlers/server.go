@@ -276,15 +276,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.recoverPanic(x, r)
 	w.Header()["Server"] = serverHeader
 	st := s.state.Load()
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	c := s.conn(r)
+	var m *connMemo
+	peerOK := true
+	if c != nil {
+		x.peer, m = c.src, &c.memo
+		if m.st != st {
+			*m = connMemo{st: st}
+		}
+	} else {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		x.peer, peerOK = peer.Addr().Unmap(), err == nil
+	}
 	switch {
-	case err != nil || !hostAllowed(r.Host, st.hosts) || fromBrowser(r):
+	case !peerOK || !m.hostAllowed(r.Host, st.hosts) || fromBrowser(r):
 		x.refuse(http.StatusForbidden)
 	default:
-		x.peer = peer.Addr().Unmap()
 		var t *tenants.Tenant
 		var ok, throttled bool
-		st, t, ok, throttled = s.resolve(r, x, st, r.Header["X-Forwarded-For"])
+		st, t, ok, throttled = s.resolveFor(r, x, st, r.Header["X-Forwarded-For"], m)
 		switch {
 		case throttled:
 			x.refuse(http.StatusTooManyRequests)
@@ -293,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
 			x.refuse(http.StatusForbidden)
-		case !s.sources.allow(x.src, t.Limits, x.start):
+		case !s.allow(c, x, t.Limits):
 			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
@@ -307,6 +317,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// conn is the connection r arrived on, if this server's Listener admitted
+// it (and ConnContext put it in the context); nil otherwise, as for a
+// request made in a test.
+func (s *Server) conn(r *http.Request) *limitedConn {
+	c, ok := connFrom(r.Context()).(*limitedConn)
+	if !ok || c.s != s {
+		return nil
+	}
+	return c
+}
+
+// hostAllowed is the package's hostAllowed, remembered for the connection:
+// a client sends the same Host with every request. m may be nil.
+func (m *connMemo) hostAllowed(host string, extra []string) bool {
+	if m != nil && m.hostOK && m.host == host {
+		return true
+	}
+	if !hostAllowed(host, extra) {
+		return false
+	}
+	if m != nil {
+		m.host, m.hostOK = host, true
+	}
+	return true
+}
+
+// allow takes one request from the budget of x.src. A connection's own
+// peer uses the limiter its admission found, without looking it up.
+func (s *Server) allow(c *limitedConn, x *exchange, l tenants.Limits) bool {
+	if c != nil && c.source != nil && x.src == c.src {
+		return s.sources.allowSource(c.shard, c.source, l, x.start)
+	}
+	return s.sources.allow(x.src, l, x.start)
+}
+
 // resolve sets x.src, the client (x.peer, or whom a trusted proxy's
 // X-Forwarded-For names), and finds its tenant. An unknown address within
 // its rate is held for the Docker watch (waitForSource) and looked up again
@@ -314,8 +359,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // so that an address asking in a loop never takes the waiters a container
 // just started needs.
 func (s *Server) resolve(r *http.Request, x *exchange, st *state, xff []string) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+	return s.resolveFor(r, x, st, xff, nil)
+}
+
+// resolveFor is resolve for a request on a connection whose memo is m
+// (nil: none): a tenant found for the connection's own peer is remembered
+// there for the connection's next requests in st.
+func (s *Server) resolveFor(r *http.Request, x *exchange, st *state, xff []string, m *connMemo) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+	if m != nil && m.tenant != nil && len(xff) == 0 {
+		x.src = x.peer
+		return st, m.tenant, true, false
+	}
 	x.src = st.resolver.Client(x.peer, xff)
 	if t, _, ok = st.resolver.Lookup(x.src); ok {
+		if m != nil && x.src == x.peer {
+			m.tenant = t
+		}
 		return st, t, true, false
 	}
 	if !s.sources.allow(x.src, unknownLimits(), x.start) {
