@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -56,6 +57,11 @@ func (s *Server) quietly(e *zerolog.Event) *zerolog.Event {
 // value: tokens travel in headers. A request served no tenant is logged
 // within the budget of lines about unknown sources.
 func (s *Server) logAccess(x *exchange, r *http.Request) {
+	s.logAccessOn(x, r, s.conn(r))
+}
+
+// logAccessOn is logAccess for a request on c, which may be nil.
+func (s *Server) logAccessOn(x *exchange, r *http.Request, c *limitedConn) {
 	e := s.log.Info()
 	if x.site == nil {
 		e = s.quietly(e)
@@ -73,6 +79,10 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 	if x.site != nil {
 		tenant = x.site.tenant.Name
 	}
+	end := s.opts.Now()
+	if c != nil {
+		e = e.Ctx(c.memo.stamp(end))
+	}
 	e.Str("tenant", tenant).
 		Bytes("src", appendAddr(src[:0], x.src)).
 		Str("method", r.Method).
@@ -80,8 +90,38 @@ func (s *Server) logAccess(x *exchange, r *http.Request) {
 		Int("status", x.answered()).
 		Int("bytes", x.bytes).
 		Str("imds", versionNames[x.version()]).
-		RawJSON("dur_ms", appendMillis(dur[:0], s.opts.Now().Sub(x.start))).
+		RawJSON("dur_ms", appendMillis(dur[:0], end.Sub(x.start))).
 		Msg("")
+}
+
+// loggedAtKey is the context key of LoggedAt.
+type loggedAtKey struct{}
+
+// LoggedAt is when an access-log line was taken, if ctx is its event's
+// context (zerolog's Event.GetCtx): a timestamp hook stamps the line with
+// it rather than read the clock once more. A clock read is not free
+// (measured: 0.26 to 0.86 µs on a busy VM, where the whole request takes
+// a few µs of the proxy's own CPU), and the line has read it already for
+// dur_ms.
+func LoggedAt(ctx context.Context) (time.Time, bool) {
+	if ctx == nil {
+		return time.Time{}, false
+	}
+	at, ok := ctx.Value(loggedAtKey{}).(*time.Time)
+	if !ok {
+		return time.Time{}, false
+	}
+	return *at, true
+}
+
+// stamp sets the time of the connection's current access line and returns
+// the context LoggedAt reads it from, made once a connection.
+func (m *connMemo) stamp(at time.Time) context.Context {
+	if m.atCtx == nil {
+		m.atCtx = context.WithValue(context.Background(), loggedAtKey{}, &m.at)
+	}
+	m.at = at
+	return m.atCtx
 }
 
 // appendMillis appends d in milliseconds as a JSON number, to the

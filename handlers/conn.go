@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -96,6 +97,11 @@ type connMemo struct {
 	host   string // a Host header allowed in st, if hostOK
 	hostOK bool
 	tenant *tenants.Tenant // the peer's tenant in st; nil: not known yet
+
+	// The time of the connection's current access line (stamp), and the
+	// context LoggedAt finds it in; kept across configurations.
+	at    time.Time
+	atCtx context.Context
 }
 
 // Read marks an idle connection busy as soon as its next request arrives,

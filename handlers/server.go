@@ -282,7 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c != nil {
 		x.peer, m = c.src, &c.memo
 		if m.st != st {
-			*m = connMemo{st: st}
+			m.st, m.host, m.hostOK, m.tenant = st, "", false, nil
 		}
 	} else {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -309,7 +309,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.route(x, r)
 		}
 	}
-	s.logAccess(x, r)
+	s.logAccessOn(x, r, c)
 	if x.site != nil {
 		x.site.counts.add(x)
 	} else {

@@ -102,7 +102,11 @@ type stampedSecond struct {
 
 func (h *timestampMs) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	var b [48]byte
-	e.Bytes(zerolog.TimestampFieldName, h.appendStamp(b[:0], time.Now()))
+	now, ok := handlers.LoggedAt(e.GetCtx()) // an access line has read the clock already
+	if !ok {
+		now = time.Now()
+	}
+	e.Bytes(zerolog.TimestampFieldName, h.appendStamp(b[:0], now))
 }
 
 // appendStamp appends now in logTimeFormat to b.
