@@ -102,6 +102,13 @@ type connMemo struct {
 	// context LoggedAt finds it in; kept across configurations.
 	at    time.Time
 	atCtx context.Context
+
+	// The fields of the connection's last access line (accessFields);
+	// its key names the tenant's site, which a reload replaces.
+	access struct {
+		key    accessKey
+		fields []byte
+	}
 }
 
 // Read marks an idle connection busy as soon as its next request arrives,

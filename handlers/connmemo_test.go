@@ -75,6 +75,24 @@ func TestKeepAliveRequests(t *testing.T) {
 		}
 	}
 	stamps.mu.Unlock()
+	// The lines after the first reuse its fields: they must read alike.
+	lines := logLines(t, &logged)
+	for i, l := range lines {
+		want := map[string]any{"tenant": "full", "src": "127.0.0.2", "method": "GET",
+			"path": "/latest/meta-data/instance-id", "status": 200.0, "bytes": 19.0, "imds": "v1"}
+		if i == 3 {
+			want["tenant"], want["status"] = "", 403.0
+			delete(want, "bytes") // the 403 page's
+		}
+		for k, v := range want {
+			if l[k] != v {
+				t.Errorf("line %d: %s = %#v, want %#v", i, k, l[k], v)
+			}
+		}
+		if _, ok := l["dur_ms"].(float64); !ok {
+			t.Errorf("line %d: dur_ms %#v", i, l["dur_ms"])
+		}
+	}
 
 	// A reload that gives 127.0.0.2 to no tenant: a connection's next
 	// request is refused, although its first was served. (A refusal

@@ -100,7 +100,8 @@ type Server struct {
 	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
 	waiters sourceWaiters
-	shapes  *layouts // catalogue layouts shared by tenants of one shape
+	shapes  *layouts                      // catalogue layouts shared by tenants of one shape
+	since   func(time.Time) time.Duration // time since a reading of opts.Now
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -150,8 +151,12 @@ type view struct {
 // New returns a Server for cfg; nil cfg: a server that refuses every
 // source until its first Load.
 func New(cfg *tenants.Config, opts Options) (*Server, error) {
+	since := time.Since // reads only the monotonic clock: half a time.Now
 	if opts.Now == nil {
 		opts.Now = time.Now
+	} else {
+		now := opts.Now
+		since = func(t time.Time) time.Duration { return now().Sub(t) }
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
@@ -168,7 +173,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = 10 * time.Minute
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, since: since}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.waiters = make(sourceWaiters, MaxSourceWaiters)
 	s.shapes = &layouts{}
@@ -290,6 +295,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !peerOK || !m.hostAllowed(r.Host, st.hosts) || fromBrowser(r):
+		x.src = x.peer // for the log: who sent it, as far as known
 		x.refuse(http.StatusForbidden)
 	default:
 		var t *tenants.Tenant
