@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
@@ -18,6 +19,8 @@ type CredentialDocuments struct {
 	Retrieved  time.Time
 	AccountID  string
 	KeyID      string // masked access key id, for logs and status
+
+	imdsLength []string // Content-Length of IMDS, rendered with it
 }
 
 // RenderCredentials renders credentials in the two documents clients read.
@@ -47,6 +50,7 @@ func RenderCredentials(c tenants.Credentials) *CredentialDocuments {
 		fields = append(fields, str("AccountId", c.AccountID))
 	}
 	r.Container = document(fields...)
+	r.imdsLength = []string{strconv.Itoa(len(r.IMDS))}
 	return r
 }
 
@@ -73,7 +77,11 @@ func (s *Server) serveCredentials(x *exchange, r *http.Request) {
 		x.reply(http.StatusOK, textPlainHeader, failureDocument(err, s.opts.Now()))
 		return
 	}
-	x.reply(http.StatusOK, textPlainHeader, c.IMDS)
+	if c.imdsLength == nil { // made by hand, not by RenderCredentials
+		x.reply(http.StatusOK, textPlainHeader, c.IMDS)
+		return
+	}
+	x.replyLength(http.StatusOK, textPlainHeader, c.IMDS, c.imdsLength)
 }
 
 // serveIAMInfo renders iam/info with the account the credentials belong to,
