@@ -102,6 +102,26 @@ type Server struct {
 	waiters sourceWaiters
 	shapes  *layouts                      // catalogue layouts shared by tenants of one shape
 	since   func(time.Time) time.Duration // time since a reading of opts.Now
+	dates   dateHeader
+}
+
+// dateHeader is the Date header of responses, formatted once a second.
+type dateHeader struct{ cur atomic.Pointer[stampedDate] }
+
+type stampedDate struct {
+	unix  int64
+	value []string // read by net/http, never written
+}
+
+// at is the Date header value for t, in http.TimeFormat.
+func (d *dateHeader) at(t time.Time) []string {
+	unix := t.Unix()
+	if c := d.cur.Load(); c != nil && c.unix == unix {
+		return c.value
+	}
+	c := &stampedDate{unix: unix, value: []string{t.UTC().Format(http.TimeFormat)}}
+	d.cur.Store(c)
+	return c.value
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -279,7 +299,9 @@ func (st *state) site(name string) *site {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: s.opts.Now()}
 	defer s.recoverPanic(x, r)
-	w.Header()["Server"] = serverHeader
+	h := w.Header()
+	h["Server"] = serverHeader
+	h["Date"] = s.dates.at(x.start) // else net/http reads the clock again and formats it
 	st := s.state.Load()
 	c := s.conn(r)
 	var m *connMemo
