@@ -28,29 +28,59 @@ var jsonHeader = []string{"application/json"}
 // source refused more than a few times (containerFailureBurst) is answered
 // 429 with Retry-After, whatever it sends, until it has waited.
 func (s *Server) ContainerCredentials() http.Handler {
+	return s.credentialsEndpoint(s.serveContainer, false)
+}
+
+// credentialsEndpoint is what the three credentials endpoints (container,
+// ECS, Pod Identity) share around serve: the exchange, recovery from a
+// panic, the access log line and the counts, of the tenant served or, with
+// countUnknown, of the unknown sources.
+func (s *Server) credentialsEndpoint(serve func(*exchange, *http.Request), countUnknown bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
-		s.serveContainer(x, r)
+		defer s.recoverPanic(x, r)
+		serve(x, r)
 		s.logAccess(x, r)
-		if x.site != nil {
+		switch {
+		case x.site != nil:
 			x.site.counts.add(x)
+		case countUnknown:
+			s.metrics.unknown.Add(1)
 		}
 	})
 }
 
-func (s *Server) serveContainer(x *exchange, r *http.Request) {
-	st := s.state.Load()
-	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		x.peer = peer.Addr().Unmap()
-		x.src = x.peer
+// refuseCredentialsRequest answers what the credentials endpoints refuse
+// alike before anything else is looked at, and reports whether it did: a
+// connection without a source address, a path other than the endpoint's
+// (pathOK false; where says where the credentials are), a method other
+// than GET or HEAD, a browser's request. It sets the exchange's source.
+func refuseCredentialsRequest(x *exchange, r *http.Request, pathOK bool, where string) bool {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		x.jsonError(http.StatusForbidden, "AccessDenied", "no source address")
+		return true
 	}
+	x.peer = peer.Addr().Unmap()
+	x.src = x.peer
 	switch {
-	case r.URL.Path != ContainerPath:
-		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are at "+ContainerPath)
-		return
+	case !pathOK:
+		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are "+where)
+		return true
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		x.Header()["Allow"] = []string{"GET, HEAD"}
 		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+		return true
+	case fromBrowser(r):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
+		return true
+	}
+	return false
+}
+
+func (s *Server) serveContainer(x *exchange, r *http.Request) {
+	st := s.state.Load()
+	if refuseCredentialsRequest(x, r, r.URL.Path == ContainerPath, "at "+ContainerPath) {
 		return
 	}
 	if wait := s.sources.failureWait(x.src); wait > 0 {

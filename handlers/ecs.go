@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"net/http"
-	"net/netip"
 	"strings"
 )
 
@@ -22,38 +21,14 @@ const ECSPathPrefix = "/v2/credentials"
 // source no tenant lists gets 403. The answer is the container credentials
 // document with the tenant's RoleArn, as ECS sends it.
 func (s *Server) ECSCredentials() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
-		defer s.recoverPanic(x, r)
-		s.serveECS(x, r)
-		s.logAccess(x, r)
-		if x.site != nil {
-			x.site.counts.add(x)
-		} else {
-			s.metrics.unknown.Add(1)
-		}
-	})
+	return s.credentialsEndpoint(s.serveECS, true)
 }
 
 func (s *Server) serveECS(x *exchange, r *http.Request) {
 	st := s.state.Load()
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "no source address")
-		return
-	}
-	x.peer = peer.Addr().Unmap()
-	x.src = x.peer // for the log of an early refusal; resolve sets it again
-	switch {
-	case r.URL.Path != ECSPathPrefix && !strings.HasPrefix(r.URL.Path, ECSPathPrefix+"/"):
-		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are below "+ECSPathPrefix+"/")
-		return
-	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		x.Header()["Allow"] = []string{"GET, HEAD"}
-		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-		return
-	case fromBrowser(r):
-		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
+	// x.src is set for the log of an early refusal; resolve sets it again.
+	below := r.URL.Path == ECSPathPrefix || strings.HasPrefix(r.URL.Path, ECSPathPrefix+"/")
+	if refuseCredentialsRequest(x, r, below, "below "+ECSPathPrefix+"/") {
 		return
 	}
 	// No X-Forwarded-For: the ECS endpoint believes only the connection.

@@ -80,35 +80,11 @@ const tokenRefusal = "send the pod's service account token for audience " + PodI
 // whose IMDS is disabled, 429 past a rate, 503 when the API server or
 // the credentials cannot be had (SDKs retry 5xx).
 func (s *Server) PodIdentityCredentials() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{ResponseWriter: w, start: s.opts.Now(), container: true, route: routeContainer}
-		defer s.recoverPanic(x, r)
-		s.servePodIdentity(x, r)
-		s.logAccess(x, r)
-		if x.site != nil {
-			x.site.counts.add(x)
-		}
-	})
+	return s.credentialsEndpoint(s.servePodIdentity, false)
 }
 
 func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "no source address")
-		return
-	}
-	x.peer = peer.Addr().Unmap()
-	x.src = x.peer
-	switch {
-	case r.URL.Path != PodIdentityPath:
-		x.jsonError(http.StatusNotFound, "NotFound", "the credentials are at "+PodIdentityPath)
-		return
-	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		x.Header()["Allow"] = []string{"GET, HEAD"}
-		x.jsonError(http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-		return
-	case fromBrowser(r):
-		x.jsonError(http.StatusForbidden, "AccessDenied", "browsers are refused")
+	if refuseCredentialsRequest(x, r, r.URL.Path == PodIdentityPath, "at "+PodIdentityPath) {
 		return
 	}
 	if wait := s.sources.failureWait(x.src); wait > 0 {
