@@ -33,7 +33,7 @@ func (s *Server) ContainerCredentials() http.Handler {
 		s.serveContainer(x, r)
 		s.logAccess(x, r)
 		if x.site != nil {
-			x.site.counts.add(x)
+			x.site.kept.counts.add(x)
 		}
 	})
 }

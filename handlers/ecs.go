@@ -28,7 +28,7 @@ func (s *Server) ECSCredentials() http.Handler {
 		s.serveECS(x, r)
 		s.logAccess(x, r)
 		if x.site != nil {
-			x.site.counts.add(x)
+			x.site.kept.counts.add(x)
 		} else {
 			s.metrics.unknown.Add(1)
 		}

@@ -86,7 +86,7 @@ func (s *Server) PodIdentityCredentials() http.Handler {
 		s.servePodIdentity(x, r)
 		s.logAccess(x, r)
 		if x.site != nil {
-			x.site.counts.add(x)
+			x.site.kept.counts.add(x)
 		}
 	})
 }
