@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"math"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -29,8 +27,8 @@ type memoryLimit struct {
 }
 
 const (
-	// autoMemoryFloor is the least resident size auto aims at: what a few
-	// thousand tenants need, with room for a burst of connections.
+	// autoMemoryFloor is the least limit auto sets: what a few thousand
+	// tenants need, with room for a burst of connections.
 	autoMemoryFloor = 64 << 20
 	// autoMemoryPerTenant is what auto allows each tenant above the floor:
 	// about 1.5 times the live heap of a tenant that was asked its metadata
@@ -90,56 +88,22 @@ func parseSize(v string) (int64, error) {
 // limit is the limit to set for a configuration of n tenants; 0: none.
 // auto leaves a GOMEMLIMIT of the environment (goMemLimit) to the runtime,
 // which has applied it already.
-//
-// auto aims at the process's resident size, not at the Go runtime's
-// memory alone: the program's own pages mapped from its file (code, read-
-// only data; fileResident bytes, RssFile) count in it too, and no limit of
-// the runtime reaches them, so they are taken off the runtime's share, up
-// to a quarter of it.
-func (m memoryLimit) limit(tenants int, goMemLimit bool, fileResident int64) int64 {
+func (m memoryLimit) limit(tenants int, goMemLimit bool) int64 {
 	if !m.auto {
 		return m.bytes
 	}
 	if goMemLimit {
 		return 0
 	}
-	goal := max(autoMemoryFloor, int64(tenants)*autoMemoryPerTenant)
-	return goal - min(max(fileResident, 0), goal/4)
+	return max(autoMemoryFloor, int64(tenants)*autoMemoryPerTenant)
 }
 
 // apply sets the runtime's limit for a configuration of n tenants, at
 // start and at every reload; it returns the limit set, 0 if none.
 func (m memoryLimit) apply(tenants int, goMemLimit bool) int64 {
-	var file int64
-	if m.auto && !goMemLimit {
-		file = residentFile()
-	}
-	l := m.limit(tenants, goMemLimit, file)
+	l := m.limit(tenants, goMemLimit)
 	if l > 0 {
 		debug.SetMemoryLimit(l)
 	}
 	return l
-}
-
-// residentFile is the process's resident pages mapped from files (RssFile
-// in /proc/self/status), in bytes; 0 where the system does not say.
-func residentFile() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "RssFile:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		if err != nil || kb < 0 {
-			return 0
-		}
-		return kb << 10
-	}
-	return 0
 }

@@ -1,25 +1,18 @@
 package main
 
-import (
-	"os"
-	"testing"
-)
+import "testing"
 
 func TestMemoryLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name, flag string
 		tenants    int
 		goMemLimit bool
-		file       int64 // resident file pages
 		want       int64
 		wantErr    bool
 	}{
 		{name: "auto few tenants", flag: "auto", tenants: 10, want: 64 << 20},
 		{name: "auto 10,000 tenants", flag: "auto", tenants: 10000, want: 64 << 20},
 		{name: "auto 100,000 tenants", flag: "auto", tenants: 100000, want: 100000 * 6 << 10},
-		{name: "auto less the program's file", flag: "auto", tenants: 10000, file: 16 << 20, want: 48 << 20},
-		{name: "auto less a quarter at most", flag: "auto", tenants: 10, file: 40 << 20, want: 48 << 20},
-		{name: "explicit keeps the program's file", flag: "256MiB", file: 16 << 20, want: 256 << 20},
 		{name: "auto leaves GOMEMLIMIT", flag: "auto", tenants: 10, goMemLimit: true, want: 0},
 		{name: "off", flag: "off", tenants: 10, want: 0},
 		{name: "MiB", flag: "256MiB", tenants: 10, want: 256 << 20},
@@ -39,19 +32,9 @@ func TestMemoryLimit(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if got := m.limit(tc.tenants, tc.goMemLimit, tc.file); got != tc.want {
+			if got := m.limit(tc.tenants, tc.goMemLimit); got != tc.want {
 				t.Errorf("limit(%d) = %d, want %d", tc.tenants, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestResidentFile(t *testing.T) {
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("no /proc/self/status here")
-	}
-	// The test binary's code runs: some of it is resident.
-	if n := residentFile(); n <= 0 || n%1024 != 0 {
-		t.Errorf("residentFile() = %d, want a positive count of KiB", n)
 	}
 }
