@@ -31,7 +31,7 @@ help:
 	@echo 'e2e-docker  as root, on a Docker Engine: the image, the compose story, AWS CLI, boto3 and curl in containers (CI runs it after e2e)'
 	@echo 'e2e-kube    as root: a real kube-apiserver and etcd (scripts/kube/build.sh), pods in namespaces, IMDS, ECS and Pod Identity (CI runs it after e2e-docker)'
 	@echo 'fuzz        $(FUZZTIME_LONG) of each fuzz target'
-	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready), then scripts/bench-wrk.sh'
+	@echo 'bench       benchmarks of $(BENCH_PKGS), 5 runs each (benchstat-ready), scripts/bench-rss.sh, then scripts/bench-wrk.sh: one table of every figure'
 	@echo 'vet         go vet'
 	@echo 'fmt-check   fail if gofmt would change a file'
 	@echo 'docker      build the image $(IMAGE):$(VERSION) (FROM scratch, no registry needed)'
@@ -141,14 +141,17 @@ fuzz-run:
 	done
 
 # bench: the in-process benchmarks (the ratios against a bare net/http
-# server, the handlers, resolution, the footprint at 10,000 tenants), then
-# the same ratios with wrk as the client (servers and wrk pinned apart,
-# medians of alternating rounds, the 10k-vs-1 tenant ratio and the RSS at
-# 10,000 tenants).
+# server, the handlers, resolution, the footprint at 10,000 tenants), the
+# RSS at 10,000 tenants, then the same ratios with wrk as the client
+# (servers and wrk pinned apart, medians of alternating rounds, server CPU
+# time per request, Amazon's IMDS mock where it builds, the 10k-vs-1
+# tenant ratio), ending with one table of every figure, wrk and in process.
+BENCH_OUT ?= bin/bench-inprocess.txt
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=5 $(BENCH_PKGS)
-	scripts/bench-wrk.sh
+	@mkdir -p $(dir $(BENCH_OUT))
+	bash -o pipefail -c "$(GO) test -run='^\$$' -bench=. -benchmem -count=5 $(BENCH_PKGS) | tee $(BENCH_OUT)"
 	scripts/bench-rss.sh
+	BENCH_INPROCESS=$(BENCH_OUT) scripts/bench-wrk.sh
 
 vet:
 	$(GO) vet ./...

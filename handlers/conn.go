@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
 type connKey struct{}
@@ -30,6 +33,11 @@ func connFrom(ctx context.Context) net.Conn {
 // and serves nobody, so when a source's cap or the server's ceiling is
 // reached, the one idle longest is closed to admit the new connection
 // rather than refuse it. Without the hook no connection counts as idle.
+//
+// net/http calls it twice a request (active, idle): it takes no lock and
+// touches no shared list, only the connection's own state. The rare
+// search for a connection to close (at a limit) walks the shard's
+// connections instead.
 func (s *Server) ConnState(nc net.Conn, cs http.ConnState) {
 	c, ok := nc.(*limitedConn)
 	if !ok || c.s != s {
@@ -37,9 +45,11 @@ func (s *Server) ConnState(nc net.Conn, cs http.ConnState) {
 	}
 	switch cs {
 	case http.StateIdle:
-		s.sources.idle(c)
+		// The order of idleness first, then the state that publishes it.
+		c.idleSeq.Store(s.sources.idleSeq.Add(1))
+		c.state.CompareAndSwap(connBusy, connIdle)
 	case http.StateActive, http.StateClosed, http.StateHijacked:
-		s.sources.busy(c)
+		c.state.CompareAndSwap(connIdle, connBusy)
 	}
 }
 
@@ -56,17 +66,49 @@ const (
 type limitedConn struct {
 	net.Conn
 	s       *Server
-	src     netip.Addr
-	unknown bool // no tenant lists src: counted in the unknown sources' share
-	capped  bool // counted against src's connection cap
+	src     netip.Addr // the peer, unmapped: parsed once, not per request
+	unknown bool       // no tenant lists src: counted in the unknown sources' share
+	capped  bool       // counted against src's connection cap
 	state   atomic.Int32
+	idleSeq atomic.Uint64 // when it last went idle, in the order of all connections
 	closed  atomic.Bool
 
-	// Guarded by the lock of src's shard, whose idle list this connection
-	// is on while idle.
-	idleSeq    uint64 // when it went idle, in the order of all connections
+	// On the list of its source's shard from admission to Close, guarded
+	// by the shard's lock.
 	prev, next *limitedConn
 	listed     bool
+
+	// The peer's request limiter, found at admission (capped connections
+	// only): it stays in its shard while this connection counts in its
+	// conns, so requests use it without a lookup.
+	shard  *sourceShard
+	source *source
+
+	// What the requests of this connection share, read and written only
+	// by the goroutine net/http serves it with (one request at a time).
+	memo connMemo
+}
+
+// connMemo is what one request on a connection worked out that the next
+// can reuse while the configuration is the same: the Host header checked
+// and the tenant the peer resolved to.
+type connMemo struct {
+	st     *state // the configuration the rest was worked out in
+	host   string // a Host header allowed in st, if hostOK
+	hostOK bool
+	tenant *tenants.Tenant // the peer's tenant in st; nil: not known yet
+
+	// The time of the connection's current access line (stamp), and the
+	// context LoggedAt finds it in; kept across configurations.
+	at    time.Time
+	atCtx context.Context
+
+	// The fields of the connection's last access line (accessFields);
+	// its key names the tenant's site, which a reload replaces.
+	access struct {
+		key    accessKey
+		fields []byte
+	}
 }
 
 // Read marks an idle connection busy as soon as its next request arrives,
@@ -101,7 +143,7 @@ func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
-// connList is a shard's idle connections, in the order they went idle.
+// connList is a shard's open connections, in the order they were admitted.
 type connList struct{ head, tail *limitedConn }
 
 func (l *connList) pushBack(c *limitedConn) {
@@ -131,14 +173,21 @@ func (l *connList) remove(c *limitedConn) {
 	c.prev, c.next, c.listed = nil, nil, false
 }
 
-// oldest is the connection of l idle longest that ok accepts, or nil.
+// oldest is the connection of l idle longest that ok accepts, or nil. It
+// walks every connection of the shard: it runs only at a limit, and keeps
+// ConnState, which runs twice a request, free of any list.
 func (l *connList) oldest(ok func(*limitedConn) bool) *limitedConn {
+	var best *limitedConn
+	var bestSeq uint64
 	for c := l.head; c != nil; c = c.next {
-		if c.state.Load() == connIdle && ok(c) {
-			return c
+		if c.state.Load() != connIdle || !ok(c) {
+			continue
+		}
+		if seq := c.idleSeq.Load(); best == nil || seq < bestSeq {
+			best, bestSeq = c, seq
 		}
 	}
-	return nil
+	return best
 }
 
 // ceiling bounds the connections open through every listener a Server
@@ -208,6 +257,9 @@ func (s *Server) admit(nc net.Conn) *limitedConn {
 	}
 	if c.capped && !s.reapUntil(func() (bool, *limitedConn) { return s.sources.open(c, limits, limit) }) {
 		return nil
+	}
+	if !c.capped {
+		s.sources.list(c) // open listed the others
 	}
 	displaceable := func(v *limitedConn) bool { return v.unknown || !c.unknown }
 	if !s.reapUntil(func() (bool, *limitedConn) {

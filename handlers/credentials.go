@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ type CredentialDocuments struct {
 	Retrieved  time.Time
 	AccountID  string
 	KeyID      string // masked access key id, for logs and status
+
+	imdsLength []string // Content-Length of IMDS, rendered with it
 
 	// The container endpoint's document is rendered on its first
 	// request: most tenants are never asked there, and with a role of its
@@ -46,8 +49,10 @@ func RenderCredentials(c tenants.Credentials) *CredentialDocuments {
 		str("Expiration", imdsTime(c.Expiration)),
 	}
 	spans := valueSpans(fields)
+	imds := document(fields...)
 	return &CredentialDocuments{
-		IMDS:       document(fields...),
+		IMDS:       imds,
+		imdsLength: []string{strconv.Itoa(len(imds))},
 		Expiration: c.Expiration,
 		Retrieved:  c.Retrieved,
 		AccountID:  c.AccountID,
@@ -100,7 +105,11 @@ func (s *Server) serveCredentials(x *exchange, r *http.Request) {
 		x.reply(http.StatusOK, textPlainHeader, failureDocument(err, s.opts.Now()))
 		return
 	}
-	x.reply(http.StatusOK, textPlainHeader, c.IMDS)
+	if c.imdsLength == nil { // made by hand, not by RenderCredentials
+		x.reply(http.StatusOK, textPlainHeader, c.IMDS)
+		return
+	}
+	x.replyLength(http.StatusOK, textPlainHeader, c.IMDS, c.imdsLength)
 }
 
 // serveIAMInfo renders iam/info with the account the credentials belong to,

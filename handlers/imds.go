@@ -211,7 +211,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e, ok := x.site.kept.events.Load().catalogue(x.view, s.opts.Now()).lookup(strings.TrimSuffix(rest, "/"), version)
+	e, ok := x.site.kept.events.Load().catalogue(x.view, x.start).lookup(strings.TrimSuffix(rest, "/"), version)
 	if !ok {
 		x.page(http.StatusNotFound)
 		return

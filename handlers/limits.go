@@ -53,9 +53,9 @@ type sources struct {
 }
 
 type sourceShard struct {
-	mu   sync.Mutex
-	m    map[netip.Addr]*source
-	idle connList // the idle connections of the shard's sources
+	mu    sync.Mutex
+	m     map[netip.Addr]*source
+	conns connList // the open connections of the shard's sources
 }
 
 type source struct {
@@ -90,13 +90,20 @@ func (sh *sourceShard) get(s *sources, a netip.Addr, l tenants.Limits, now time.
 		}
 		src = &source{limiter: rate.NewLimiter(rate.Limit(l.RequestsPerSecond), l.Burst), limits: l}
 		sh.m[a] = src
-	} else if src.limits != l {
+	}
+	src.touch(l, now)
+	return src
+}
+
+// touch updates the limits of src (after a reload) and when it was last
+// seen. The lock of its shard is held by the caller.
+func (src *source) touch(l tenants.Limits, now time.Time) {
+	if src.limits != l {
 		src.limiter.SetLimitAt(now, rate.Limit(l.RequestsPerSecond))
 		src.limiter.SetBurstAt(now, l.Burst)
 		src.limits = l
 	}
 	src.lastSeen = now
-	return src
 }
 
 // evict makes room in a full shard: sources idle for a minute go first;
@@ -127,6 +134,15 @@ func (s *sources) allow(a netip.Addr, l tenants.Limits, now time.Time) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.get(s, a, l, now).limiter.AllowN(now, 1)
+}
+
+// allowSource is allow for a source already found, in its shard sh: a
+// connection's peer, whose entry its open connection keeps in place.
+func (s *sources) allowSource(sh *sourceShard, src *source, l tenants.Limits, now time.Time) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	src.touch(l, now)
+	return src.limiter.AllowN(now, 1)
 }
 
 // failureWait is how long a source must wait before the container endpoint
@@ -165,8 +181,8 @@ func (s *sources) fail(a netip.Addr) {
 
 // open counts a new connection from c's source, refusing it past limit. At
 // the limit it offers the source's connection idle longest, already marked
-// and off the idle list, for the caller to close (Close takes this lock)
-// before trying again.
+// as reaped, for the caller to close (Close takes this lock) before trying
+// again. An admitted connection joins the shard's list.
 func (s *sources) open(c *limitedConn, l tenants.Limits, limit int) (bool, *limitedConn) {
 	now := s.now()
 	sh := s.shard(c.src)
@@ -175,17 +191,29 @@ func (s *sources) open(c *limitedConn, l tenants.Limits, limit int) (bool, *limi
 	src := sh.get(s, c.src, l, now)
 	if src.conns < limit {
 		src.conns++
+		sh.conns.pushBack(c)
+		c.shard, c.source = sh, src
 		return true, nil
 	}
-	return false, sh.reap(sh.idle.oldest(func(v *limitedConn) bool { return v.src == c.src }))
+	return false, sh.reap(sh.conns.oldest(func(v *limitedConn) bool { return v.src == c.src }))
 }
 
-// close gives back c's slot of its source and takes it off the idle list.
+// list puts a connection that counts against no source's cap (a trusted
+// proxy's) on its shard's list, where the search for an idle connection
+// to close finds it.
+func (s *sources) list(c *limitedConn) {
+	sh := s.shard(c.src)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.conns.pushBack(c)
+}
+
+// close gives back c's slot of its source and takes it off the list.
 func (s *sources) close(c *limitedConn) {
 	sh := s.shard(c.src)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.idle.remove(c)
+	sh.conns.remove(c)
 	if !c.capped {
 		return
 	}
@@ -194,38 +222,13 @@ func (s *sources) close(c *limitedConn) {
 	}
 }
 
-// idle puts a connection waiting for its next request on its shard's idle
-// list.
-func (s *sources) idle(c *limitedConn) {
-	sh := s.shard(c.src)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if c.closed.Load() || !c.state.CompareAndSwap(connBusy, connIdle) {
-		return
-	}
-	c.idleSeq = s.idleSeq.Add(1)
-	sh.idle.remove(c)
-	sh.idle.pushBack(c)
-}
-
-// busy takes a connection that is serving a request, or closing, off the
-// idle list.
-func (s *sources) busy(c *limitedConn) {
-	sh := s.shard(c.src)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	c.state.CompareAndSwap(connIdle, connBusy)
-	sh.idle.remove(c)
-}
-
-// reap marks c, idle on this shard, as closed to make room and takes it off
-// the idle list; nil if c is nil or its next request has just arrived. The
-// shard's lock is held by the caller.
+// reap marks c, idle on this shard, as closed to make room; nil if c is
+// nil or its next request has just arrived. The shard's lock is held by
+// the caller.
 func (sh *sourceShard) reap(c *limitedConn) *limitedConn {
 	if c == nil || !c.state.CompareAndSwap(connIdle, connReaped) {
 		return nil
 	}
-	sh.idle.remove(c)
 	return c
 }
 
@@ -238,8 +241,8 @@ func (s *sources) oldestIdle(ok func(*limitedConn) bool) *limitedConn {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		if c := sh.idle.oldest(ok); c != nil && (best == nil || c.idleSeq < bestSeq) {
-			best, bestSeq = sh, c.idleSeq
+		if c := sh.conns.oldest(ok); c != nil && (best == nil || c.idleSeq.Load() < bestSeq) {
+			best, bestSeq = sh, c.idleSeq.Load()
 		}
 		sh.mu.Unlock()
 	}
@@ -248,7 +251,7 @@ func (s *sources) oldestIdle(ok func(*limitedConn) bool) *limitedConn {
 	}
 	best.mu.Lock()
 	defer best.mu.Unlock()
-	return best.reap(best.idle.oldest(ok))
+	return best.reap(best.conns.oldest(ok))
 }
 
 // Len is the number of sources tracked.

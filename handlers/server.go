@@ -104,9 +104,30 @@ type Server struct {
 	ceiling ceiling
 	reload  sync.Mutex // serialises Load; readers never take it
 	waiters sourceWaiters
-	shapes  *layouts // catalogue layouts shared by tenants of one shape
+	shapes  *layouts                      // catalogue layouts shared by tenants of one shape
+	since   func(time.Time) time.Duration // time since a reading of opts.Now
+	dates   dateHeader
 	// podReviews are the Pod Identity endpoint's token reviews.
 	podReviews *podReviews
+}
+
+// dateHeader is the Date header of responses, formatted once a second.
+type dateHeader struct{ cur atomic.Pointer[stampedDate] }
+
+type stampedDate struct {
+	unix  int64
+	value []string // read by net/http, never written
+}
+
+// at is the Date header value for t, in http.TimeFormat.
+func (d *dateHeader) at(t time.Time) []string {
+	unix := t.Unix()
+	if c := d.cur.Load(); c != nil && c.unix == unix {
+		return c.value
+	}
+	c := &stampedDate{unix: unix, value: []string{t.UTC().Format(http.TimeFormat)}}
+	d.cur.Store(c)
+	return c.value
 }
 
 // state is one configuration, ready to serve; swapped whole by Load.
@@ -154,8 +175,12 @@ type view struct {
 // New returns a Server for cfg; nil cfg: a server that refuses every
 // source until its first Load.
 func New(cfg *tenants.Config, opts Options) (*Server, error) {
+	since := time.Since // reads only the monotonic clock: half a time.Now
 	if opts.Now == nil {
 		opts.Now = time.Now
+	} else {
+		now := opts.Now
+		since = func(t time.Time) time.Duration { return now().Sub(t) }
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
@@ -172,7 +197,7 @@ func New(cfg *tenants.Config, opts Options) (*Server, error) {
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = 10 * time.Minute
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, since: since}
 	s.unknown = warnLimiter{every: opts.WarnEvery, max: 4096}
 	s.waiters = make(sourceWaiters, MaxSourceWaiters)
 	s.shapes = &layouts{}
@@ -281,17 +306,30 @@ func (st *state) site(name string) *site {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: s.opts.Now()}
 	defer s.recoverPanic(x, r)
-	w.Header()["Server"] = serverHeader
+	h := w.Header()
+	h["Server"] = serverHeader
+	h["Date"] = s.dates.at(x.start) // else net/http reads the clock again and formats it
 	st := s.state.Load()
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	c := s.conn(r)
+	var m *connMemo
+	peerOK := true
+	if c != nil {
+		x.peer, m = c.src, &c.memo
+		if m.st != st {
+			m.st, m.host, m.hostOK, m.tenant = st, "", false, nil
+		}
+	} else {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		x.peer, peerOK = peer.Addr().Unmap(), err == nil
+	}
 	switch {
-	case err != nil || !hostAllowed(r.Host, st.hosts) || fromBrowser(r):
+	case !peerOK || !m.hostAllowed(r.Host, st.hosts) || fromBrowser(r):
+		x.src = x.peer // for the log: who sent it, as far as known
 		x.refuse(http.StatusForbidden)
 	default:
-		x.peer = peer.Addr().Unmap()
 		var t *tenants.Tenant
 		var ok, throttled bool
-		st, t, ok, throttled = s.resolve(r, x, st, r.Header["X-Forwarded-For"])
+		st, t, ok, throttled = s.resolveFor(r, x, st, r.Header["X-Forwarded-For"], m)
 		switch {
 		case throttled:
 			x.refuse(http.StatusTooManyRequests)
@@ -300,18 +338,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.refuse(http.StatusForbidden)
 		case !x.serveAs(st.sites[t]):
 			x.refuse(http.StatusForbidden)
-		case !s.sources.allow(x.src, t.Limits, x.start):
+		case !s.allow(c, x, t.Limits):
 			x.refuse(http.StatusTooManyRequests)
 		default:
 			s.route(x, r)
 		}
 	}
-	s.logAccess(x, r)
+	s.logAccessOn(x, r, c)
 	if x.site != nil {
 		x.site.kept.counts.add(x)
 	} else {
 		s.metrics.unknown.Add(1)
 	}
+}
+
+// conn is the connection r arrived on, if this server's Listener admitted
+// it (and ConnContext put it in the context); nil otherwise, as for a
+// request made in a test.
+func (s *Server) conn(r *http.Request) *limitedConn {
+	c, ok := connFrom(r.Context()).(*limitedConn)
+	if !ok || c.s != s {
+		return nil
+	}
+	return c
+}
+
+// hostAllowed is the package's hostAllowed, remembered for the connection:
+// a client sends the same Host with every request. m may be nil.
+func (m *connMemo) hostAllowed(host string, extra []string) bool {
+	if m != nil && m.hostOK && m.host == host {
+		return true
+	}
+	if !hostAllowed(host, extra) {
+		return false
+	}
+	if m != nil {
+		m.host, m.hostOK = host, true
+	}
+	return true
+}
+
+// allow takes one request from the budget of x.src. A connection's own
+// peer uses the limiter its admission found, without looking it up.
+func (s *Server) allow(c *limitedConn, x *exchange, l tenants.Limits) bool {
+	if c != nil && c.source != nil && x.src == c.src {
+		return s.sources.allowSource(c.shard, c.source, l, x.start)
+	}
+	return s.sources.allow(x.src, l, x.start)
 }
 
 // resolve sets x.src, the client (x.peer, or whom a trusted proxy's
@@ -321,8 +394,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // so that an address asking in a loop never takes the waiters a container
 // just started needs.
 func (s *Server) resolve(r *http.Request, x *exchange, st *state, xff []string) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+	return s.resolveFor(r, x, st, xff, nil)
+}
+
+// resolveFor is resolve for a request on a connection whose memo is m
+// (nil: none): a tenant found for the connection's own peer is remembered
+// there for the connection's next requests in st.
+func (s *Server) resolveFor(r *http.Request, x *exchange, st *state, xff []string, m *connMemo) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+	if m != nil && m.tenant != nil && len(xff) == 0 {
+		x.src = x.peer
+		return st, m.tenant, true, false
+	}
 	x.src = st.resolver.Client(x.peer, xff)
 	if t, _, ok = st.resolver.Lookup(x.src); ok {
+		if m != nil && x.src == x.peer {
+			m.tenant = t
+		}
 		return st, t, true, false
 	}
 	if !s.sources.allow(x.src, unknownLimits(), x.start) {

@@ -1,44 +1,64 @@
 #!/usr/bin/env bash
-# bench-wrk.sh compares imds-proxy with a bare net/http server answering the
-# same bytes (scripts/bench-baseline), with wrk as an external client:
-# GET /latest/meta-data/instance-id, bare, proxy, bare, proxy, each for
-# BENCH_DURATION, then the proxy's req/s over the bare server's.
+# bench-wrk.sh measures imds-proxy with wrk as an external client, side by
+# side with a bare net/http server answering the same bytes
+# (scripts/bench-baseline) and, where it can be built, Amazon's IMDS mock
+# (amazon-ec2-metadata-mock), in alternating rounds:
 #
-# Loopback only; both servers are started here and stopped on exit. The
-# proxy runs as users run it (JSON access log on, level info), its log going
-# to /tmp/imds-proxy-bench.log. By default it runs from a one-tenant
-# configuration that lifts the per-source request limit (500/s, burst 1000
-# by default: every wrk request comes from 127.0.0.1, and past the burst the
-# proxy would be measured answering 429); BENCH_MODE=seed runs it in seed
-# mode instead, limits and all.
+#   metadata GET     /latest/meta-data/instance-id: bare, imds-proxy, the
+#                    mock, and imds-proxy serving the same tenant among
+#                    BENCH_MANY others (10,000; 0: none)
+#   credentials GET  /latest/meta-data/iam/security-credentials/<role>
+#                    (mock credentials, served from the credential cache):
+#                    bare writing the same document, imds-proxy
 #
-# In config mode a second proxy serves the benchmark tenant among
-# BENCH_MANY tenants (10,000 by default, each on its own 127.x address; 0:
-# none), measured in the same rounds: its rate over the one-tenant proxy's
-# is the 10k-vs-1 ratio, and its resident size (VmRSS) is reported idle and
-# after the rounds. Servers run with GOMAXPROCS=1; when taskset is there
-# and the host has two CPUs or more, the servers are pinned to CPU 0 and
-# wrk to CPU 1, so that CPU per request is the server's alone. Each figure
-# is the median of BENCH_ROUNDS rounds (3), taken in turn.
+# Each figure is the median, over BENCH_ROUNDS rounds (5), of one round's
+# ratio; the order of the servers is reversed every other round, so drift
+# (other load on the host) falls on each side alike. Two ratios a figure:
+# throughput (req/s over req/s) and CPU (the other side's server CPU time
+# per request over this one's: user+system of the server process from
+# /proc/PID/stat around each wrk run, divided by the requests wrk
+# completed). On a shared, noisy host the CPU ratio is the steady one; the
+# throughput ratio swings with whatever else runs.
 #
-#   scripts/bench-wrk.sh                     # wrk -t1 -c32 -d5s, 3 rounds
-#   BENCH_DURATION=10s BENCH_CONNS=64 BENCH_MANY=0 scripts/bench-wrk.sh
+# Loopback only; every server is started here and stopped on exit. The
+# servers run with GOMAXPROCS=1 and, when taskset is there and the host has
+# two CPUs or more, pinned to CPU 0 with wrk on CPU 1. imds-proxy runs as
+# users run it: JSON access log on at level info, written to
+# /tmp/imds-proxy-bench.log, and its configuration lifts the per-source
+# request limit (500/s, burst 1000 by default: every wrk request comes from
+# 127.0.0.1, and past the burst it would be measured answering 429).
+#
+# The mock: `ec2-metadata-mock` on PATH, or BENCH_PEER=/path/to/it, or else
+# built here once (go install of github.com/aws/amazon-ec2-metadata-mock,
+# cached in ${XDG_CACHE_HOME:-~/.cache}/imds-proxy-bench); BENCH_PEER=none
+# leaves it out, as does a failed build (no module proxy reachable).
+#
+#   scripts/bench-wrk.sh                   # wrk -t1 -c32 -d3s, 5 rounds
+#   BENCH_DURATION=10s BENCH_ROUNDS=3 BENCH_MANY=0 BENCH_PEER=none scripts/bench-wrk.sh
+#
+# The last lines are a table (figure, median throughput ratio, median CPU
+# ratio, CPU µs per request of each side, goal) for make bench; with
+# BENCH_INPROCESS=FILE, the output of the in-process ratio benchmarks
+# (BenchmarkMetadataGETRatio, BenchmarkCredentialsGETRatio, any -count),
+# their medians are rows of it too.
 set -euo pipefail
 
-duration=${BENCH_DURATION:-5s}
+duration=${BENCH_DURATION:-3s}
 conns=${BENCH_CONNS:-32}
 threads=${BENCH_THREADS:-1}
-mode=${BENCH_MODE:-config}
 many=${BENCH_MANY:-10000}
-rounds=${BENCH_ROUNDS:-3}
-[[ $mode == config ]] || many=0
+rounds=${BENCH_ROUNDS:-5}
+peer=${BENCH_PEER:-}
+peer_version=v1.13.0
 export GOMAXPROCS=1
 server_pin=() client_pin=()
 if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
 	server_pin=(taskset -c 0) client_pin=(taskset -c 1)
 fi
 instance_id=i-0a1b2c3d4e5f60001
-path=/latest/meta-data/instance-id
+role=bench-role
+meta_path=/latest/meta-data/instance-id
+creds_path=/latest/meta-data/iam/security-credentials/$role
 proxy_log=/tmp/imds-proxy-bench.log
 
 if ! command -v wrk >/dev/null; then
@@ -64,6 +84,22 @@ trap 'exit 130' INT TERM
 echo "building into $work" >&2
 go build -o "$work/imds-proxy" ./cmd/imds-proxy
 go build -o "$work/bench-baseline" scripts/bench-baseline/main.go
+case $peer in
+none) peer= ;;
+"")
+	if command -v ec2-metadata-mock >/dev/null; then
+		peer=$(command -v ec2-metadata-mock)
+	else
+		cache=${XDG_CACHE_HOME:-$HOME/.cache}/imds-proxy-bench
+		if [[ ! -x $cache/ec2-metadata-mock ]]; then
+			echo "building Amazon's IMDS mock ($peer_version) into $cache" >&2
+			GOBIN=$cache go install "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$peer_version" >&2 ||
+				echo "bench-wrk: cannot build amazon-ec2-metadata-mock: measured without it" >&2
+		fi
+		[[ -x $cache/ec2-metadata-mock ]] && peer=$cache/ec2-metadata-mock
+	fi
+	;;
+esac
 
 # await_addr FILE PID PATTERN: print the first "ip:port" on a line of FILE
 # matching PATTERN, waiting up to 10s; fail if PID exits first.
@@ -81,131 +117,194 @@ await_addr() {
 	return 1
 }
 
-"${server_pin[@]}" "$work/bench-baseline" --listen 127.0.0.1:0 --instance-id "$instance_id" >"$work/baseline.out" 2>&1 </dev/null &
-bare_pid=$!
-pids+=("$bare_pid")
-bare=$(await_addr "$work/baseline.out" "$bare_pid" '^127\.0\.0\.1:') || {
-	cat "$work/baseline.out" >&2
-	exit 1
+# start_bare NAME ARGS...: a bare server; sets addr and pid.
+start_bare() {
+	local name=$1
+	shift
+	"${server_pin[@]}" "$work/bench-baseline" --listen 127.0.0.1:0 "$@" >"$work/$name.out" 2>&1 </dev/null &
+	pid=$!
+	pids+=("$pid")
+	addr=$(await_addr "$work/$name.out" "$pid" '^127\.0\.0\.1:') || {
+		cat "$work/$name.out" >&2
+		exit 1
+	}
 }
 
-cat >"$work/imds-proxy.yaml" <<EOF
+# start_proxy CONFIG LOG: imds-proxy from CONFIG logging to LOG; sets addr
+# and pid. The configuration sits in a directory of its own: the proxy
+# watches it for edits, and must not be woken by the log.
+start_proxy() {
+	"${server_pin[@]}" "$work/imds-proxy" --config "$1" --listen 127.0.0.1:0 --admin-listen off \
+		--log-format json >/dev/null 2>"$2" </dev/null &
+	pid=$!
+	pids+=("$pid")
+	addr=$(await_addr "$2" "$pid" '"listener":"imds"') || {
+		cat "$2" >&2
+		exit 1
+	}
+}
+
+mkdir "$work/one" "$work/many"
+cat >"$work/one/imds-proxy.yaml" <<EOF
 tenants:
   - name: bench
     sources: ["127.0.0.1"]
     instance: {instance_id: $instance_id}
+    credentials: {mock: true, role_name: $role}
     limits: {requests_per_second: 1000000000, burst: 1000000000, connections: 4096}
 EOF
-# The same tenant first among many others, for the 10k-vs-1 figure.
-if [[ $many -gt 1 ]]; then
-	cp "$work/imds-proxy.yaml" "$work/many.yaml"
-	awk -v n="$many" 'BEGIN { for (i = 1; i < n; i++) printf "  - {name: t%d, sources: [\"127.%d.%d.%d\"]}\n", i, 1 + int(i / 65536), int(i / 256) % 256, i % 256 }' >>"$work/many.yaml"
-fi
-case $mode in
-config) proxy_args=(--config "$work/imds-proxy.yaml") ;;
-seed) proxy_args=(--instance-id "$instance_id") ;;
-*)
-	echo "bench-wrk: BENCH_MODE=$mode: use config or seed" >&2
-	exit 2
-	;;
-esac
 
-# start_proxy ADMIN [LOG ARGS...]: start imds-proxy with --admin-listen
-# ADMIN, logging to LOG (proxy_log) with ARGS (proxy_args); set proxy to
-# its IMDS address.
-start_proxy() {
-	local admin=$1 log=${2:-$proxy_log}
-	local args=("${proxy_args[@]}")
-	if [[ $# -gt 2 ]]; then
-		args=("${@:3}")
+declare -A url cpid
+start_bare bare --instance-id "$instance_id"
+url[bare]=http://$addr$meta_path cpid[bare]=$pid
+start_proxy "$work/one/imds-proxy.yaml" "$proxy_log"
+url[proxy]=http://$addr$meta_path cpid[proxy]=$pid
+url[proxy-creds]=http://$addr$creds_path cpid[proxy-creds]=$pid
+proxy=$addr
+
+# The credentials document as the proxy serves it, for the bare server.
+for _ in $(seq 100); do
+	if curl -sf "http://$proxy$creds_path" -o "$work/creds.json" && grep -q '"Code" : "Success"' "$work/creds.json"; then
+		break
 	fi
-	"${server_pin[@]}" "$work/imds-proxy" "${args[@]}" --listen 127.0.0.1:0 --admin-listen "$admin" \
-		--log-format json >/dev/null 2>"$log" &
-	proxy_pid=$!
-	pids+=("$proxy_pid")
-	proxy=$(await_addr "$log" "$proxy_pid" '"listener":"imds"')
+	sleep 0.1
+done
+grep -q '"Code" : "Success"' "$work/creds.json" || {
+	echo "bench-wrk: no credentials from the proxy: $(cat "$work/creds.json")" >&2
+	exit 1
 }
-if ! start_proxy off; then
-	# Builds before seed mode accepted "off" parsed it as an address;
-	# an admin listener on a free loopback port costs the benchmark nothing.
-	echo "bench-wrk: --admin-listen off refused ($(tail -n1 "$proxy_log")); using 127.0.0.1:0" >&2
-	start_proxy 127.0.0.1:0 || {
-		cat "$proxy_log" >&2
-		exit 1
-	}
-fi
+start_bare bare-creds --body-file "$work/creds.json"
+url[bare-creds]=http://$addr$creds_path cpid[bare-creds]=$pid
 
 rss() { awk '/^VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"; }
 if [[ $many -gt 1 ]]; then
-	one_pid=$proxy_pid one=$proxy
+	head -n6 "$work/one/imds-proxy.yaml" >"$work/many/imds-proxy.yaml"
+	awk -v n="$many" 'BEGIN { for (i = 1; i < n; i++) printf "  - {name: t%d, sources: [\"127.%d.%d.%d\"]}\n", i, 1 + int(i / 65536), int(i / 256) % 256, i % 256 }' >>"$work/many/imds-proxy.yaml"
 	t0=$(date +%s%N)
-	start_proxy off "$proxy_log.many" --config "$work/many.yaml" || {
-		cat "$proxy_log.many" >&2
-		exit 1
-	}
-	many_pid=$proxy_pid many_addr=$proxy
+	start_proxy "$work/many/imds-proxy.yaml" "$proxy_log.many"
 	t1=$(date +%s%N)
-	proxy_pid=$one_pid proxy=$one
+	url[many]=http://$addr$meta_path cpid[many]=$pid
 	sleep 2
-	echo "imds-proxy with $many tenants: listening $(((t1 - t0) / 1000000)) ms after start; idle RSS $(rss "$many_pid")"
+	echo "imds-proxy with $many tenants: listening $(((t1 - t0) / 1000000)) ms after start; idle RSS $(rss "$pid")"
+fi
+if [[ -n $peer ]]; then
+	port=$((20000 + RANDOM % 20000))
+	(cd "$work" && exec "${server_pin[@]}" "$peer" --hostname 127.0.0.1 --port "$port" >"$work/peer.out" 2>&1 </dev/null) &
+	pid=$!
+	pids+=("$pid")
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$port$meta_path" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	url[peer]=http://127.0.0.1:$port$meta_path cpid[peer]=$pid
 fi
 
-# Equal responses, or the comparison means nothing.
+# Equal responses (Date aside), or the comparison means nothing. The mock
+# differs by design (its own instance id, no Server header): it is
+# compared as it is.
 if command -v curl >/dev/null; then
 	strip() { tr -d '\r' | grep -v -i '^date:' | sort; }
-	want=$(curl -s -D - "http://$bare$path" | strip)
-	got=$(curl -s -D - "http://$proxy$path" | strip)
-	if [[ $want != "$got" ]]; then
-		printf 'bench-wrk: responses differ\nbare:\n%s\nproxy:\n%s\n' "$want" "$got" >&2
-		exit 1
-	fi
+	for pair in bare:proxy bare-creds:proxy-creds; do
+		a=${pair%:*} b=${pair#*:}
+		want=$(curl -s -D - "${url[$a]}" | strip) got=$(curl -s -D - "${url[$b]}" | strip)
+		if [[ $want != "$got" ]]; then
+			printf 'bench-wrk: responses differ\n%s:\n%s\n%s:\n%s\n' "$a" "$want" "$b" "$got" >&2
+			exit 1
+		fi
+	done
 fi
 
 # cpu_ticks PID: user+system CPU time of PID so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# measure URL PID: run wrk against URL; set req_s to its Requests/sec and
-# cpu_us to the CPU time PID spent per request, in microseconds. Wall-clock
-# rates swing with whatever else the host runs; CPU per request hardly does.
+# measure NAME: run wrk against NAME's URL; set req_s[NAME] and
+# cpu_us[NAME] (its server's CPU time per request, µs) for this round.
+declare -A req_s cpu_us
 measure() {
-	local out before after n
-	before=$(cpu_ticks "$2")
-	out=$(timeout 120 "${client_pin[@]}" wrk "-t$threads" "-c$conns" "-d$duration" "$1")
-	after=$(cpu_ticks "$2")
+	local name=$1 out before after n
+	before=$(cpu_ticks "${cpid[$name]}")
+	out=$(timeout 120 "${client_pin[@]}" wrk "-t$threads" "-c$conns" "-d$duration" "${url[$name]}")
+	after=$(cpu_ticks "${cpid[$name]}")
 	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
-		echo "bench-wrk: errors against $1: the rate below is not of 200s" >&2
+		echo "bench-wrk: errors against ${url[$name]}: the rate below is not of 200s" >&2
 		grep 'Non-2xx\|Socket errors\|requests in' <<<"$out" >&2
 	fi
-	req_s=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+	req_s[$name]=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
 	n=$(awk '/requests in/ { print $1 }' <<<"$out")
-	cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+	cpu_us[$name]=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "wrk -t$threads -c$conns -d$duration http://<server>$path; bare $bare, imds-proxy $proxy ($mode mode), $rounds rounds${server_pin:+; servers on CPU 0, wrk on CPU 1}"
-cpus=() manycpus=() tput=() cpur=() manyr=() manycpur=()
-for round in $(seq "$rounds"); do
-	measure "http://$bare$path" "$bare_pid"
-	b=$req_s bc=$cpu_us
-	echo "round $round bare:       $req_s req/s, server CPU $cpu_us µs/req"
-	measure "http://$proxy$path" "$proxy_pid"
-	tput+=("$(ratio "$req_s" "$b")") cpur+=("$(ratio "$bc" "$cpu_us")") cpus+=("$cpu_us") p=$req_s
-	echo "round $round imds-proxy: $req_s req/s, server CPU $cpu_us µs/req (throughput ratio ${tput[-1]}, CPU ratio ${cpur[-1]})"
-	if [[ $many -gt 1 ]]; then
-		measure "http://$many_addr$path" "$many_pid"
-		manyr+=("$(ratio "$req_s" "$p")") manycpus+=("$cpu_us") manycpur+=("$(ratio "${cpus[-1]}" "$cpu_us")")
-		echo "round $round $many tenants: $req_s req/s, server CPU $cpu_us µs/req (vs 1 tenant: throughput ${manyr[-1]}, CPU ${manycpur[-1]})"
-	fi
+# The comparisons: figure name, this side, the side it is measured against.
+comparisons=("metadata GET vs bare:proxy:bare" "credentials GET vs bare:proxy-creds:bare-creds")
+[[ -n ${url[peer]:-} ]] && comparisons+=("metadata GET vs Amazon's mock:proxy:peer" "bare net/http vs Amazon's mock (the limit of the one above):bare:peer")
+[[ -n ${url[many]:-} ]] && comparisons+=("$many tenants vs 1 (metadata GET):many:proxy")
+order=(bare proxy bare-creds proxy-creds)
+[[ -n ${url[peer]:-} ]] && order+=(peer)
+[[ -n ${url[many]:-} ]] && order+=(many)
+
+# A warm-up, not counted: connections, caches and heaps settle first.
+for name in "${order[@]}"; do
+	"${client_pin[@]}" wrk "-t$threads" "-c$conns" -d1s "${url[$name]}" >/dev/null
 done
-echo "median throughput ratio (imds-proxy / bare): $(median "${tput[@]}")"
-echo "median CPU ratio (bare µs/req / imds-proxy µs/req): $(median "${cpur[@]}"); imds-proxy $(median "${cpus[@]}") µs/req"
-if [[ $many -gt 1 ]]; then
-	echo "median $many-tenant / 1-tenant throughput ratio: $(median "${manyr[@]}"); CPU ratio (1-tenant µs/req / $many-tenant µs/req): $(median "${manycpur[@]}"); $(median "${manycpus[@]}") µs/req"
-	echo "imds-proxy with $many tenants: RSS after the rounds $(rss "$many_pid")"
+echo "wrk -t$threads -c$conns -d$duration per server and round, $rounds rounds${server_pin:+; servers on CPU 0 (GOMAXPROCS=1), wrk on CPU 1}"
+declare -A tputs cpurs cpus
+for round in $(seq "$rounds"); do
+	names=("${order[@]}")
+	if ((round % 2 == 0)); then
+		names=()
+		for ((i = ${#order[@]} - 1; i >= 0; i--)); do names+=("${order[i]}"); done
+	fi
+	line="round $round:"
+	for name in "${names[@]}"; do
+		measure "$name"
+		cpus[$name]+=" ${cpu_us[$name]}"
+		line+=" $name ${req_s[$name]} req/s ${cpu_us[$name]} µs/req;"
+	done
+	echo "$line"
+	for c in "${comparisons[@]}"; do
+		IFS=: read -r _ this other <<<"$c"
+		tputs[$c]+=" $(ratio "${req_s[$this]}" "${req_s[$other]}")"
+		cpurs[$c]+=" $(ratio "${cpu_us[$other]}" "${cpu_us[$this]}")"
+	done
+done
+
+if [[ -n ${url[many]:-} ]]; then
+	echo "imds-proxy with $many tenants: RSS after the rounds $(rss "${cpid[many]}")"
 fi
-lines=$(grep -c '"path":"/latest/meta-data/instance-id"' "$proxy_log" || true)
+lines=$(grep -c '"path":"/latest/meta-data/' "$proxy_log" || true)
 dropped=$({ grep -oE 'log buffer full, [0-9]+' "$proxy_log" || true; } | awk '{ s += $4 } END { print s + 0 }')
-echo "imds-proxy access log: $lines lines in $proxy_log, $dropped dropped by the diode"
+echo "imds-proxy access log: $lines lines in $proxy_log, $dropped dropped"
+
+goal() {
+	case $1 in
+	*"vs bare") echo "≥ 0.90" ;;
+	*"the limit"*) echo "—" ;;
+	*"Amazon's mock") echo "≥ 1.5" ;;
+	*"vs 1"*) echo "≥ 0.95" ;;
+	esac
+}
+echo
+echo "| figure (wrk, median of $rounds rounds) | throughput ratio | CPU ratio | server CPU µs/req (this / other) | goal |"
+echo "|---|---|---|---|---|"
+for c in "${comparisons[@]}"; do
+	IFS=: read -r figure this other <<<"$c"
+	# shellcheck disable=SC2086 # word splitting of the lists is meant
+	echo "| $figure | $(median ${tputs[$c]}) | $(median ${cpurs[$c]}) | $(median ${cpus[$this]}) / $(median ${cpus[$other]}) | $(goal "$figure") |"
+done
+if [[ -n ${BENCH_INPROCESS:-} && -s $BENCH_INPROCESS ]]; then
+	# inprocess BENCHMARK METRIC: the median of METRIC over BENCHMARK's runs.
+	inprocess() {
+		# shellcheck disable=SC2046 # one value a run
+		median $(awk -v b="$1" -v m="$2" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i <= NF; i++) if ($i == m) print $(i - 1) }' "$BENCH_INPROCESS")
+	}
+	for b in "BenchmarkMetadataGETRatio:metadata GET vs bare" "BenchmarkCredentialsGETRatio:credentials GET vs bare"; do
+		name=${b%%:*} figure=${b#*:}
+		if grep -q "^$name" "$BENCH_INPROCESS"; then
+			echo "| $figure (in process, go test client) | $(inprocess "$name" median-ratio) | $(inprocess "$name" cpu-ratio) | process CPU, client included | $(goal "$figure") |"
+		fi
+	done
+fi

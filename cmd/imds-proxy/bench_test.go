@@ -4,8 +4,9 @@ package main
 
 // The headline benchmark: what serving a tenant costs over real loopback
 // HTTP, compared with a bare net/http handler writing the same bytes, on
-// http.Servers configured as serve configures them and with the production
-// logger (JSON, level info, through the diode) writing to a file.
+// http.Servers configured as serve configures them (the proxy's behind its
+// connection-limiting listener, as served) and with the production logger
+// (JSON, level info, through its buffer) writing to a file.
 //
 //	go test -run='^$' -bench=MetadataGET -benchmem -count=3 ./cmd/imds-proxy/
 //
@@ -82,11 +83,18 @@ func (t benchTarget) target() (path string, body []byte) {
 // benchListen serves h on 127.0.0.1:0 with serve's http.Server settings
 // until the benchmark ends.
 func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
+	return benchServe(tb, h, nil, errorLog)
+}
+
+// benchServe is benchListen, through srv's listener and ConnState hook
+// as serve serves the IMDS listener, when srv is not nil.
+func benchServe(tb testing.TB, h http.Handler, srv *handlers.Server, errorLog *log.Logger) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	addr := l.Addr().String()
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -96,6 +104,9 @@ func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnContext:       handlers.ConnContext,
 		ErrorLog:          errorLog,
+	}
+	if srv != nil {
+		l, hs.ConnState = srv.Listener(l), srv.ConnState
 	}
 	done := make(chan struct{})
 	go func() {
@@ -110,7 +121,7 @@ func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
 		_ = hs.Shutdown(ctx)
 		<-done
 	})
-	return "http://" + l.Addr().String()
+	return "http://" + addr
 }
 
 // benchBare answers the path exactly as imds-proxy does (Date aside, which
@@ -136,7 +147,7 @@ func benchBareBody(body []byte) http.Handler {
 var benchLimits = tenants.LimitsConfig{RequestsPerSecond: 1e9, Burst: 1 << 30, Connections: 4096}
 
 // benchProxy starts the full stack. With logged, its logger is the
-// production one (newLogger: JSON, level info, through the diode) writing to
+// production one (newLogger: JSON, level info, through its buffer) writing to
 // a temporary file, whose path is returned; without, the zero Logger, which
 // logs nothing: the difference is what default logging costs.
 func benchProxy(tb testing.TB, logged bool) (url, logPath string) {
@@ -175,7 +186,7 @@ func benchProxyWith(tb testing.TB, logged, withCreds bool) (url, logPath string)
 			tb.Fatal(err)
 		}
 		// Registered before benchListen's cleanup, so it runs after the
-		// server has drained: the diode is flushed last.
+		// server has drained: the log is flushed last.
 		tb.Cleanup(func() {
 			closeLog()
 			_ = f.Close()
@@ -206,7 +217,7 @@ func benchProxyWith(tb testing.TB, logged, withCreds bool) (url, logPath string)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchListen(tb, srv, log.New(logWriter{logger}, "", 0)), logPath
+	return benchServe(tb, srv, srv, log.New(logWriter{logger}, "", 0)), logPath
 }
 
 // benchClient keeps one idle connection per goroutine RunParallel starts.
@@ -527,10 +538,10 @@ func benchRate(tb testing.TB, c *http.Client, t benchTarget, n int) benchResult 
 	}
 }
 
-// benchLogStats counts the access-log lines written and those the diode
-// dropped, so a fast result cannot come from logging nothing.
+// benchLogStats counts the access-log lines written and those the log's
+// buffer dropped, so a fast result cannot come from logging nothing.
 func benchLogStats(tb testing.TB, path string) (lines, dropped int) {
-	time.Sleep(100 * time.Millisecond) // the diode drains every 10ms
+	time.Sleep(100 * time.Millisecond) // the log is written every 10ms
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)

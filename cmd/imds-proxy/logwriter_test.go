@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -28,41 +29,105 @@ func (c *countingWriter) snapshot() (string, int) {
 	return c.buf.String(), c.writes
 }
 
-func TestBatchWriterGathersLines(t *testing.T) {
-	under := &countingWriter{}
-	b := newBatchWriter(under, time.Hour) // no timed flush: only Close writes
-	for i := 0; i < 100; i++ {
-		if _, err := b.Write([]byte("a log line\n")); err != nil {
-			t.Fatal(err)
+// TestLogBufferOneWriteABatch: lines logged within an interval reach the
+// output in one write, that interval after the first; nothing is written
+// while nothing is logged.
+func TestLogBufferOneWriteABatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		under := &countingWriter{}
+		b := newLogBuffer(under, 10*time.Millisecond, 1<<20)
+		defer b.Close()
+		for range 100 {
+			if _, err := b.Write([]byte("a log line\n")); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if _, n := under.snapshot(); n != 0 {
-		t.Fatalf("%d writes before any flush, want 0", n)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got, n := under.snapshot()
-	if n != 1 || strings.Count(got, "a log line\n") != 100 {
-		t.Fatalf("after Close: %d writes, %d lines; want 1 write of 100 lines", n, strings.Count(got, "a log line\n"))
-	}
-}
-
-func TestBatchWriterFlushesOnItsOwn(t *testing.T) {
-	under := &countingWriter{}
-	b := newBatchWriter(under, 5*time.Millisecond)
-	defer b.Close()
-	_, _ = b.Write([]byte("soon\n"))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got, _ := under.snapshot(); got == "soon\n" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a line was never flushed without Close")
+		time.Sleep(9 * time.Millisecond)
+		synctest.Wait()
+		if _, n := under.snapshot(); n != 0 {
+			t.Fatalf("%d writes before the interval ended, want 0", n)
 		}
 		time.Sleep(time.Millisecond)
-	}
+		synctest.Wait()
+		got, n := under.snapshot()
+		if n != 1 || strings.Count(got, "a log line\n") != 100 {
+			t.Fatalf("%d writes, %d lines; want 1 write of 100 lines", n, strings.Count(got, "a log line\n"))
+		}
+		time.Sleep(time.Hour) // idle: the flusher waits for a line, not a tick
+		synctest.Wait()
+		if _, n := under.snapshot(); n != 1 {
+			t.Fatalf("%d writes after an idle hour, want still 1", n)
+		}
+		_, _ = b.Write([]byte("later\n"))
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		if got, n := under.snapshot(); n != 2 || !strings.HasSuffix(got, "later\n") {
+			t.Fatalf("%d writes, ending %q; want a second write of the new line", n, got[max(0, len(got)-20):])
+		}
+	})
+}
+
+// TestLogBufferClose: Close writes what is left at once, and a line
+// logged after it (net/http's last words) still reaches the output, in
+// order.
+func TestLogBufferClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		under := &countingWriter{}
+		b := newLogBuffer(under, time.Hour, 1<<20)
+		_, _ = b.Write([]byte("first\n"))
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = b.Write([]byte("after close\n"))
+		if got, _ := under.snapshot(); got != "first\nafter close\n" {
+			t.Fatalf("output %q", got)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// blockedWriter stands for a terminal nobody reads: every write waits for
+// release.
+type blockedWriter struct {
+	countingWriter
+	release chan struct{}
+}
+
+func (w *blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return w.countingWriter.Write(p)
+}
+
+// TestLogBufferBounded: while the output is stuck, lines gather up to the
+// bound and the rest are dropped, never blocking the caller; the drop is
+// counted in the output once it moves again, and every line kept is whole.
+func TestLogBufferBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		under := &blockedWriter{release: make(chan struct{})}
+		line := []byte(strings.Repeat("x", 99) + "\n")
+		b := newLogBuffer(under, time.Millisecond, 10*len(line))
+		_, _ = b.Write(line)
+		time.Sleep(time.Millisecond)
+		synctest.Wait() // the flusher is now stuck writing the first line
+		for range 25 {
+			if n, err := b.Write(line); n != len(line) || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+		}
+		close(under.release)
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := under.snapshot()
+		if kept := strings.Count(got, string(line)); kept != 11 {
+			t.Errorf("%d lines kept, want 11 (the one being written and 10 more)", kept)
+		}
+		if !strings.HasSuffix(got, "imds-proxy: log buffer full, 15 lines dropped\n") {
+			t.Errorf("no count of the 15 lines dropped at the end of:\n%s", got[max(0, len(got)-200):])
+		}
+	})
 }
 
 func TestTimestampMs(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
-	"github.com/rs/zerolog/diode"
 
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
@@ -41,10 +40,11 @@ const (
 	maxTenantLines = 100
 )
 
-// newLogger builds the one logger of the process. Lines go through a diode:
-// a lock-free ring buffer drained by one goroutine, so a request never
-// waits on a slow terminal or pipe; if the buffer overflows, lines are
-// dropped and the drop is counted in the log, rather than slowing clients.
+// newLogger builds the one logger of the process. Lines gather in a
+// bounded buffer written out every few milliseconds (logBuffer), so a
+// request never waits on a slow terminal or pipe; if the buffer fills,
+// lines are dropped and the drop is counted in the log, rather than
+// slowing clients.
 func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 	level, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil || o.logLevel == "" {
@@ -59,23 +59,22 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, func(), error) {
 			format = "console"
 		}
 	}
-	// The diode closes its writer on Close: the batch writer flushes then,
-	// and leaves stderr open for main to report the error serve returns.
-	d := diode.NewWriter(newBatchWriter(stderr, 10*time.Millisecond), 8192, 10*time.Millisecond, func(missed int) {
-		fmt.Fprintf(stderr, "imds-proxy: log buffer full, %d lines dropped\n", missed)
-	})
-	var w io.Writer = d
+	// Closing the buffer writes what is left and leaves stderr open for
+	// main to report the error serve returns.
+	buf := newLogBuffer(stderr, logFlushInterval, logBufferMax)
+	var w io.Writer = buf
 	switch format {
 	case "json":
 	case "console":
 		// Colour codes only for a terminal: in a journal or a file they
 		// are noise.
-		w = zerolog.ConsoleWriter{Out: d, TimeFormat: logTimeFormat, NoColor: !terminal}
+		w = zerolog.ConsoleWriter{Out: buf, TimeFormat: logTimeFormat, NoColor: !terminal}
 	default:
+		_ = buf.Close()
 		return zerolog.Logger{}, nil, fmt.Errorf("--log-format %q: use json or console", format)
 	}
 	logger := zerolog.New(w).Level(level).Hook(&timestampMs{})
-	return logger, func() { _ = d.Close() }, nil
+	return logger, func() { _ = buf.Close() }, nil
 }
 
 // logTimeFormat is RFC 3339 with milliseconds: lines a few milliseconds
@@ -104,7 +103,11 @@ type stampedSecond struct {
 
 func (h *timestampMs) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	var b [48]byte
-	e.Bytes(zerolog.TimestampFieldName, h.appendStamp(b[:0], time.Now()))
+	now, ok := handlers.LoggedAt(e.GetCtx()) // an access line has read the clock already
+	if !ok {
+		now = time.Now()
+	}
+	e.Bytes(zerolog.TimestampFieldName, h.appendStamp(b[:0], now))
 }
 
 // appendStamp appends now in logTimeFormat to b.

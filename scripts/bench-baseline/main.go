@@ -2,8 +2,9 @@
 
 // Command bench-baseline is the bare server scripts/bench-wrk.sh compares
 // imds-proxy with: a net/http handler that answers every request with the
-// bytes and headers imds-proxy sends for GET /latest/meta-data/instance-id,
-// on an http.Server configured as cmd/imds-proxy's serve configures its own.
+// bytes and headers imds-proxy sends for GET /latest/meta-data/instance-id
+// (or, with --body-file, for another path: a credentials document), on an
+// http.Server configured as cmd/imds-proxy's serve configures its own.
 // It prints the address it listens on, then serves until killed.
 //
 //	go build -o bench-baseline scripts/bench-baseline/main.go
@@ -29,9 +30,17 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "listen `address`")
 	id := flag.String("instance-id", "i-0a1b2c3d4e5f60001", "the body served")
+	bodyFile := flag.String("body-file", "", "serve this `file`'s bytes instead (a credentials document)")
 	flag.Parse()
 
 	body := []byte(*id)
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body = b
+	}
 	length := []string{strconv.Itoa(len(body))}
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hd := w.Header()
