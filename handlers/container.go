@@ -43,7 +43,7 @@ func (s *Server) credentialsEndpoint(serve func(*exchange, *http.Request), count
 		s.logAccess(x, r)
 		switch {
 		case x.site != nil:
-			x.site.counts.add(x)
+			x.site.kept.counts.add(x)
 		case countUnknown:
 			s.metrics.unknown.Add(1)
 		}

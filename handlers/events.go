@@ -33,7 +33,8 @@ func (e ScheduledEvent) Time() time.Time {
 }
 
 // eventBoard holds one tenant's events. It lives as long as the tenant's
-// name is configured, across reloads.
+// name is configured, across reloads. It is made when the tenant's first
+// event is: a nil board has none.
 type eventBoard struct {
 	mu     sync.Mutex
 	events []ScheduledEvent
@@ -74,6 +75,9 @@ func (b *eventBoard) configure(config []tenants.Event, now time.Time, rnd io.Rea
 }
 
 func (b *eventBoard) clear() {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.events, b.cat, b.key = nil, nil, ""
@@ -81,14 +85,21 @@ func (b *eventBoard) clear() {
 }
 
 func (b *eventBoard) list() []ScheduledEvent {
+	if b == nil {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.events)
 }
 
 // catalogue is base with the events visible at now; base itself when none
-// is known. A catalogue is rendered again only when what is visible changes.
+// is known (b nil included). A catalogue is rendered again only when what
+// is visible changes.
 func (b *eventBoard) catalogue(v *view, now time.Time) *catalogue {
+	if b == nil {
+		return v.catalogue()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.events) == 0 {
@@ -234,7 +245,7 @@ func (s *Server) Events(name string) (events []ScheduledEvent, ok bool) {
 	if si == nil {
 		return nil, false
 	}
-	return si.events.list(), true
+	return si.kept.events.Load().list(), true
 }
 
 // AddEvent schedules e for the tenant named, After from now.
@@ -244,7 +255,7 @@ func (s *Server) AddEvent(name string, e tenants.Event) (ScheduledEvent, bool) {
 		return ScheduledEvent{}, false
 	}
 	se := scheduleEvents([]tenants.Event{e}, s.opts.Now(), s.opts.Rand)[0]
-	si.events.add(se)
+	si.kept.board().add(se)
 	return se, true
 }
 
@@ -254,6 +265,6 @@ func (s *Server) ClearEvents(name string) bool {
 	if si == nil {
 		return false
 	}
-	si.events.clear()
+	si.kept.events.Load().clear()
 	return true
 }

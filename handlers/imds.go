@@ -140,7 +140,7 @@ func (s *Server) handlePutToken(x *exchange, r *http.Request) {
 		x.page(http.StatusBadRequest)
 		return
 	}
-	tok, err := x.site.tokens.Mint(x.src, time.Duration(ttl)*time.Second)
+	tok, err := s.tokens(x.site).Mint(x.src, time.Duration(ttl)*time.Second)
 	if err != nil {
 		s.log.Error().Err(err).Str("tenant", x.site.tenant.Name).Msg("cannot mint an IMDSv2 token")
 		x.reply(http.StatusInternalServerError, nil, nil)
@@ -171,7 +171,7 @@ func (x *exchange) authorize(r *http.Request) bool {
 		}
 		return true
 	}
-	left, ok := x.site.tokens.Remaining(tok[0])
+	left, ok := x.site.kept.tokens.Load().Remaining(tok[0])
 	if !ok {
 		x.page(http.StatusUnauthorized)
 		return false
@@ -211,7 +211,7 @@ func (s *Server) handleGet(x *exchange, r *http.Request) {
 	// A directory asked for with or without its slash answers its listing;
 	// a value asked for with a slash answers the value. One slash only:
 	// anything else is not a path IMDS has.
-	e, ok := x.site.events.catalogue(x.view, x.start).lookup(strings.TrimSuffix(rest, "/"), version)
+	e, ok := x.site.kept.events.Load().catalogue(x.view, x.start).lookup(strings.TrimSuffix(rest, "/"), version)
 	if !ok {
 		x.page(http.StatusNotFound)
 		return

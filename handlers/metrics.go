@@ -189,7 +189,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	now := s.opts.Now()
 	for _, si := range s.state.Load().ordered {
 		name := si.tenant.Name
-		si.counts.each(func(k countKey, n uint64) {
+		si.kept.counts.each(func(k countKey, n uint64) {
 			if n == 0 {
 				return
 			}
@@ -200,7 +200,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n),
 				name, routeNames[k.route], status, versionNames[k.version])
 		})
-		ch <- prometheus.MustNewConstMetric(descTokens, prometheus.GaugeValue, float64(si.tokens.Len()), name)
+		ch <- prometheus.MustNewConstMetric(descTokens, prometheus.GaugeValue, float64(si.kept.tokens.Load().Len()), name)
 		st := s.tenantState(si)
 		if cs := st.Credentials; cs != nil {
 			left := -1.0

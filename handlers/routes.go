@@ -82,7 +82,7 @@ func (s *Server) route(x *exchange, r *http.Request) {
 // TTL, as on every response (IMDS.md).
 func (x *exchange) methods(r *http.Request, allow []string) {
 	if tok := r.Header[headerToken]; len(tok) > 0 {
-		if left, ok := x.site.tokens.Remaining(tok[0]); ok {
+		if left, ok := x.site.kept.tokens.Load().Remaining(tok[0]); ok {
 			x.Header()[headerTokenTTL] = ttlHeader(left)
 		}
 	}

@@ -153,19 +153,15 @@ const retiredGrace = 5 * time.Minute
 // retired is what a removed tenant leaves for a while: its tokens and
 // request counts, taken back if it returns before until.
 type retired struct {
-	tokens *TokenStore
-	counts *requestCounts
-	events *eventBoard
-	until  time.Time
+	kept  *kept
+	until time.Time
 }
 
 // site is everything served for one configured tenant.
 type site struct {
 	tenant *tenants.Tenant // as configured; the resolver's and the credentials' key
 	view   atomic.Pointer[view]
-	tokens *TokenStore
-	counts *requestCounts
-	events *eventBoard // kept by name across reloads, like tokens
+	kept   *kept // kept by name across reloads
 }
 
 // view is a tenant as served at the moment: the configured tenant, or what
@@ -253,15 +249,15 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		r, back := old.retired[t.Name]
 		switch {
 		case prev != nil:
-			si.tokens, si.counts, si.events = prev.tokens, prev.counts, prev.events
+			si.kept = prev.kept
 		case back && now.Before(r.until):
-			si.tokens, si.counts, si.events = r.tokens, r.counts, r.events
+			si.kept = r.kept
 		default:
-			si.events = &eventBoard{}
-			si.tokens = NewTokenStore(s.opts.MaxTokensPerTenant, s.opts.MaxTokensPerSource, s.opts.Now, s.opts.Rand)
-			si.counts = new(requestCounts)
+			si.kept = new(kept)
 		}
-		si.events.configure(t.Events, now, s.opts.Rand)
+		if b := si.kept.events.Load(); b != nil || len(t.Events) > 0 {
+			si.kept.board().configure(t.Events, now, s.opts.Rand)
+		}
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
 			// Unchanged: keep what is served, a mirrored identity included.
 			si.view.Store(prev.view.Load())
@@ -290,7 +286,7 @@ func (s *Server) Load(cfg *tenants.Config) error {
 	}
 	for _, si := range old.ordered {
 		if st.byName[si.tenant.Name] == nil {
-			st.retired[si.tenant.Name] = retired{tokens: si.tokens, counts: si.counts, events: si.events, until: now.Add(retiredGrace)}
+			st.retired[si.tenant.Name] = retired{kept: si.kept, until: now.Add(retiredGrace)}
 		}
 	}
 	s.state.Store(st)
@@ -350,7 +346,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logAccessOn(x, r, c)
 	if x.site != nil {
-		x.site.counts.add(x)
+		x.site.kept.counts.add(x)
 	} else {
 		s.metrics.unknown.Add(1)
 	}

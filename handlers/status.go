@@ -116,11 +116,11 @@ func (s *Server) Status() Status {
 			InstanceID:       v.tenant.Instance.ID,
 			AvailabilityZone: v.tenant.Instance.AvailabilityZone,
 			IMDS:             v.tenant.IMDS.Mode(),
-			Tokens:           si.tokens.Len(),
+			Tokens:           si.kept.tokens.Load().Len(),
 			Problems:         problems(si, st),
 			Credentials:      st.Credentials,
 			Mirror:           st.Mirror,
-			Events:           eventViews(si.events.list(), now),
+			Events:           eventViews(si.kept.events.Load().list(), now),
 		}
 		ts.Ready = len(ts.Problems) == 0
 		for _, p := range si.tenant.Sources {

@@ -139,7 +139,12 @@ func (s *TokenStore) compact(st *sourceTokens, now time.Time) {
 
 // Remaining reports how long a token stays valid; ok is false when the token
 // is unknown to this store or expired.
+//
+// A nil store has none: it is made by the tenant's first PUT.
 func (s *TokenStore) Remaining(tok string) (time.Duration, bool) {
+	if s == nil {
+		return 0, false
+	}
 	s.mu.RLock()
 	m, ok := s.tokens[tok]
 	s.mu.RUnlock()
@@ -160,6 +165,9 @@ func (s *TokenStore) Remaining(tok string) (time.Duration, bool) {
 
 // Len is the number of tokens held, expired ones not yet swept included.
 func (s *TokenStore) Len() int {
+	if s == nil {
+		return 0
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.tokens)
