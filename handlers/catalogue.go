@@ -225,11 +225,11 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 		}
 		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
 	}
-	if len(t.UserData) > 0 { // EC2 has no empty user data: "" is none, 404
-		c.add("user-data", &node{body: t.UserData, contentType: octetStream})
+	if len(t.UserData()) > 0 { // EC2 has no empty user data: "" is none, 404
+		c.add("user-data", &node{body: t.UserData(), contentType: octetStream})
 	}
-	if len(t.Paths.Allow)+len(t.Paths.Deny) > 0 {
-		c = c.restrict(t.Paths, n)
+	if len(t.Paths().Allow)+len(t.Paths().Deny) > 0 {
+		c = c.restrict(t.Paths(), n)
 		if c[identityDocumentPath] == nil {
 			// Hidden, yet what the signatures sign: their entries, whose
 			// bodies are never served, hold it.
@@ -240,7 +240,7 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 			}
 		}
 	}
-	c.addEvents(in, t.InstanceEvents, events, now)
+	c.addEvents(in, t.InstanceEvents(), events, now)
 	return c.compile(n, sign, shapes)
 }
 

@@ -94,7 +94,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 	auth := r.Header.Get("Authorization")
 	si := st.byToken[sha256.Sum256([]byte(auth))]
 	x.site = si // nil unless the token is a tenant's: the log names whose it was
-	if auth == "" || si == nil || !si.tenant.ContainerAnySource && !st.owns(si, x.src) {
+	if auth == "" || si == nil || !si.tenant.ContainerAnySource() && !st.owns(si, x.src) {
 		// One answer for every refusal: a different one for a valid
 		// token from the wrong address would confirm the guess.
 		s.sources.fail(x.src)
@@ -107,7 +107,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
 		return
 	}
-	if si.tenant.Role == nil || !si.tenant.Paths.Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
+	if si.tenant.Role == nil || !si.tenant.Paths().Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
 		return
 	}

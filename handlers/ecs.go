@@ -49,7 +49,7 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 	case !x.view.tenant.IMDS.Enabled:
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
 		return
-	case t.Role == nil || !t.Paths.Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
 		return
 	case !s.sources.allow(x.src, t.Limits, x.start):

@@ -140,7 +140,7 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 	case !x.view.tenant.IMDS.Enabled:
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
 		return
-	case t.Role == nil || !t.Paths.Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
 		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
 		return
 	}

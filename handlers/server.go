@@ -255,8 +255,8 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		default:
 			si.kept = new(kept)
 		}
-		if b := si.kept.events.Load(); b != nil || len(t.Events) > 0 {
-			si.kept.board().configure(t.Events, now, s.opts.Rand)
+		if b := si.kept.events.Load(); b != nil || len(t.Events()) > 0 {
+			si.kept.board().configure(t.Events(), now, s.opts.Rand)
 		}
 		if prev != nil && reflect.DeepEqual(prev.tenant, t) {
 			// Unchanged: keep what is served, a mirrored identity included.
@@ -273,10 +273,10 @@ func (s *Server) Load(cfg *tenants.Config) error {
 		st.sites[t] = si
 		st.byName[t.Name] = si
 		st.ordered = append(st.ordered, si)
-		if t.ContainerToken != "" {
+		if t.ContainerToken() != "" {
 			// Keyed by digest: looking up a guess compares hashes, not
 			// the secret itself.
-			st.byToken[sha256.Sum256([]byte(t.ContainerToken))] = si
+			st.byToken[sha256.Sum256([]byte(t.ContainerToken()))] = si
 		}
 	}
 	for name, r := range old.retired {

@@ -113,24 +113,24 @@ func build(f *File, baseDir string, now time.Time, undecoded [][]any) (*Config, 
 			}
 			owners[p] = i
 		}
-		for _, sel := range t.Containers {
+		for _, sel := range t.Containers() {
 			if j, dup := selectors[sel]; dup && j != i {
 				el.add(at(path, "sources"), "%s is already a source of tenants[%d] (%s); a source must choose one tenant", sel, j, f.Tenants[j].Name)
 			}
 			selectors[sel] = i
 		}
-		for _, sa := range t.ServiceAccounts {
+		for _, sa := range t.ServiceAccounts() {
 			if j, dup := cfg.serviceAccounts[sa]; dup {
 				el.add(at(path, "sources"), "service_account %s is already a source of tenants[%d] (%s); a source must choose one tenant", sa, j, f.Tenants[j].Name)
 				continue
 			}
 			cfg.serviceAccounts[sa] = len(cfg.Tenants)
 		}
-		if t.ContainerToken != "" {
-			if j, dup := tokens[t.ContainerToken]; dup {
+		if token := t.ContainerToken(); token != "" {
+			if j, dup := tokens[token]; dup {
 				el.add(at(path, "container_credentials"), "the same token is used by tenants[%d]; each tenant needs its own", j)
 			}
-			tokens[t.ContainerToken] = i
+			tokens[token] = i
 		}
 		cfg.Tenants = append(cfg.Tenants, t)
 	}
@@ -299,6 +299,7 @@ func overlay(dst, src reflect.Value) {
 // kube is whether the file has a kubernetes: block.
 func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time, kube bool, el errorList) *Tenant {
 	t := &Tenant{Name: tc.Name}
+	x := new(TenantExtras)
 	switch {
 	case tc.Name == "":
 		el.add(at(path, "name"), "every tenant needs a name")
@@ -318,10 +319,10 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 				el.add(at(path, "sources", i), "%v", err)
 			case !kube:
 				el.add(at(path, "sources", i), "service_account %s: pods are followed only in Kubernetes mode; add a kubernetes: block", sa)
-			case slices.Contains(t.ServiceAccounts, sa):
+			case slices.Contains(x.ServiceAccounts, sa):
 				el.add(at(path, "sources", i), "service_account %s is listed twice", sa)
 			default:
-				t.ServiceAccounts = append(t.ServiceAccounts, sa)
+				x.ServiceAccounts = append(x.ServiceAccounts, sa)
 			}
 			continue
 		}
@@ -333,7 +334,7 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 				el.add(at(path, "sources", i), "%s is listed twice", sel)
 			default:
 				seenSel[sel] = true
-				t.Containers = append(t.Containers, sel)
+				x.Containers = append(x.Containers, sel)
 			}
 			continue
 		}
@@ -350,9 +351,9 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		t.Sources = append(t.Sources, p)
 	}
 	t.IMDS = buildIMDS(tc.IMDS, at(path, "imds"), el)
-	t.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
+	x.Paths = buildPaths(tc.Paths, at(path, "paths"), el)
 	t.Limits = buildLimits(tc.Limits, at(path, "limits"), el)
-	t.Events = buildEvents(tc.Events, at(path, "events"), el)
+	x.Events = buildEvents(tc.Events, at(path, "events"), el)
 	if tc.Instance.Mirror != nil {
 		check(el, at(path, "region"), tc.Region, regionPattern, "a region such as us-east-1")
 		t.Mirror = buildMirror(*tc.Instance.Mirror, tc.Region, own.Region, tc.Credentials.Profile, at(path, "instance", "mirror"), el)
@@ -370,19 +371,20 @@ func buildTenant(tc, own TenantConfig, path []any, baseDir string, now time.Time
 		session = cmp.Or(t.Mirror.InstanceID, truncate("imds-proxy-"+tc.Name, 64))
 	}
 	t.Role, t.Credentials = buildCredentials(tc.Credentials, &t.Instance, session, at(path, "credentials"), el)
-	t.UserData = loadUserData(tc, path, baseDir, el)
+	x.UserData = loadUserData(tc, path, baseDir, el)
 	if t.Mirror != nil {
 		// A mirrored tenant serves its instance's user data unless it
 		// has its own; the defaults', like their instance values, stand
 		// in only for what a derived tenant leaves out.
 		t.Mirror.OwnUserData = own.UserData != nil || own.UserDataFile != ""
 		if !t.Mirror.OwnUserData {
-			t.UserData = nil
+			x.UserData = nil
 		}
 	}
 	// A profile or role ARN that did not decode may well name a role.
 	hasRole := t.Role != nil || !el.decoded(at(path, "credentials", "profile")) || !el.decoded(at(path, "credentials", "role_arn"))
-	t.ContainerToken, t.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, hasRole, at(path, "container_credentials"), baseDir, el)
+	x.ContainerToken, x.ContainerAnySource = buildContainerCredentials(tc.ContainerCredentials, hasRole, at(path, "container_credentials"), baseDir, el)
+	t.Extras = x.orNil()
 	return t
 }
 

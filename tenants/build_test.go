@@ -141,8 +141,8 @@ func TestParseBuiltInDefaults(t *testing.T) {
 	if in.PublicIP().IsValid() || in.PublicHostname != "" {
 		t.Errorf("public address %v (%q), want none", in.PublicIP(), in.PublicHostname)
 	}
-	if tn.Role != nil || tn.UserData != nil {
-		t.Errorf("role %+v, user data %q; want neither", tn.Role, tn.UserData)
+	if tn.Role != nil || tn.UserData() != nil {
+		t.Errorf("role %+v, user data %q; want neither", tn.Role, tn.UserData())
 	}
 }
 
@@ -724,7 +724,7 @@ func TestParseUserData(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := parse(t, filepath.Join(dir, "config.yaml"), tenantConfig(tt.preamble, tt.lines...))
-			got := cfg.Tenants[0].UserData
+			got := cfg.Tenants[0].UserData()
 			if (got == nil) != (tt.want == nil) || string(got) != string(tt.want) {
 				t.Errorf("user data %q (nil: %t), want %q (nil: %t)", got, got == nil, tt.want, tt.want == nil)
 			}

@@ -176,7 +176,7 @@ func (c *Config) WithContainers(cs []Container) (*Config, []string) {
 	owner := map[string]int{} // container ID → tenant index
 	for i, t := range c.Tenants {
 		for _, ct := range cs {
-			if !matchesAny(t.Containers, ct) {
+			if !matchesAny(t.Containers(), ct) {
 				continue
 			}
 			if j, taken := owner[ct.ID]; taken {
@@ -318,7 +318,7 @@ func matchesAny(sels []ContainerSelector, c Container) bool {
 // is when the Docker Engine API is watched.
 func (c *Config) NamesContainers() bool {
 	for _, t := range c.Tenants {
-		if len(t.Containers) > 0 {
+		if len(t.Containers()) > 0 {
 			return true
 		}
 	}

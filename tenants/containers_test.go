@@ -33,8 +33,8 @@ func TestParseContainerSources(t *testing.T) {
 			if got := fmt.Sprint(tn.Sources); got != tt.wantStatic {
 				t.Errorf("Sources = %s, want %s", got, tt.wantStatic)
 			}
-			if !reflect.DeepEqual(tn.Containers, tt.want) {
-				t.Errorf("Containers = %+v, want %+v", tn.Containers, tt.want)
+			if !reflect.DeepEqual(tn.Containers(), tt.want) {
+				t.Errorf("Containers = %+v, want %+v", tn.Containers(), tt.want)
 			}
 		})
 	}

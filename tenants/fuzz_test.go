@@ -80,7 +80,7 @@ func FuzzParse(f *testing.F) {
 				}
 				continue
 			}
-			if len(tn.Sources) == 0 && len(tn.Containers) == 0 {
+			if len(tn.Sources) == 0 && len(tn.Containers()) == 0 {
 				t.Errorf("tenant %q has no source", tn.Name)
 			}
 			for _, p := range tn.Sources {
@@ -104,8 +104,8 @@ func FuzzParse(f *testing.F) {
 			if in.LocalHostname == "" || in.Primary().MAC == "" {
 				t.Errorf("tenant %q: hostname %q, MAC %q", tn.Name, in.LocalHostname, in.Primary().MAC)
 			}
-			if len(tn.UserData) > tenants.MaxUserData {
-				t.Errorf("tenant %q: %d bytes of user data", tn.Name, len(tn.UserData))
+			if len(tn.UserData()) > tenants.MaxUserData {
+				t.Errorf("tenant %q: %d bytes of user data", tn.Name, len(tn.UserData()))
 			}
 		}
 	})

@@ -54,8 +54,10 @@ func (n *interner) tenant(t *Tenant) {
 	n.strings(&c.Profile, &c.RoleARN, &c.ExternalID, &c.SourceIdentity, &c.Policy)
 	c.PolicyARNs = n.list(c.PolicyARNs)
 	c.Tags = n.dict(c.Tags)
-	t.Paths.Allow = n.list(t.Paths.Allow)
-	t.Paths.Deny = n.list(t.Paths.Deny)
+	if x := t.Extras; x != nil { // built just now: not yet shared
+		x.Paths.Allow = n.list(x.Paths.Allow)
+		x.Paths.Deny = n.list(x.Paths.Deny)
+	}
 }
 
 func (n *interner) instance(in *Instance) {

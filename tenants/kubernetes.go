@@ -77,7 +77,7 @@ func checkRoleTemplate(cfg *Config, names map[string]int, el errorList) {
 		el.add(path, "%q is not a tenant: name the tenant whose credentials (its profile) each role's copy uses%s", k.RoleTemplate, hint)
 	case i < len(cfg.Tenants) && cfg.Tenants[i].Role == nil:
 		el.add(path, "tenant %q has no credentials: give it credentials.profile, which each role's copy takes the role with", k.RoleTemplate)
-	case i < len(cfg.Tenants) && len(cfg.Tenants[i].ServiceAccounts) > 0:
+	case i < len(cfg.Tenants) && len(cfg.Tenants[i].ServiceAccounts()) > 0:
 		el.add(path, "tenant %q lists service accounts: a role template is served only through %s, as its copies", k.RoleTemplate, PodRoleAnnotation)
 	}
 }
@@ -94,7 +94,7 @@ func (c *Config) ServiceAccountTenant(namespace, name string) *Tenant {
 		return nil
 	}
 	for _, t := range c.Tenants {
-		for _, sa := range t.ServiceAccounts {
+		for _, sa := range t.ServiceAccounts() {
 			if sa == key {
 				return t
 			}
@@ -110,7 +110,7 @@ func (c *Config) PodRules() PodRules {
 		r.RoleTemplate, r.NamespaceRestrictions = k.RoleTemplate, k.NamespaceRestrictions
 	}
 	for _, t := range c.Tenants {
-		for _, sa := range t.ServiceAccounts {
+		for _, sa := range t.ServiceAccounts() {
 			if r.ServiceAccounts == nil {
 				r.ServiceAccounts = map[string]string{}
 			}

@@ -23,7 +23,7 @@ tenants:
 		t.Fatalf("kubernetes: alone gave %+v, want the block with its defaults", k)
 	}
 	app := cfg.Tenants[0]
-	if got := strings.Join(app.ServiceAccounts, " "); got != "team-a/app team-b/app.v2" || len(app.Sources) != 0 {
+	if got := strings.Join(app.ServiceAccounts(), " "); got != "team-a/app team-b/app.v2" || len(app.Sources) != 0 {
 		t.Errorf("service accounts %q, sources %v", got, app.Sources)
 	}
 	for _, c := range []struct {
@@ -35,7 +35,7 @@ tenants:
 		}
 	}
 	// A configuration made by hand, with no index, looks through its tenants.
-	byHand := &tenants.Config{Tenants: []*tenants.Tenant{{Name: "x", ServiceAccounts: []string{"a/b"}}}}
+	byHand := &tenants.Config{Tenants: []*tenants.Tenant{{Name: "x", Extras: &tenants.TenantExtras{ServiceAccounts: []string{"a/b"}}}}}
 	if got := byHand.ServiceAccountTenant("a", "b"); got != byHand.Tenants[0] {
 		t.Errorf("ServiceAccountTenant on a Config made by hand = %v", got)
 	}

@@ -143,10 +143,12 @@ func (t *Tenant) WithMirror(m *Mirrored) *Tenant {
 	out := *t
 	out.Instance = m.Instance
 	out.IMDS = m.IMDS
-	out.InstanceEvents = m.Events
-	if t.UserData == nil { // a mirrored tenant's is its own: defaults do not reach it
-		out.UserData = m.UserData
+	x := t.Extras.clone()
+	x.InstanceEvents = m.Events
+	if x.UserData == nil { // a mirrored tenant's is its own: defaults do not reach it
+		x.UserData = m.UserData
 	}
+	out.Extras = x.orNil()
 	if t.Mirror != nil {
 		t.Mirror.Static.Apply(&out.Instance)
 		out.IMDS.apply(t.Mirror.IMDS)

@@ -226,8 +226,11 @@ func (r PodRules) refused(allowed map[string]*allowList, ns string, names ...str
 func podTenant(base *Tenant, p Pod) *Tenant {
 	t := *base
 	t.Name = base.Name + "@" + p.Namespace + "/" + p.Name
-	t.Sources, t.Containers, t.ServiceAccounts = nil, nil, nil
-	t.ContainerToken, t.ContainerAnySource = "", false
+	t.Sources = nil
+	x := t.Extras.clone()
+	x.Containers, x.ServiceAccounts = nil, nil
+	x.ContainerToken, x.ContainerAnySource = "", false
+	t.Extras = x.orNil()
 	t.Instance = PodInstance(base.Instance, p)
 	return &t
 }
@@ -302,7 +305,10 @@ func roleTenant(template *Tenant, arn string) (*Tenant, error) {
 	account, role := m[1], m[2]
 	t := *template
 	t.Name = template.Name + "/" + account + "/" + role
-	t.Sources, t.Containers = nil, nil
+	t.Sources = nil
+	x := t.Extras.clone()
+	x.Containers = nil
+	t.Extras = x.orNil()
 	r := *template.Role
 	r.Rename(role)
 	r.ARN = arn

@@ -254,8 +254,8 @@ func TestWithPodsInstances(t *testing.T) {
 		if c.t.Credentials.Key() != batch.Credentials.Key() || c.t.Role == nil || c.t.Role.Name != batch.Role.Name {
 			t.Errorf("%s: credentials %q, want the tenant's %q", c.t.Name, c.t.Credentials.Key(), batch.Credentials.Key())
 		}
-		if len(c.t.ServiceAccounts) != 0 {
-			t.Errorf("%s lists service accounts %v: only the configured tenant answers for them", c.t.Name, c.t.ServiceAccounts)
+		if len(c.t.ServiceAccounts()) != 0 {
+			t.Errorf("%s lists service accounts %v: only the configured tenant answers for them", c.t.Name, c.t.ServiceAccounts())
 		}
 	}
 	if p1.Instance.ID == p2.Instance.ID {

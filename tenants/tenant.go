@@ -10,6 +10,31 @@ import (
 type Tenant struct {
 	Name    string
 	Sources []netip.Prefix
+	IMDS    IMDSOptions
+	// Role is nil when the tenant has no instance profile (iam/ answers 404).
+	Role *Role
+	// Mirror is the live instance the tenant copies; nil for a tenant
+	// derived from its name. A mirrored tenant as configured holds only its
+	// static values: WithMirror makes what is served from each copy.
+	Mirror *MirrorSpec
+	// Limits bound each of the tenant's source addresses.
+	Limits Limits
+	// Credentials says where the role's credentials come from; meaningful
+	// only when Role is not nil.
+	Credentials CredentialSpec
+	Instance    Instance
+	// Extras holds what few tenants set; nil when the tenant sets none of
+	// it. Read it through the methods of the same names, which read a nil
+	// Extras as the zero value. It may be shared with copies of the
+	// tenant (pods, roles, mirrored copies): replace it, never write
+	// into it once the tenant is built.
+	Extras *TenantExtras
+}
+
+// TenantExtras are a tenant's rarely set fields, apart so that the many
+// tenants without them do not carry their room: at 10,000 tenants that
+// room was a size class of every Tenant.
+type TenantExtras struct {
 	// Containers choose running Docker containers whose addresses are
 	// served as the tenant too, while they run (Config.WithContainers).
 	Containers []ContainerSelector
@@ -18,30 +43,17 @@ type Tenant struct {
 	// (Config.WithPods), and whose Pod Identity tokens it answers
 	// (Config.ServiceAccountTenant).
 	ServiceAccounts []string
-	IMDS            IMDSOptions
-	Instance        Instance
 	// UserData is nil when the tenant has none (user-data answers 404), as
 	// is an empty one; a mirrored tenant with nil serves its instance's
 	// (WithMirror), with an empty one none.
 	UserData []byte
-	// Role is nil when the tenant has no instance profile (iam/ answers 404).
-	Role *Role
-	// Credentials says where the role's credentials come from; meaningful
-	// only when Role is not nil.
-	Credentials CredentialSpec
 	// ContainerToken authorises the tenant on the container credentials
 	// endpoint; empty: the tenant is not served there.
 	ContainerToken string
 	// ContainerAnySource accepts ContainerToken from any address.
 	ContainerAnySource bool
-	// Mirror is the live instance the tenant copies; nil for a tenant
-	// derived from its name. A mirrored tenant as configured holds only its
-	// static values: WithMirror makes what is served from each copy.
-	Mirror *MirrorSpec
 	// Paths hides parts of the catalogue.
 	Paths PathPolicy
-	// Limits bound each of the tenant's source addresses.
-	Limits Limits
 	// Events are announced their After past the proxy's start.
 	Events []Event
 	// InstanceEvents are a mirrored tenant's live instance's scheduled
@@ -50,12 +62,96 @@ type Tenant struct {
 	InstanceEvents []InstanceEvent
 }
 
+// orNil is x, or nil when x sets nothing. Nil and empty differ for
+// UserData (see there), so emptiness here is nil-ness.
+func (x *TenantExtras) orNil() *TenantExtras {
+	if x == nil || x.Containers == nil && x.ServiceAccounts == nil && x.UserData == nil &&
+		x.ContainerToken == "" && !x.ContainerAnySource && x.Paths.Allow == nil && x.Paths.Deny == nil &&
+		x.Events == nil && x.InstanceEvents == nil {
+		return nil
+	}
+	return x
+}
+
+// clone is a copy of x to change; the zero TenantExtras when x is nil.
+func (x *TenantExtras) clone() *TenantExtras {
+	c := new(TenantExtras)
+	if x != nil {
+		*c = *x
+	}
+	return c
+}
+
+// Containers is Extras.Containers, nil without Extras.
+func (t *Tenant) Containers() []ContainerSelector {
+	if t.Extras == nil {
+		return nil
+	}
+	return t.Extras.Containers
+}
+
+// ServiceAccounts is Extras.ServiceAccounts, nil without Extras.
+func (t *Tenant) ServiceAccounts() []string {
+	if t.Extras == nil {
+		return nil
+	}
+	return t.Extras.ServiceAccounts
+}
+
+// UserData is Extras.UserData, nil without Extras.
+func (t *Tenant) UserData() []byte {
+	if t.Extras == nil {
+		return nil
+	}
+	return t.Extras.UserData
+}
+
+// ContainerToken is Extras.ContainerToken, empty without Extras.
+func (t *Tenant) ContainerToken() string {
+	if t.Extras == nil {
+		return ""
+	}
+	return t.Extras.ContainerToken
+}
+
+// ContainerAnySource is Extras.ContainerAnySource, false without Extras.
+func (t *Tenant) ContainerAnySource() bool {
+	if t.Extras == nil {
+		return false
+	}
+	return t.Extras.ContainerAnySource
+}
+
+// Paths is Extras.Paths, which hides nothing without Extras.
+func (t *Tenant) Paths() PathPolicy {
+	if t.Extras == nil {
+		return PathPolicy{}
+	}
+	return t.Extras.Paths
+}
+
+// Events is Extras.Events, nil without Extras.
+func (t *Tenant) Events() []Event {
+	if t.Extras == nil {
+		return nil
+	}
+	return t.Extras.Events
+}
+
+// InstanceEvents is Extras.InstanceEvents, nil without Extras.
+func (t *Tenant) InstanceEvents() []InstanceEvent {
+	if t.Extras == nil {
+		return nil
+	}
+	return t.Extras.InstanceEvents
+}
+
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
 // MetadataOptions describe it.
 type IMDSOptions struct {
+	HopLimit       int  // IP TTL of PUT token responses (HttpPutResponseHopLimit)
 	Enabled        bool // false: every request answers 403 (HttpEndpoint=disabled)
 	TokensRequired bool // true: IMDSv1 requests answer 401 (HttpTokens=required)
-	HopLimit       int  // IP TTL of PUT token responses (HttpPutResponseHopLimit)
 	Tags           bool // tags/instance/ is served (InstanceMetadataTags=enabled)
 }
 

@@ -53,8 +53,8 @@ func TestContainerTokenWhitespace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Tenants[0].ContainerToken != token {
-				t.Errorf("token %q, want %q", cfg.Tenants[0].ContainerToken, token)
+			if cfg.Tenants[0].ContainerToken() != token {
+				t.Errorf("token %q, want %q", cfg.Tenants[0].ContainerToken(), token)
 			}
 			w := cfg.Warnings.Error()
 			switch {

@@ -52,7 +52,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		for i, p := range t.Sources {
 			srcs[i] = p.String()
 		}
-		for _, sel := range t.Containers {
+		for _, sel := range t.Containers() {
 			srcs = append(srcs, sel.String())
 		}
 		srcs = append(srcs, podSources(cfg, t)...)
@@ -111,7 +111,7 @@ func podSources(cfg *tenants.Config, t *tenants.Tenant) []string {
 		return []string{"pods' " + tenants.PodRoleAnnotation + " (role template)"}
 	}
 	var out []string
-	for _, sa := range t.ServiceAccounts {
+	for _, sa := range t.ServiceAccounts() {
 		out = append(out, "pods of service account "+sa)
 	}
 	return append(out, "pods annotated "+tenants.PodTenantAnnotation+"="+t.Name)

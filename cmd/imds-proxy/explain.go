@@ -141,7 +141,7 @@ func trustedBy(cfg *tenants.Config, a netip.Addr) string {
 func serviceAccountList(cfg *tenants.Config) string {
 	var out []string
 	for _, t := range cfg.Tenants {
-		for _, sa := range t.ServiceAccounts {
+		for _, sa := range t.ServiceAccounts() {
 			out = append(out, sa+" → "+t.Name)
 		}
 	}
@@ -154,7 +154,7 @@ func serviceAccountList(cfg *tenants.Config) string {
 func anySourceTenants(cfg *tenants.Config) []string {
 	var out []string
 	for _, t := range cfg.Tenants {
-		if t.ContainerToken != "" && t.ContainerAnySource {
+		if t.ContainerToken() != "" && t.ContainerAnySource() {
 			out = append(out, t.Name)
 		}
 	}

@@ -543,7 +543,7 @@ func TestWithMirrorUserData(t *testing.T) {
 				t.Fatal(err)
 			}
 			tn := cfg.Tenants[0]
-			if got := tn.WithMirror(copied).UserData; string(got) != tt.want {
+			if got := tn.WithMirror(copied).UserData(); string(got) != tt.want {
 				t.Errorf("user data %q, want %q", got, tt.want)
 			}
 			if tn.Mirror.OwnUserData != tt.own {

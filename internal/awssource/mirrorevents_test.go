@@ -74,7 +74,7 @@ func TestMirrorScheduledEvents(t *testing.T) {
 	}
 
 	// The served tenant carries them.
-	if got := mirroredTenant(t).WithMirror(m).InstanceEvents; !reflect.DeepEqual(got, want) {
+	if got := mirroredTenant(t).WithMirror(m).InstanceEvents(); !reflect.DeepEqual(got, want) {
 		t.Errorf("WithMirror's events %+v, want the copy's", got)
 	}
 

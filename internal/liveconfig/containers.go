@@ -115,7 +115,7 @@ func (c *Containers) applyLocked() {
 // logServed logs each tenant whose containers' addresses changed.
 func (c *Containers) logServed(cfg *tenants.Config) {
 	for i, t := range cfg.Tenants {
-		if len(t.Containers) == 0 {
+		if len(t.Containers()) == 0 {
 			continue
 		}
 		addrs := t.Sources[len(c.file.Tenants[i].Sources):] // appended after the static ones
