@@ -135,17 +135,17 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	// copy can say (the launch index, the identity document) answers 404.
 	known := in.ID != ""
 	if known {
-		md("ami-launch-index", strconv.Itoa(in.LaunchIndex))
+		md("ami-launch-index", strconv.Itoa(in.LaunchIndex()))
 	}
 	md("ami-manifest-path", "(unknown)")
 	md("hostname", in.LocalHostname)
 	md("local-hostname", in.LocalHostname)
 	md("instance-action", "none")
 	md("instance-id", in.ID)
-	md("instance-life-cycle", in.LifeCycle)
+	md("instance-life-cycle", in.LifeCycle())
 	md("instance-type", in.Type)
-	md("kernel-id", in.KernelID)
-	md("ramdisk-id", in.RamdiskID)
+	md("kernel-id", in.KernelID())
+	md("ramdisk-id", in.RamdiskID())
 	md("local-ipv4", addrString(in.PrivateIP()))
 	md("public-ipv4", addrString(in.PublicIP()))
 	md("public-hostname", in.PublicHostname)
@@ -153,7 +153,7 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	md("profile", "default-hvm")
 	md("reservation-id", in.ReservationID)
 	c.lines("meta-data/security-groups", in.SecurityGroups)
-	c.lines("meta-data/product-codes", in.ProductCodes)
+	c.lines("meta-data/product-codes", in.ProductCodes())
 	if p := in.Primary(); len(p.IPv6s) > 0 {
 		md("ipv6", p.IPv6s[0].String())
 	}
@@ -164,10 +164,10 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	md("placement/availability-zone", in.AvailabilityZone)
 	md("placement/availability-zone-id", in.AvailabilityZoneID)
 	md("placement/region", in.Region)
-	md("placement/group-name", in.PlacementGroup)
-	md("placement/host-id", in.HostID)
-	if in.PartitionNumber > 0 {
-		md("placement/partition-number", strconv.Itoa(in.PartitionNumber))
+	md("placement/group-name", in.PlacementGroup())
+	md("placement/host-id", in.HostID())
+	if in.PartitionNumber() > 0 {
+		md("placement/partition-number", strconv.Itoa(in.PartitionNumber()))
 	}
 	partition, domain := tenants.Partition(in.Region)
 	md("services/domain", domain)
@@ -176,11 +176,11 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 	for name, dev := range in.BlockDevices {
 		md("block-device-mapping/"+name, dev)
 	}
-	if in.KeyName != "" {
-		c.dir("meta-data/public-keys", "0="+in.KeyName)
+	if in.KeyName() != "" {
+		c.dir("meta-data/public-keys", "0="+in.KeyName())
 		c.dir("meta-data/public-keys/0", "openssh-key")
-		if in.PublicKey != "" {
-			md("public-keys/0/openssh-key", in.PublicKey+"\n")
+		if in.PublicKey() != "" {
+			md("public-keys/0/openssh-key", in.PublicKey()+"\n")
 		}
 	}
 	if t.IMDS.Tags && len(in.Tags) > 0 {
@@ -223,7 +223,7 @@ func buildCatalogueAt(t *tenants.Tenant, sign *Signer, shapes *layouts, events [
 			c.add(identityPKCS7Path, &node{contentType: textPlain, kind: pkcs7Doc})
 			c.add(identityRSA2048Path, &node{contentType: textPlain, kind: rsa2048Doc})
 		}
-		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring])
+		c.text("dynamic/fws/instance-monitoring", map[bool]string{true: "enabled", false: "disabled"}[in.Monitoring()])
 	}
 	if len(t.UserData()) > 0 { // EC2 has no empty user data: "" is none, 404
 		c.add("user-data", &node{body: t.UserData(), contentType: octetStream})
@@ -301,18 +301,18 @@ func addInterface(c tree, base string, ifc *tenants.Interface) {
 func identityDocument(in *tenants.Instance) []byte {
 	return document(
 		str("accountId", in.AccountID),
-		str("architecture", in.Architecture),
+		str("architecture", in.Architecture()),
 		str("availabilityZone", in.AvailabilityZone),
-		list("billingProducts", in.BillingCodes),
+		list("billingProducts", in.BillingCodes()),
 		list("devpayProductCodes", nil),
-		list("marketplaceProductCodes", in.ProductCodes),
+		list("marketplaceProductCodes", in.ProductCodes()),
 		str("imageId", in.AMIID),
 		str("instanceId", in.ID),
 		str("instanceType", in.Type),
-		strOrNull("kernelId", in.KernelID),
+		strOrNull("kernelId", in.KernelID()),
 		str("pendingTime", imdsTime(in.PendingTime)),
 		strOrNull("privateIp", addrString(in.PrivateIP())),
-		strOrNull("ramdiskId", in.RamdiskID),
+		strOrNull("ramdiskId", in.RamdiskID()),
 		str("region", in.Region),
 		str("version", "2017-09-30"),
 	)

@@ -524,12 +524,14 @@ func derive(tc TenantConfig, s *Static, region, az string, now time.Time, path [
 		AMIID:              "ami-" + stableID("ami", region),
 		ReservationID:      "r-" + stableID("reservation", tc.Name),
 		AccountID:          c.AccountID,
-		Architecture:       architectureOf(cmp.Or(c.InstanceType, defaultInstanceType)),
-		LifeCycle:          "on-demand",
 		PendingTime:        now.UTC().Truncate(time.Second),
 		Region:             region,
 		AvailabilityZone:   az,
 		AvailabilityZoneID: zoneID(region, az),
+		Extras: &InstanceExtras{
+			Architecture: architectureOf(cmp.Or(c.InstanceType, defaultInstanceType)),
+			LifeCycle:    "on-demand",
+		},
 	}
 	if in.AccountID == "" {
 		if m := roleARNPattern.FindStringSubmatch(tc.Credentials.RoleARN); m != nil {

@@ -127,8 +127,8 @@ func TestParseBuiltInDefaults(t *testing.T) {
 	for _, c := range []struct{ what, got, want string }{
 		{"type", in.Type, "t3.micro"},
 		{"account", in.AccountID, "123456789012"},
-		{"architecture", in.Architecture, "x86_64"},
-		{"life cycle", in.LifeCycle, "on-demand"},
+		{"architecture", in.Architecture(), "x86_64"},
+		{"life cycle", in.LifeCycle(), "on-demand"},
 		{"security groups", strings.Join(in.SecurityGroups, ","), "default"},
 	} {
 		if c.got != c.want {
@@ -642,7 +642,7 @@ func TestParseArchitecture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := parseOne(t, tenantConfig("", tt.lines)).Instance.Architecture; got != tt.want {
+			if got := parseOne(t, tenantConfig("", tt.lines)).Instance.Architecture(); got != tt.want {
 				t.Errorf("architecture %s, want %s", got, tt.want)
 			}
 		})

@@ -9,36 +9,29 @@ import (
 // absent from the catalogue (their paths answer 404), exactly as on an
 // instance that lacks them, e.g. a public address.
 //
-// Its slices and maps may be shared with other tenants' (Build interns the
-// values tenants hold alike): replace them, never write into them.
+// Its slices, maps and Extras may be shared with other tenants' (Build
+// interns the values tenants hold alike): replace them, never write into
+// them.
 type Instance struct {
 	ID             string
 	Type           string
 	AMIID          string
-	KernelID       string
-	RamdiskID      string
-	LaunchIndex    int
 	ReservationID  string
 	AccountID      string
-	Architecture   string
-	LifeCycle      string // on-demand | spot | scheduled
 	PendingTime    time.Time
-	ProductCodes   []string
-	BillingCodes   []string
-	Monitoring     bool // dynamic/fws/instance-monitoring
 	SecurityGroups []string
 
 	Region             string
 	AvailabilityZone   string
 	AvailabilityZoneID string
-	PlacementGroup     string
-	PartitionNumber    int // 0: not in a partition placement group
-	HostID             string
 
 	LocalHostname  string
 	PublicHostname string
-	KeyName        string
-	PublicKey      string // OpenSSH format; served under public-keys/0/openssh-key
+
+	// Extras holds the attributes that few instances set, or that many
+	// hold alike; nil when none is set. Read it through the methods of the
+	// same names, which read a nil Extras as the zero value.
+	Extras *InstanceExtras
 
 	// BlockDevices maps IMDS names (ami, root, ebs1, ephemeral0, swap) to
 	// device names.
@@ -48,6 +41,152 @@ type Instance struct {
 	// Interfaces are the network interfaces by device number; the first is
 	// the primary one whose addresses are the instance's.
 	Interfaces []Interface
+}
+
+// InstanceExtras are an instance's attributes that are rarely set (kernel,
+// ramdisk, placement group, host, key pair, product codes) or that
+// instances of one configuration hold alike (architecture, life cycle):
+// apart, Build gives tenants with equal ones one InstanceExtras for them
+// all, and an instance without them carries only a nil pointer.
+type InstanceExtras struct {
+	KernelID     string
+	RamdiskID    string
+	LaunchIndex  int
+	Architecture string
+	LifeCycle    string // on-demand | spot | scheduled
+	ProductCodes []string
+	BillingCodes []string
+	Monitoring   bool // dynamic/fws/instance-monitoring
+
+	PlacementGroup  string
+	PartitionNumber int // 0: not in a partition placement group
+	HostID          string
+
+	KeyName   string
+	PublicKey string // OpenSSH format; served under public-keys/0/openssh-key
+}
+
+// orNil is x, or nil when x sets nothing.
+func (x *InstanceExtras) orNil() *InstanceExtras {
+	if x == nil || x.KernelID == "" && x.RamdiskID == "" && x.LaunchIndex == 0 && x.Architecture == "" &&
+		x.LifeCycle == "" && x.ProductCodes == nil && x.BillingCodes == nil && !x.Monitoring &&
+		x.PlacementGroup == "" && x.PartitionNumber == 0 && x.HostID == "" && x.KeyName == "" && x.PublicKey == "" {
+		return nil
+	}
+	return x
+}
+
+// Writable is in's Extras made its own to write into: a copy of what it
+// held, which may be shared. Set in.Extras to its orNil when done, so that
+// an instance left without extras holds none.
+func (in *Instance) Writable() *InstanceExtras {
+	x := new(InstanceExtras)
+	if in.Extras != nil {
+		*x = *in.Extras
+	}
+	in.Extras = x
+	return x
+}
+
+// KernelID is Extras.KernelID, empty without Extras.
+func (in *Instance) KernelID() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.KernelID
+}
+
+// RamdiskID is Extras.RamdiskID, empty without Extras.
+func (in *Instance) RamdiskID() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.RamdiskID
+}
+
+// LaunchIndex is Extras.LaunchIndex, 0 without Extras.
+func (in *Instance) LaunchIndex() int {
+	if in.Extras == nil {
+		return 0
+	}
+	return in.Extras.LaunchIndex
+}
+
+// Architecture is Extras.Architecture, empty without Extras.
+func (in *Instance) Architecture() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.Architecture
+}
+
+// LifeCycle is Extras.LifeCycle, empty without Extras.
+func (in *Instance) LifeCycle() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.LifeCycle
+}
+
+// ProductCodes is Extras.ProductCodes, nil without Extras.
+func (in *Instance) ProductCodes() []string {
+	if in.Extras == nil {
+		return nil
+	}
+	return in.Extras.ProductCodes
+}
+
+// BillingCodes is Extras.BillingCodes, nil without Extras.
+func (in *Instance) BillingCodes() []string {
+	if in.Extras == nil {
+		return nil
+	}
+	return in.Extras.BillingCodes
+}
+
+// Monitoring is Extras.Monitoring, false without Extras.
+func (in *Instance) Monitoring() bool {
+	return in.Extras != nil && in.Extras.Monitoring
+}
+
+// PlacementGroup is Extras.PlacementGroup, empty without Extras.
+func (in *Instance) PlacementGroup() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.PlacementGroup
+}
+
+// PartitionNumber is Extras.PartitionNumber, 0 without Extras.
+func (in *Instance) PartitionNumber() int {
+	if in.Extras == nil {
+		return 0
+	}
+	return in.Extras.PartitionNumber
+}
+
+// HostID is Extras.HostID, empty without Extras.
+func (in *Instance) HostID() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.HostID
+}
+
+// KeyName is Extras.KeyName, empty without Extras.
+func (in *Instance) KeyName() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.KeyName
+}
+
+// PublicKey is Extras.PublicKey, empty without Extras.
+func (in *Instance) PublicKey() string {
+	if in.Extras == nil {
+		return ""
+	}
+	return in.Extras.PublicKey
 }
 
 // Interface is one network interface, served under

@@ -30,6 +30,7 @@ type interner struct {
 	lists    map[string][]string
 	prefixes map[string][]netip.Prefix
 	dicts    map[string]map[string]string
+	sets     map[string]*InstanceExtras
 }
 
 func newInterner() *interner {
@@ -38,6 +39,7 @@ func newInterner() *interner {
 		lists:    map[string][]string{},
 		prefixes: map[string][]netip.Prefix{},
 		dicts:    map[string]map[string]string{},
+		sets:     map[string]*InstanceExtras{},
 	}
 }
 
@@ -61,11 +63,8 @@ func (n *interner) tenant(t *Tenant) {
 }
 
 func (n *interner) instance(in *Instance) {
-	n.strings(&in.Type, &in.AMIID, &in.KernelID, &in.RamdiskID, &in.AccountID, &in.Architecture,
-		&in.LifeCycle, &in.Region, &in.AvailabilityZone, &in.AvailabilityZoneID, &in.PlacementGroup,
-		&in.HostID, &in.KeyName, &in.PublicKey)
-	in.ProductCodes = n.list(in.ProductCodes)
-	in.BillingCodes = n.list(in.BillingCodes)
+	n.strings(&in.Type, &in.AMIID, &in.AccountID, &in.Region, &in.AvailabilityZone, &in.AvailabilityZoneID)
+	in.Extras = n.extras(in.Extras)
 	in.SecurityGroups = n.list(in.SecurityGroups)
 	in.BlockDevices = n.dict(in.BlockDevices)
 	in.Tags = n.dict(in.Tags)
@@ -78,6 +77,37 @@ func (n *interner) instance(in *Instance) {
 		p.VPCIPv4CIDRs = n.prefixList(p.VPCIPv4CIDRs)
 		p.VPCIPv6CIDRs = n.prefixList(p.VPCIPv6CIDRs)
 	}
+}
+
+// extras is nil as it is, else the first InstanceExtras interned with the
+// same values, its strings and lists interned too.
+func (n *interner) extras(x *InstanceExtras) *InstanceExtras {
+	if x == nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, s := range []string{x.KernelID, x.RamdiskID, strconv.Itoa(x.LaunchIndex), x.Architecture, x.LifeCycle,
+		strconv.FormatBool(x.Monitoring), x.PlacementGroup, strconv.Itoa(x.PartitionNumber), x.HostID, x.KeyName, x.PublicKey} {
+		writeKeyPart(&b, s)
+	}
+	for _, l := range [][]string{x.ProductCodes, x.BillingCodes} {
+		// nil and empty lists differ to a reader that tells them apart.
+		writeKeyPart(&b, strconv.FormatBool(l == nil))
+		writeKeyPart(&b, strconv.Itoa(len(l)))
+		for _, s := range l {
+			writeKeyPart(&b, s)
+		}
+	}
+	k := b.String()
+	if v, ok := n.sets[k]; ok {
+		return v
+	}
+	v := *x // a copy: the caller's may be written later
+	n.strings(&v.KernelID, &v.RamdiskID, &v.Architecture, &v.LifeCycle, &v.PlacementGroup, &v.HostID, &v.KeyName, &v.PublicKey)
+	v.ProductCodes = n.list(v.ProductCodes)
+	v.BillingCodes = n.list(v.BillingCodes)
+	n.sets[k] = &v
+	return &v
 }
 
 func (n *interner) strings(ps ...*string) {

@@ -94,8 +94,8 @@ func TestMirroredInternShares(t *testing.T) {
 		s := func(v string) string { return string([]byte(v)) }
 		return &tenants.Mirrored{
 			Instance: tenants.Instance{ID: s(id), Region: s("eu-west-1"), AvailabilityZone: s("eu-west-1a"),
-				PublicKey: s("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample shared-key"),
-				Tags:      map[string]string{s("team"): s("platform")},
+				Extras: &tenants.InstanceExtras{PublicKey: s("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample shared-key")},
+				Tags:   map[string]string{s("team"): s("platform")},
 				Interfaces: []tenants.Interface{{MAC: s("02:00:00:00:00:" + id[len(id)-2:]), SubnetID: s("subnet-0123456789abcdef0"),
 					SecurityGroups: []string{s("web")}}}},
 			InstanceProfileARN: s("arn:aws:iam::111122223333:instance-profile/web"),
@@ -107,7 +107,7 @@ func TestMirroredInternShares(t *testing.T) {
 	for _, s := range []struct{ name, a, b string }{
 		{"region", a.Instance.Region, b.Instance.Region},
 		{"zone", a.Instance.AvailabilityZone, b.Instance.AvailabilityZone},
-		{"public key", a.Instance.PublicKey, b.Instance.PublicKey},
+		{"public key", a.Instance.PublicKey(), b.Instance.PublicKey()},
 		{"tag value", a.Instance.Tags["team"], b.Instance.Tags["team"]},
 		{"subnet", a.Instance.Primary().SubnetID, b.Instance.Primary().SubnetID},
 		{"security group", a.Instance.Primary().SecurityGroups[0], b.Instance.Primary().SecurityGroups[0]},

@@ -151,6 +151,39 @@ func prefixList(ps []netip.Prefix) string {
 	return strings.Join(s, ", ")
 }
 
+// applyExtras is Apply for what in.Extras holds, which may be shared: it is
+// copied only when the configuration sets any of it.
+func (s *Static) applyExtras(in *Instance) {
+	c := &s.cfg
+	if c.KernelID == "" && c.RamdiskID == "" && c.Architecture == "" && c.LifeCycle == "" &&
+		c.PlacementGroup == "" && c.HostID == "" && c.KeyName == "" && c.PublicKey == "" &&
+		c.AMILaunchIndex == 0 && c.PartitionNumber == 0 && c.Monitoring == nil && len(c.ProductCodes) == 0 {
+		return
+	}
+	x := in.Writable()
+	set(&x.KernelID, c.KernelID)
+	set(&x.RamdiskID, c.RamdiskID)
+	set(&x.Architecture, c.Architecture)
+	set(&x.LifeCycle, c.LifeCycle)
+	set(&x.PlacementGroup, c.PlacementGroup)
+	set(&x.HostID, c.HostID)
+	set(&x.KeyName, c.KeyName)
+	set(&x.PublicKey, c.PublicKey)
+	if c.AMILaunchIndex != 0 {
+		x.LaunchIndex = c.AMILaunchIndex
+	}
+	if c.PartitionNumber != 0 {
+		x.PartitionNumber = c.PartitionNumber
+	}
+	if c.Monitoring != nil {
+		x.Monitoring = *c.Monitoring
+	}
+	if len(c.ProductCodes) > 0 {
+		x.ProductCodes = c.ProductCodes
+	}
+	in.Extras = x.orNil()
+}
+
 // Apply lays the static values over in, field by field; what the
 // configuration leaves out keeps in's value. Maps (tags, block devices) are
 // merged key by key. in's slices and maps are never written to, so in may
@@ -160,30 +193,11 @@ func (s *Static) Apply(in *Instance) {
 	set(&in.ID, c.InstanceID)
 	set(&in.Type, c.InstanceType)
 	set(&in.AMIID, c.AMIID)
-	set(&in.KernelID, c.KernelID)
-	set(&in.RamdiskID, c.RamdiskID)
 	set(&in.ReservationID, c.ReservationID)
 	set(&in.AccountID, c.AccountID)
-	set(&in.Architecture, c.Architecture)
-	set(&in.LifeCycle, c.LifeCycle)
-	set(&in.PlacementGroup, c.PlacementGroup)
-	set(&in.HostID, c.HostID)
-	set(&in.KeyName, c.KeyName)
-	set(&in.PublicKey, c.PublicKey)
 	set(&in.LocalHostname, c.Hostname)
 	set(&in.PublicHostname, c.PublicHostname)
-	if c.AMILaunchIndex != 0 {
-		in.LaunchIndex = c.AMILaunchIndex
-	}
-	if c.PartitionNumber != 0 {
-		in.PartitionNumber = c.PartitionNumber
-	}
-	if c.Monitoring != nil {
-		in.Monitoring = *c.Monitoring
-	}
-	if len(c.ProductCodes) > 0 {
-		in.ProductCodes = c.ProductCodes
-	}
+	s.applyExtras(in)
 	if len(c.SecurityGroups) > 0 {
 		in.SecurityGroups = c.SecurityGroups
 	}

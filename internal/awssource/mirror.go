@@ -321,12 +321,12 @@ func vpcsOf(vpcs []ec2types.Vpc) map[string]vpcBlocks {
 // addPublicKey fills the key pair's public key, which only DescribeKeyPairs
 // with IncludePublicKey gives (and only when permitted).
 func (s *Mirror) addPublicKey(ctx context.Context, api *EC2, m *tenants.Mirrored) {
-	name := m.Instance.KeyName
+	name := m.Instance.KeyName()
 	if name == "" {
 		return
 	}
 	if k, ok := s.publicKeys[name]; ok {
-		m.Instance.PublicKey = k
+		m.Instance.Writable().PublicKey = k
 		return
 	}
 	out, err := api.KeysZones.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}, IncludePublicKey: aws.Bool(true)})
@@ -340,7 +340,7 @@ func (s *Mirror) addPublicKey(ctx context.Context, api *EC2, m *tenants.Mirrored
 				s.publicKeys = map[string]string{}
 			}
 			s.publicKeys[name] = strings.TrimSpace(aws.ToString(kp.PublicKey))
-			m.Instance.PublicKey = s.publicKeys[name]
+			m.Instance.Writable().PublicKey = s.publicKeys[name]
 		}
 	}
 }
@@ -464,30 +464,33 @@ func stateOf(i ec2types.Instance) string {
 // mapInstance turns DescribeInstances' view of an instance into the
 // catalogue's; region is the API's, used when the placement has no zone.
 func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *tenants.Mirrored {
+	x := &tenants.InstanceExtras{
+		KernelID:     aws.ToString(i.KernelId),
+		RamdiskID:    aws.ToString(i.RamdiskId),
+		LaunchIndex:  int(aws.ToInt32(i.AmiLaunchIndex)),
+		Architecture: string(i.Architecture),
+		LifeCycle:    cmp.Or(string(i.InstanceLifecycle), "on-demand"),
+		Monitoring:   i.Monitoring != nil && i.Monitoring.State == ec2types.MonitoringStateEnabled,
+		KeyName:      aws.ToString(i.KeyName),
+	}
 	in := tenants.Instance{
 		ID:             aws.ToString(i.InstanceId),
 		Type:           string(i.InstanceType),
 		AMIID:          aws.ToString(i.ImageId),
-		KernelID:       aws.ToString(i.KernelId),
-		RamdiskID:      aws.ToString(i.RamdiskId),
-		LaunchIndex:    int(aws.ToInt32(i.AmiLaunchIndex)),
 		ReservationID:  aws.ToString(r.ReservationId),
 		AccountID:      aws.ToString(r.OwnerId),
-		Architecture:   string(i.Architecture),
-		LifeCycle:      cmp.Or(string(i.InstanceLifecycle), "on-demand"),
 		PendingTime:    aws.ToTime(i.LaunchTime).UTC(),
-		Monitoring:     i.Monitoring != nil && i.Monitoring.State == ec2types.MonitoringStateEnabled,
 		Region:         region,
 		LocalHostname:  aws.ToString(i.PrivateDnsName),
 		PublicHostname: aws.ToString(i.PublicDnsName),
-		KeyName:        aws.ToString(i.KeyName),
+		Extras:         x, // never empty: the life cycle is always set
 	}
 	if p := i.Placement; p != nil {
 		in.AvailabilityZone = aws.ToString(p.AvailabilityZone)
 		in.AvailabilityZoneID = aws.ToString(p.AvailabilityZoneId)
-		in.PlacementGroup = aws.ToString(p.GroupName)
-		in.PartitionNumber = int(aws.ToInt32(p.PartitionNumber))
-		in.HostID = aws.ToString(p.HostId)
+		x.PlacementGroup = aws.ToString(p.GroupName)
+		x.PartitionNumber = int(aws.ToInt32(p.PartitionNumber))
+		x.HostID = aws.ToString(p.HostId)
 		if zr := tenants.RegionOfZone(in.AvailabilityZone); zr != "" {
 			in.Region = zr
 		}
@@ -495,7 +498,7 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *te
 	for _, pc := range i.ProductCodes {
 		// IMDS lists marketplace codes; devpay is retired.
 		if pc.ProductCodeType != ec2types.ProductCodeValuesDevpay {
-			in.ProductCodes = append(in.ProductCodes, aws.ToString(pc.ProductCodeId))
+			x.ProductCodes = append(x.ProductCodes, aws.ToString(pc.ProductCodeId))
 		}
 	}
 	for _, g := range i.SecurityGroups {

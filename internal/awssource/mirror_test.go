@@ -215,12 +215,18 @@ func TestMirrorMapsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tenants.Instance{
-		ID: "i-0123456789abcdef0", Type: "m7g.large", AMIID: "ami-0fff0000000000001", KernelID: "aki-12345678", RamdiskID: "ari-12345678",
-		LaunchIndex: 2, ReservationID: "r-0eee0000000000001", AccountID: "111122223333", Architecture: "arm64", LifeCycle: "spot",
-		PendingTime: launched, ProductCodes: []string{"abcdefghijklmnopqrstuvwxy"}, Monitoring: true, SecurityGroups: []string{"web", "ssh"},
-		Region: "eu-west-1", AvailabilityZone: "eu-west-1b", AvailabilityZoneID: "euw1-az3", PlacementGroup: "spread-web", PartitionNumber: 3,
-		HostID: "h-0123456789abcdef0", LocalHostname: "ip-10-20-1-10.eu-west-1.compute.internal",
-		PublicHostname: "ec2-54-1-2-3.eu-west-1.compute.amazonaws.com", KeyName: "deploy", PublicKey: "ssh-ed25519 AAAAC3Nz deploy",
+		ID: "i-0123456789abcdef0", Type: "m7g.large", AMIID: "ami-0fff0000000000001",
+		ReservationID: "r-0eee0000000000001", AccountID: "111122223333",
+		PendingTime: launched, SecurityGroups: []string{"web", "ssh"},
+		Region: "eu-west-1", AvailabilityZone: "eu-west-1b", AvailabilityZoneID: "euw1-az3",
+		LocalHostname:  "ip-10-20-1-10.eu-west-1.compute.internal",
+		PublicHostname: "ec2-54-1-2-3.eu-west-1.compute.amazonaws.com",
+		Extras: &tenants.InstanceExtras{
+			KernelID: "aki-12345678", RamdiskID: "ari-12345678", LaunchIndex: 2, Architecture: "arm64", LifeCycle: "spot",
+			ProductCodes: []string{"abcdefghijklmnopqrstuvwxy"}, Monitoring: true,
+			PlacementGroup: "spread-web", PartitionNumber: 3, HostID: "h-0123456789abcdef0",
+			KeyName: "deploy", PublicKey: "ssh-ed25519 AAAAC3Nz deploy",
+		},
 		BlockDevices: map[string]string{"ami": "/dev/xvda", "root": "/dev/xvda", "ebs1": "/dev/sdf"},
 		Tags:         map[string]string{"Name": "web-1", "team": "core"},
 		Interfaces: []tenants.Interface{
@@ -296,7 +302,7 @@ func TestMirrorDefaultsOfAnInstanceThatSaysLittle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Instance.LifeCycle != "on-demand" || m.Instance.Region != "ap-south-1" || m.Instance.KeyName != "" || m.Instance.Interfaces != nil {
+	if m.Instance.LifeCycle() != "on-demand" || m.Instance.Region != "ap-south-1" || m.Instance.KeyName() != "" || m.Instance.Interfaces != nil {
 		t.Errorf("instance %+v", m.Instance)
 	}
 	if want := (tenants.IMDSOptions{Enabled: false, HopLimit: 1}); m.IMDS != want {
@@ -388,8 +394,8 @@ func TestMirrorWithoutOptionalPermissions(t *testing.T) {
 		t.Fatalf("a mirror without the optional permissions failed: %v", err)
 	}
 	p := m.Instance.Primary()
-	if m.Instance.PublicKey != "" || m.Instance.AvailabilityZoneID != "" || p.SubnetIPv4CIDR.IsValid() || p.VPCIPv4CIDRs != nil {
-		t.Errorf("values without permission: key %q, zone id %q, subnet %v, vpc %v", m.Instance.PublicKey, m.Instance.AvailabilityZoneID, p.SubnetIPv4CIDR, p.VPCIPv4CIDRs)
+	if m.Instance.PublicKey() != "" || m.Instance.AvailabilityZoneID != "" || p.SubnetIPv4CIDR.IsValid() || p.VPCIPv4CIDRs != nil {
+		t.Errorf("values without permission: key %q, zone id %q, subnet %v, vpc %v", m.Instance.PublicKey(), m.Instance.AvailabilityZoneID, p.SubnetIPv4CIDR, p.VPCIPv4CIDRs)
 	}
 	if p.ID != "eni-0aaa0000000000001" || m.Instance.ID != "i-0123456789abcdef0" {
 		t.Errorf("what DescribeInstances gave is missing: %+v", m.Instance)
