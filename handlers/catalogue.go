@@ -270,8 +270,8 @@ func validTagPath(k string) bool {
 
 func addInterface(c tree, base string, ifc *tenants.Interface) {
 	t := func(p, v string) { c.text(base+"/"+p, v) }
-	t("device-number", strconv.Itoa(ifc.DeviceNumber))
-	t("network-card-index", strconv.Itoa(ifc.NetworkCardIndex))
+	t("device-number", strconv.Itoa(int(ifc.DeviceNumber)))
+	t("network-card-index", strconv.Itoa(int(ifc.NetworkCardIndex)))
 	t("interface-id", ifc.ID)
 	t("mac", ifc.MAC)
 	t("owner-id", ifc.OwnerID)

@@ -194,8 +194,8 @@ func (in *Instance) PublicKey() string {
 type Interface struct {
 	MAC              string // lower-case, colon-separated
 	ID               string
-	DeviceNumber     int
-	NetworkCardIndex int
+	DeviceNumber     int32 // EC2's own width: two of them fill one word
+	NetworkCardIndex int32
 	OwnerID          string
 	LocalHostname    string
 	PublicHostname   string

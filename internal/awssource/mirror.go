@@ -516,9 +516,9 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *te
 		ca, da := attachment(a)
 		cb, db := attachment(b)
 		if ca != cb {
-			return ca - cb
+			return cmp.Compare(ca, cb)
 		}
-		return da - db
+		return cmp.Compare(da, db)
 	})
 	for _, ni := range nis {
 		in.Interfaces = append(in.Interfaces, mapInterface(ni))
@@ -540,9 +540,9 @@ func mapInstance(i ec2types.Instance, r ec2types.Reservation, region string) *te
 }
 
 // attachment is an interface's network card and device index.
-func attachment(ni ec2types.InstanceNetworkInterface) (card, device int) {
+func attachment(ni ec2types.InstanceNetworkInterface) (card, device int32) {
 	if a := ni.Attachment; a != nil {
-		return int(aws.ToInt32(a.NetworkCardIndex)), int(aws.ToInt32(a.DeviceIndex))
+		return aws.ToInt32(a.NetworkCardIndex), aws.ToInt32(a.DeviceIndex)
 	}
 	return 0, 0
 }
