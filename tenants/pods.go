@@ -227,10 +227,12 @@ func podTenant(base *Tenant, p Pod) *Tenant {
 	t := *base
 	t.Name = base.Name + "@" + p.Namespace + "/" + p.Name
 	t.Sources = nil
-	x := t.Extras.clone()
-	x.Containers, x.ServiceAccounts = nil, nil
-	x.ContainerToken, x.ContainerAnySource = "", false
-	t.Extras = x.orNil()
+	if t.Extras != nil {
+		x := t.Extras.clone()
+		x.Containers, x.ServiceAccounts = nil, nil
+		x.ContainerToken, x.ContainerAnySource = "", false
+		t.Extras = x.orNil()
+	}
 	t.Instance = PodInstance(base.Instance, p)
 	return &t
 }
@@ -306,9 +308,11 @@ func roleTenant(template *Tenant, arn string) (*Tenant, error) {
 	t := *template
 	t.Name = template.Name + "/" + account + "/" + role
 	t.Sources = nil
-	x := t.Extras.clone()
-	x.Containers = nil
-	t.Extras = x.orNil()
+	if t.Extras != nil {
+		x := t.Extras.clone()
+		x.Containers = nil
+		t.Extras = x.orNil()
+	}
 	r := *template.Role
 	r.Rename(role)
 	r.ARN = arn
