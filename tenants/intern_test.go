@@ -121,3 +121,56 @@ func TestMirroredInternShares(t *testing.T) {
 		t.Errorf("own values changed: %s %s", a.Instance.ID, a.Instance.Primary().MAC)
 	}
 }
+
+// TestBuildSharesInstanceExtras checks that tenants whose rare instance
+// attributes are equal share one InstanceExtras, that one with its own has
+// its own, and that laying a mirrored tenant's static values over a copy
+// leaves the copy's extras as they were.
+func TestBuildSharesInstanceExtras(t *testing.T) {
+	cfg, err := tenants.Parse("extras.yaml", []byte(`
+tenants:
+  - {name: a, sources: [127.0.0.1]}
+  - {name: b, sources: [127.0.0.2]}
+  - {name: c, sources: [127.0.0.3], instance: {key_name: deploy}}
+  - {name: d, sources: [127.0.0.4], instance: {mirror: {instance_id: i-0123456789abcdef0}, key_name: mine}}
+`), time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c, d := cfg.Tenants[0], cfg.Tenants[1], cfg.Tenants[2], cfg.Tenants[3]
+	if a.Instance.Extras == nil || a.Instance.Extras != b.Instance.Extras {
+		t.Errorf("a's extras %p and b's %p: want one for both", a.Instance.Extras, b.Instance.Extras)
+	}
+	if c.Instance.Extras == a.Instance.Extras || c.Instance.KeyName() != "deploy" || a.Instance.KeyName() != "" {
+		t.Errorf("c's key %q shared with a's %q", c.Instance.KeyName(), a.Instance.KeyName())
+	}
+	if got := a.Instance.LifeCycle(); got != "on-demand" {
+		t.Errorf("life cycle %q, want on-demand", got)
+	}
+	copied := &tenants.Mirrored{Instance: tenants.Instance{ID: "i-0123456789abcdef0",
+		Extras: &tenants.InstanceExtras{KeyName: "theirs", LifeCycle: "spot"}}}
+	served := d.WithMirror(copied)
+	if got := served.Instance.KeyName(); got != "mine" {
+		t.Errorf("served key %q, want the tenant's own", got)
+	}
+	if got := served.Instance.LifeCycle(); got != "spot" {
+		t.Errorf("served life cycle %q, want the copy's", got)
+	}
+	if got := copied.Instance.KeyName(); got != "theirs" {
+		t.Errorf("the copy's key became %q: WithMirror wrote into it", got)
+	}
+}
+
+// TestTenantExtrasReadAsZero checks that a tenant without extras reads as
+// one with all of them zero.
+func TestTenantExtrasReadAsZero(t *testing.T) {
+	var tn tenants.Tenant
+	if tn.UserData() != nil || tn.ContainerToken() != "" || tn.ContainerAnySource() || tn.Events() != nil ||
+		tn.Paths().Allow != nil || tn.Containers() != nil || tn.ServiceAccounts() != nil || tn.InstanceEvents() != nil {
+		t.Error("a tenant without extras reads as having some")
+	}
+	in := tn.Instance
+	if in.KeyName() != "" || in.PartitionNumber() != 0 || in.Monitoring() || in.ProductCodes() != nil {
+		t.Error("an instance without extras reads as having some")
+	}
+}
