@@ -88,105 +88,80 @@ func (in *Instance) Writable() *InstanceExtras {
 	return x
 }
 
+// noInstanceExtras is what a nil Extras reads as. Never written to.
+var noInstanceExtras InstanceExtras
+
+// extras is the Extras to read from: the zero InstanceExtras when there are none.
+func (in *Instance) extras() *InstanceExtras {
+	if in.Extras == nil {
+		return &noInstanceExtras
+	}
+	return in.Extras
+}
+
 // KernelID is Extras.KernelID, empty without Extras.
 func (in *Instance) KernelID() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.KernelID
+	return in.extras().KernelID
 }
 
 // RamdiskID is Extras.RamdiskID, empty without Extras.
 func (in *Instance) RamdiskID() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.RamdiskID
+	return in.extras().RamdiskID
 }
 
 // LaunchIndex is Extras.LaunchIndex, 0 without Extras.
 func (in *Instance) LaunchIndex() int {
-	if in.Extras == nil {
-		return 0
-	}
-	return in.Extras.LaunchIndex
+	return in.extras().LaunchIndex
 }
 
 // Architecture is Extras.Architecture, empty without Extras.
 func (in *Instance) Architecture() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.Architecture
+	return in.extras().Architecture
 }
 
 // LifeCycle is Extras.LifeCycle, empty without Extras.
 func (in *Instance) LifeCycle() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.LifeCycle
+	return in.extras().LifeCycle
 }
 
 // ProductCodes is Extras.ProductCodes, nil without Extras.
 func (in *Instance) ProductCodes() []string {
-	if in.Extras == nil {
-		return nil
-	}
-	return in.Extras.ProductCodes
+	return in.extras().ProductCodes
 }
 
 // BillingCodes is Extras.BillingCodes, nil without Extras.
 func (in *Instance) BillingCodes() []string {
-	if in.Extras == nil {
-		return nil
-	}
-	return in.Extras.BillingCodes
+	return in.extras().BillingCodes
 }
 
 // Monitoring is Extras.Monitoring, false without Extras.
 func (in *Instance) Monitoring() bool {
-	return in.Extras != nil && in.Extras.Monitoring
+	return in.extras().Monitoring
 }
 
 // PlacementGroup is Extras.PlacementGroup, empty without Extras.
 func (in *Instance) PlacementGroup() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.PlacementGroup
+	return in.extras().PlacementGroup
 }
 
 // PartitionNumber is Extras.PartitionNumber, 0 without Extras.
 func (in *Instance) PartitionNumber() int {
-	if in.Extras == nil {
-		return 0
-	}
-	return in.Extras.PartitionNumber
+	return in.extras().PartitionNumber
 }
 
 // HostID is Extras.HostID, empty without Extras.
 func (in *Instance) HostID() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.HostID
+	return in.extras().HostID
 }
 
 // KeyName is Extras.KeyName, empty without Extras.
 func (in *Instance) KeyName() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.KeyName
+	return in.extras().KeyName
 }
 
 // PublicKey is Extras.PublicKey, empty without Extras.
 func (in *Instance) PublicKey() string {
-	if in.Extras == nil {
-		return ""
-	}
-	return in.Extras.PublicKey
+	return in.extras().PublicKey
 }
 
 // Interface is one network interface, served under

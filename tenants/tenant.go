@@ -82,68 +82,55 @@ func (x *TenantExtras) clone() *TenantExtras {
 	return c
 }
 
+// noTenantExtras is what a nil Extras reads as. Never written to.
+var noTenantExtras TenantExtras
+
+// extras is the Extras to read from: the zero TenantExtras when there are none.
+func (t *Tenant) extras() *TenantExtras {
+	if t.Extras == nil {
+		return &noTenantExtras
+	}
+	return t.Extras
+}
+
 // Containers is Extras.Containers, nil without Extras.
 func (t *Tenant) Containers() []ContainerSelector {
-	if t.Extras == nil {
-		return nil
-	}
-	return t.Extras.Containers
+	return t.extras().Containers
 }
 
 // ServiceAccounts is Extras.ServiceAccounts, nil without Extras.
 func (t *Tenant) ServiceAccounts() []string {
-	if t.Extras == nil {
-		return nil
-	}
-	return t.Extras.ServiceAccounts
+	return t.extras().ServiceAccounts
 }
 
 // UserData is Extras.UserData, nil without Extras.
 func (t *Tenant) UserData() []byte {
-	if t.Extras == nil {
-		return nil
-	}
-	return t.Extras.UserData
+	return t.extras().UserData
 }
 
 // ContainerToken is Extras.ContainerToken, empty without Extras.
 func (t *Tenant) ContainerToken() string {
-	if t.Extras == nil {
-		return ""
-	}
-	return t.Extras.ContainerToken
+	return t.extras().ContainerToken
 }
 
 // ContainerAnySource is Extras.ContainerAnySource, false without Extras.
 func (t *Tenant) ContainerAnySource() bool {
-	if t.Extras == nil {
-		return false
-	}
-	return t.Extras.ContainerAnySource
+	return t.extras().ContainerAnySource
 }
 
 // Paths is Extras.Paths, which hides nothing without Extras.
 func (t *Tenant) Paths() PathPolicy {
-	if t.Extras == nil {
-		return PathPolicy{}
-	}
-	return t.Extras.Paths
+	return t.extras().Paths
 }
 
 // Events is Extras.Events, nil without Extras.
 func (t *Tenant) Events() []Event {
-	if t.Extras == nil {
-		return nil
-	}
-	return t.Extras.Events
+	return t.extras().Events
 }
 
 // InstanceEvents is Extras.InstanceEvents, nil without Extras.
 func (t *Tenant) InstanceEvents() []InstanceEvent {
-	if t.Extras == nil {
-		return nil
-	}
-	return t.Extras.InstanceEvents
+	return t.extras().InstanceEvents
 }
 
 // IMDSOptions is the instance's metadata-service behaviour, as EC2's
