@@ -227,8 +227,9 @@ func podTenant(base *Tenant, p Pod) *Tenant {
 	t := *base
 	t.Name = base.Name + "@" + p.Namespace + "/" + p.Name
 	t.Sources = nil
-	if t.Extras != nil {
-		x := t.Extras.clone()
+	// base's extras are shared as they are unless they hold what stays base's.
+	if x := t.Extras; x != nil && (x.Containers != nil || x.ServiceAccounts != nil || x.ContainerToken != "" || x.ContainerAnySource) {
+		x = x.clone()
 		x.Containers, x.ServiceAccounts = nil, nil
 		x.ContainerToken, x.ContainerAnySource = "", false
 		t.Extras = x.orNil()
@@ -308,8 +309,8 @@ func roleTenant(template *Tenant, arn string) (*Tenant, error) {
 	t := *template
 	t.Name = template.Name + "/" + account + "/" + role
 	t.Sources = nil
-	if t.Extras != nil {
-		x := t.Extras.clone()
+	if x := t.Extras; x != nil && x.Containers != nil { // else shared as it is
+		x = x.clone()
 		x.Containers = nil
 		t.Extras = x.orNil()
 	}
