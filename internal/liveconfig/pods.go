@@ -251,10 +251,9 @@ func (p *Pods) start(ctx context.Context, running *sync.WaitGroup, gen int, targ
 		return func() {}
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	log := p.log.With().Str("from", "kubernetes").Logger()
-	pw := &kubernetes.Watcher{Pods: clients.Pods, Node: target.node, Log: log,
+	pw := &kubernetes.Watcher{Pods: clients.Pods, Node: target.node,
 		Changed: func(ps []kubernetes.RunningPod) { p.podsChanged(gen, ps) }}
-	nw := &kubernetes.NamespaceWatcher{Namespaces: clients.Namespaces, Log: log,
+	nw := &kubernetes.NamespaceWatcher{Namespaces: clients.Namespaces,
 		Changed: func(ns []kubernetes.RunningNamespace) { p.namespacesChanged(gen, ns) }}
 	running.Add(2)
 	go func() { defer running.Done(); pw.Run(wctx) }()
