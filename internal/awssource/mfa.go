@@ -1,6 +1,7 @@
 package awssource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -306,7 +307,7 @@ func (s *ProfileCredentials) viaMFA(ctx context.Context, p *Profile) (tenants.Cr
 		SessionToken: sess.SessionToken, Expiration: sess.Expires}
 	chained := false
 	for _, r := range p.MFA.Roles {
-		in := &sts.AssumeRoleInput{RoleArn: aws.String(r.ARN), RoleSessionName: aws.String(firstOf(r.SessionName, s.Spec.SessionName, "imds-proxy"))}
+		in := &sts.AssumeRoleInput{RoleArn: aws.String(r.ARN), RoleSessionName: aws.String(cmp.Or(r.SessionName, s.Spec.SessionName, "imds-proxy"))}
 		if r.ExternalID != "" {
 			in.ExternalId = aws.String(r.ExternalID)
 		}
@@ -344,15 +345,6 @@ func (s *ProfileCredentials) sessionFailed(p *Profile, sess aws.Credentials, err
 func awsCreds(c tenants.Credentials) aws.Credentials {
 	return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
 		CanExpire: true, Expires: c.Expiration}
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func firstDuration(d ...time.Duration) time.Duration {

@@ -22,8 +22,22 @@ func targets(ss ...string) []netip.AddrPort {
 	return aps
 }
 
+// dnatTail is the end of every rule Plan writes, up to the target.
+const dnatTail = "-p tcp -m tcp --dport 80 -m comment --comment imds-proxy -j DNAT --to-destination "
+
+// checkPlan validates opts and compares the commands Plan makes of them
+// with want.
+func checkPlan(t *testing.T, opts Options, want []string) {
+	t.Helper()
+	if err := opts.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := joinCommands(Plan(opts)), strings.Join(want, "\n"); got != want {
+		t.Errorf("commands:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestPlanDNAT(t *testing.T) {
-	const tail = "-p tcp -m tcp --dport 80 -m comment --comment imds-proxy -j DNAT --to-destination "
 	cases := []struct {
 		name string
 		opts Options
@@ -33,46 +47,41 @@ func TestPlanDNAT(t *testing.T) {
 			name: "bridges",
 			opts: Options{Bridges: []string{"docker0", "br-+"}, To: targets("172.17.0.1:8080")},
 			want: []string{
-				"iptables -w -t nat -I PREROUTING -i docker0 -d 169.254.169.254/32 " + tail + "172.17.0.1:8080",
-				"iptables -w -t nat -I PREROUTING -i br-+ -d 169.254.169.254/32 " + tail + "172.17.0.1:8080",
+				"iptables -w -t nat -I PREROUTING -i docker0 -d 169.254.169.254/32 " + dnatTail + "172.17.0.1:8080",
+				"iptables -w -t nat -I PREROUTING -i br-+ -d 169.254.169.254/32 " + dnatTail + "172.17.0.1:8080",
 			},
 		},
 		{
 			name: "cidrs of both families, host processes too",
 			opts: Options{CIDRs: prefixes("172.30.0.0/16", "fd00:30::/64"), To: targets("[fd00:30::1]:8080", "172.30.0.1:8080"), Host: true},
 			want: []string{
-				"iptables -w -t nat -I PREROUTING -s 172.30.0.0/16 -d 169.254.169.254/32 " + tail + "172.30.0.1:8080",
-				"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + tail + "172.30.0.1:8080",
-				"ip6tables -w -t nat -I PREROUTING -s fd00:30::/64 -d fd00:ec2::254/128 " + tail + "[fd00:30::1]:8080",
-				"ip6tables -w -t nat -I OUTPUT -d fd00:ec2::254/128 " + tail + "[fd00:30::1]:8080",
+				"iptables -w -t nat -I PREROUTING -s 172.30.0.0/16 -d 169.254.169.254/32 " + dnatTail + "172.30.0.1:8080",
+				"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + dnatTail + "172.30.0.1:8080",
+				"ip6tables -w -t nat -I PREROUTING -s fd00:30::/64 -d fd00:ec2::254/128 " + dnatTail + "[fd00:30::1]:8080",
+				"ip6tables -w -t nat -I OUTPUT -d fd00:ec2::254/128 " + dnatTail + "[fd00:30::1]:8080",
 			},
 		},
 		{
 			// How --cidr 172.30.0.10 arrives (cmd's TestSetupFlagsToOptions).
 			name: "a single address as cidr",
 			opts: Options{CIDRs: prefixes("172.30.0.10/32"), To: targets("172.30.0.1:8080")},
-			want: []string{"iptables -w -t nat -I PREROUTING -s 172.30.0.10/32 -d 169.254.169.254/32 " + tail + "172.30.0.1:8080"},
+			want: []string{"iptables -w -t nat -I PREROUTING -s 172.30.0.10/32 -d 169.254.169.254/32 " + dnatTail + "172.30.0.1:8080"},
 		},
 		{
 			name: "host only, to loopback",
 			opts: Options{Host: true, To: targets("127.0.0.1:8080")},
-			want: []string{"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + tail + "127.0.0.1:8080"},
+			want: []string{"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + dnatTail + "127.0.0.1:8080"},
 		},
 		{
 			name: "an IPv4-mapped target is IPv4's",
 			opts: Options{Host: true, To: targets("[::ffff:127.0.0.1]:8080")},
-			want: []string{"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + tail + "127.0.0.1:8080"},
+			want: []string{"iptables -w -t nat -I OUTPUT -d 169.254.169.254/32 " + dnatTail + "127.0.0.1:8080"},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Mode = DNAT
-			if err := tc.opts.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			if got, want := joinCommands(Plan(tc.opts)), strings.Join(tc.want, "\n"); got != want {
-				t.Errorf("rules:\n%s\nwant:\n%s", got, want)
-			}
+			checkPlan(t, tc.opts, tc.want)
 		})
 	}
 }

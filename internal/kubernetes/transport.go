@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -46,22 +45,9 @@ func httpClient(cfg *rest.Config, now func() time.Time) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	if tc.DialHolder != nil {
-		// An exec plugin's: it closes the connections when its
-		// credentials rotate.
-		dial = tc.DialHolder.Dial
-	}
-	proxy := tc.Proxy
-	if proxy == nil {
-		proxy = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
-	}
 	t := &http.Transport{
-		Proxy:               proxy,
-		DialContext:         dial,
+		Proxy:               tc.Proxy,
 		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConnsPerHost: 25,
 		DisableCompression:  tc.DisableCompression,
 		// Without it a transport with its own TLS configuration or dialer
@@ -73,6 +59,15 @@ func httpClient(cfg *rest.Config, now func() time.Time) (*http.Client, error) {
 		// kernel's TCP timeout (client-go's values).
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 	}
+	if tc.DialHolder != nil {
+		// An exec plugin's: it closes the connections when its
+		// credentials rotate.
+		t.DialContext = tc.DialHolder.Dial
+	}
+	// What client-go's transports get from it too: without a proxy of
+	// the config's own, the environment's with NO_PROXY's CIDRs; the
+	// 30 s dialer; the TLS handshake and idle timeouts.
+	utilnet.SetOldTransportDefaults(t)
 	var rt http.RoundTripper = t
 	if tc.TLS.ReloadCAFiles && tlsConfig != nil && tlsConfig.RootCAs != nil && tc.TLS.CAFile != "" {
 		rt = &caRotation{file: tc.TLS.CAFile, data: tc.TLS.CAData, now: now, checked: now(), t: t}

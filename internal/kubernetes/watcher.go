@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rs/zerolog"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -35,7 +34,6 @@ type Watcher struct {
 	// NODE_NAME environment variable). Required: without it every pod of
 	// the cluster would be listed.
 	Node string
-	Log  zerolog.Logger
 	// Changed receives every pod of the node that holds an address, after
 	// the first full list and after each change; a deleted pod is absent
 	// from the next report at once. It is called from one goroutine.
@@ -71,7 +69,6 @@ func (w *Watcher) Run(ctx context.Context) {
 // on namespaces.
 type NamespaceWatcher struct {
 	Namespaces NamespaceClient
-	Log        zerolog.Logger
 	// Changed receives every namespace, after the first full list and
 	// after each change of a name or an annotation. It is called from one
 	// goroutine.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -45,7 +44,7 @@ func TestWatcherFollowsPods(t *testing.T) {
 	cs := fake.NewClientset(pod("web", "a", "uid-a", "10.1.0.5", "web"))
 	reports := make(chan []kubernetes.RunningPod, 16)
 	f := kubetest.NewPods(cs)
-	w := &kubernetes.Watcher{Pods: f, Node: "node-1", Log: zerolog.Nop(), Changed: func(ps []kubernetes.RunningPod) { reports <- ps }}
+	w := &kubernetes.Watcher{Pods: f, Node: "node-1", Changed: func(ps []kubernetes.RunningPod) { reports <- ps }}
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
 	for _, call := range []string{"list", "watch"} {
@@ -120,7 +119,7 @@ func TestNamespaceWatcher(t *testing.T) {
 	cs := fake.NewClientset(kubetest.Namespace("team-a", allowed, "app"))
 	f := kubetest.NewNamespaces(cs)
 	reports := make(chan []kubernetes.RunningNamespace, 16)
-	w := &kubernetes.NamespaceWatcher{Namespaces: f, Log: zerolog.Nop(), Changed: func(ns []kubernetes.RunningNamespace) { reports <- ns }}
+	w := &kubernetes.NamespaceWatcher{Namespaces: f, Changed: func(ns []kubernetes.RunningNamespace) { reports <- ns }}
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
 	if ns := next(t, reports, "first list"); len(ns) != 1 || ns[0].Name != "team-a" || ns[0].Annotations[allowed] != "app" {

@@ -251,10 +251,9 @@ func (p *Pods) start(ctx context.Context, running *sync.WaitGroup, gen int, targ
 		return func() {}
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	log := p.log.With().Str("from", "kubernetes").Logger()
-	pw := &kubernetes.Watcher{Pods: clients.Pods, Node: target.node, Log: log,
+	pw := &kubernetes.Watcher{Pods: clients.Pods, Node: target.node,
 		Changed: func(ps []kubernetes.RunningPod) { p.podsChanged(gen, ps) }}
-	nw := &kubernetes.NamespaceWatcher{Namespaces: clients.Namespaces, Log: log,
+	nw := &kubernetes.NamespaceWatcher{Namespaces: clients.Namespaces,
 		Changed: func(ns []kubernetes.RunningNamespace) { p.namespacesChanged(gen, ns) }}
 	running.Add(2)
 	go func() { defer running.Done(); pw.Run(wctx) }()
@@ -272,24 +271,12 @@ func (p *Pods) start(ctx context.Context, running *sync.WaitGroup, gen int, targ
 // claims no tenant, or one its namespace refuses, is then refused (403)
 // without waiting.
 func (p *Pods) WaitForSource(ctx context.Context, addr netip.Addr) bool {
-	for {
+	return waitForSource(ctx, func() (following, held bool, applied <-chan struct{}) {
 		p.mu.Lock()
-		following := p.target != (kubeTarget{}) && p.file.Kubernetes != nil
-		held := p.knownLocked() && p.holdsLocked(addr)
-		applied := p.applied
-		p.mu.Unlock()
-		switch {
-		case !following:
-			return false
-		case held:
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-applied:
-		}
-	}
+		defer p.mu.Unlock()
+		following = p.target != (kubeTarget{}) && p.file.Kubernetes != nil
+		return following, p.knownLocked() && p.holdsLocked(addr), p.applied
+	})
 }
 
 func (p *Pods) holdsLocked(addr netip.Addr) bool {

@@ -15,12 +15,21 @@ import (
 // not known yet, and true at once when a container already holds addr
 // (a container no tenant names is then refused without waiting).
 func (c *Containers) WaitForSource(ctx context.Context, addr netip.Addr) bool {
-	for {
+	return waitForSource(ctx, func() (following, held bool, applied <-chan struct{}) {
 		c.mu.Lock()
-		following := c.socket != "" && c.reported
-		held := following && c.holdsLocked(addr)
-		applied := c.applied
-		c.mu.Unlock()
+		defer c.mu.Unlock()
+		following = c.socket != "" && c.reported
+		return following, following && c.holdsLocked(addr), c.applied
+	})
+}
+
+// waitForSource is the loop of both WaitForSource methods: it reads state
+// (under the source's lock) until the source is not followed (false) or
+// holds the address (true), waiting for the next apply in between, or ctx
+// ends (false).
+func waitForSource(ctx context.Context, state func() (following, held bool, applied <-chan struct{})) bool {
+	for {
+		following, held, applied := state()
 		switch {
 		case !following:
 			return false
