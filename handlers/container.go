@@ -78,17 +78,48 @@ func refuseCredentialsRequest(x *exchange, r *http.Request, pathOK bool, where s
 	return false
 }
 
+// refuseFailingSource answers 429 with Retry-After, and reports whether it
+// did, while x's source waits out its refusals (containerFailureBurst).
+func (s *Server) refuseFailingSource(x *exchange) bool {
+	wait := s.sources.failureWait(x.src)
+	if wait <= 0 {
+		return false
+	}
+	x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
+	x.Header()["Connection"] = closeHeader
+	x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
+	return true
+}
+
+// throttled answers 429 to a source past its rate, and ends the connection.
+func (x *exchange) throttled() {
+	x.Header()["Connection"] = closeHeader
+	x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+}
+
+// refuseRoleCredentials answers 403, and reports whether it did, when t's
+// metadata service is disabled (as its view v has it) or t has no role
+// credentials its path policy shows.
+func refuseRoleCredentials(x *exchange, v *view, t *tenants.Tenant) bool {
+	switch {
+	case !v.tenant.IMDS.Enabled:
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+		return true
+	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+		return true
+	}
+	return false
+}
+
 func (s *Server) serveContainer(x *exchange, r *http.Request) {
 	st := s.state.Load()
 	if refuseCredentialsRequest(x, r, r.URL.Path == ContainerPath, "at "+ContainerPath) {
 		return
 	}
-	if wait := s.sources.failureWait(x.src); wait > 0 {
+	if s.refuseFailingSource(x) {
 		// Checked before the token: a source that keeps failing learns
 		// nothing more, not even when it finally sends the right one.
-		x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
 		return
 	}
 	auth := r.Header.Get("Authorization")
@@ -103,18 +134,11 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 			"send the token of this address's tenant as the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN)")
 		return
 	}
-	if !si.view.Load().tenant.IMDS.Enabled {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+	if refuseRoleCredentials(x, si.view.Load(), si.tenant) {
 		return
 	}
-	if si.tenant.Role == nil || !si.tenant.Paths().Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
-		return
-	}
-	limits := si.tenant.Limits
-	if !s.sources.allow(x.src, limits, x.start) {
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+	if !s.sources.allow(x.src, si.tenant.Limits, x.start) {
+		x.throttled()
 		return
 	}
 	s.replyContainerDocument(x, r, si.tenant, "")
