@@ -81,7 +81,7 @@ func refuseCredentialsRequest(x *exchange, r *http.Request, pathOK bool, where s
 // refuseFailingSource answers 429 with Retry-After, and reports whether it
 // did, while x's source waits out its refusals (containerFailureBurst).
 func (s *Server) refuseFailingSource(x *exchange) bool {
-	wait := s.sources.failureWait(x.src)
+	wait := s.sources.failureWait(x.src, x.start)
 	if wait <= 0 {
 		return false
 	}
