@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"crypto/sha256"
-	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -150,10 +149,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 func (s *Server) replyContainerDocument(x *exchange, r *http.Request, t *tenants.Tenant, roleARN string) {
 	c, err := s.credentials(r.Context(), t)
 	if err != nil {
-		var ce *tenants.UpstreamError
-		if !errors.As(err, &ce) {
-			ce = &tenants.UpstreamError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
-		}
+		ce := upstreamError(err)
 		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
 		return
 	}

@@ -159,14 +159,21 @@ func iamInfoDocument(t *tenants.Tenant, c *CredentialDocuments) []byte {
 // failureDocument is IMDS's answer when it has no credentials to give: 200,
 // and a Code other than Success that every SDK treats as an error.
 func failureDocument(err error, now time.Time) []byte {
-	var ce *tenants.UpstreamError
-	if !errors.As(err, &ce) {
-		ce = &tenants.UpstreamError{Code: "CredentialsNotReady",
-			Message: "credentials are being fetched; retry in a moment"}
-	}
+	ce := upstreamError(err)
 	return document(
 		str("Code", ce.Code),
 		str("LastUpdated", imdsTime(now)),
 		str("Message", ce.Message),
 	)
+}
+
+// upstreamError is the code and message err is answered with: its own when
+// it is a *tenants.UpstreamError, otherwise that credentials are not ready.
+func upstreamError(err error) *tenants.UpstreamError {
+	var ce *tenants.UpstreamError
+	if !errors.As(err, &ce) {
+		ce = &tenants.UpstreamError{Code: "CredentialsNotReady",
+			Message: "credentials are being fetched; retry in a moment"}
+	}
+	return ce
 }
