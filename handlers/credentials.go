@@ -82,7 +82,7 @@ func (d *CredentialDocuments) ContainerDocument() []byte {
 	return d.container
 }
 
-// CredentialSource vends tenants' credentials. Implementations answer from
+// CredentialStore vends tenants' credentials. Implementations answer from
 // memory once warm: a request must never wait on AWS for long.
 type CredentialStore interface {
 	// Credentials returns the tenant's current credentials, or an error
