@@ -32,7 +32,7 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 		return
 	}
 	// No X-Forwarded-For: the ECS endpoint believes only the connection.
-	st, t, ok, throttled := s.resolve(r, x, st, nil)
+	st, t, ok, throttled := s.resolve(r, x, st, nil, nil)
 	switch {
 	case throttled:
 		x.throttled()
