@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -84,7 +82,7 @@ func (s *Server) refuseFailingSource(x *exchange) bool {
 	if wait <= 0 {
 		return false
 	}
-	x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
+	x.Header()["Retry-After"] = secondsHeader(wait)
 	x.Header()["Connection"] = closeHeader
 	x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
 	return true
