@@ -268,9 +268,7 @@ func (s *Server) admit(nc net.Conn) *limitedConn {
 		}
 		return false, s.sources.oldestIdle(displaceable)
 	}) {
-		if c.capped {
-			s.sources.close(c)
-		}
+		s.sources.close(c) // listed either way: a refused c is never closed itself
 		return nil
 	}
 	return c

@@ -2,11 +2,8 @@ package handlers
 
 import (
 	"crypto/sha256"
-	"errors"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -78,17 +75,48 @@ func refuseCredentialsRequest(x *exchange, r *http.Request, pathOK bool, where s
 	return false
 }
 
+// refuseFailingSource answers 429 with Retry-After, and reports whether it
+// did, while x's source waits out its refusals (containerFailureBurst).
+func (s *Server) refuseFailingSource(x *exchange) bool {
+	wait := s.sources.failureWait(x.src, x.start)
+	if wait <= 0 {
+		return false
+	}
+	x.Header()["Retry-After"] = secondsHeader(wait)
+	x.Header()["Connection"] = closeHeader
+	x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
+	return true
+}
+
+// throttled answers 429 to a source past its rate, and ends the connection.
+func (x *exchange) throttled() {
+	x.Header()["Connection"] = closeHeader
+	x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+}
+
+// refuseRoleCredentials answers 403, and reports whether it did, when t's
+// metadata service is disabled (as its view v has it) or t has no role
+// credentials its path policy shows.
+func refuseRoleCredentials(x *exchange, v *view, t *tenants.Tenant) bool {
+	switch {
+	case !v.tenant.IMDS.Enabled:
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+		return true
+	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
+		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+		return true
+	}
+	return false
+}
+
 func (s *Server) serveContainer(x *exchange, r *http.Request) {
 	st := s.state.Load()
 	if refuseCredentialsRequest(x, r, r.URL.Path == ContainerPath, "at "+ContainerPath) {
 		return
 	}
-	if wait := s.sources.failureWait(x.src); wait > 0 {
+	if s.refuseFailingSource(x) {
 		// Checked before the token: a source that keeps failing learns
 		// nothing more, not even when it finally sends the right one.
-		x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
 		return
 	}
 	auth := r.Header.Get("Authorization")
@@ -103,18 +131,11 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 			"send the token of this address's tenant as the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN)")
 		return
 	}
-	if !si.view.Load().tenant.IMDS.Enabled {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+	if refuseRoleCredentials(x, si.view.Load(), si.tenant) {
 		return
 	}
-	if si.tenant.Role == nil || !si.tenant.Paths().Permits("meta-data/iam/security-credentials/"+si.tenant.Role.Name) {
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
-		return
-	}
-	limits := si.tenant.Limits
-	if !s.sources.allow(x.src, limits, x.start) {
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+	if !s.sources.allow(x.src, si.tenant.Limits, x.start) {
+		x.throttled()
 		return
 	}
 	s.replyContainerDocument(x, r, si.tenant, "")
@@ -126,10 +147,7 @@ func (s *Server) serveContainer(x *exchange, r *http.Request) {
 func (s *Server) replyContainerDocument(x *exchange, r *http.Request, t *tenants.Tenant, roleARN string) {
 	c, err := s.credentials(r.Context(), t)
 	if err != nil {
-		var ce *tenants.UpstreamError
-		if !errors.As(err, &ce) {
-			ce = &tenants.UpstreamError{Code: "CredentialsNotReady", Message: "credentials are being fetched; retry in a moment"}
-		}
+		ce := upstreamError(err)
 		x.jsonError(http.StatusServiceUnavailable, ce.Code, ce.Message)
 		return
 	}

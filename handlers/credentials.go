@@ -82,7 +82,7 @@ func (d *CredentialDocuments) ContainerDocument() []byte {
 	return d.container
 }
 
-// CredentialSource vends tenants' credentials. Implementations answer from
+// CredentialStore vends tenants' credentials. Implementations answer from
 // memory once warm: a request must never wait on AWS for long.
 type CredentialStore interface {
 	// Credentials returns the tenant's current credentials, or an error
@@ -159,14 +159,21 @@ func iamInfoDocument(t *tenants.Tenant, c *CredentialDocuments) []byte {
 // failureDocument is IMDS's answer when it has no credentials to give: 200,
 // and a Code other than Success that every SDK treats as an error.
 func failureDocument(err error, now time.Time) []byte {
-	var ce *tenants.UpstreamError
-	if !errors.As(err, &ce) {
-		ce = &tenants.UpstreamError{Code: "CredentialsNotReady",
-			Message: "credentials are being fetched; retry in a moment"}
-	}
+	ce := upstreamError(err)
 	return document(
 		str("Code", ce.Code),
 		str("LastUpdated", imdsTime(now)),
 		str("Message", ce.Message),
 	)
+}
+
+// upstreamError is the code and message err is answered with: its own when
+// it is a *tenants.UpstreamError, otherwise that credentials are not ready.
+func upstreamError(err error) *tenants.UpstreamError {
+	var ce *tenants.UpstreamError
+	if !errors.As(err, &ce) {
+		ce = &tenants.UpstreamError{Code: "CredentialsNotReady",
+			Message: "credentials are being fetched; retry in a moment"}
+	}
+	return ce
 }

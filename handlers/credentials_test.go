@@ -361,3 +361,32 @@ tenants:
 		t.Fatalf("IMDS path: %d, want 403", w.Code)
 	}
 }
+
+// TestCredentialsEndpointsHonourPathPolicy: a tenant whose path policy
+// hides its role's credentials from IMDS is not given them by the
+// container or ECS endpoints either.
+func TestCredentialsEndpointsHonourPathPolicy(t *testing.T) {
+	config := testConfig + `
+  - name: hidden
+    sources: ["127.0.0.8"]
+    credentials: {profile: dev}
+    paths: {deny: ["iam/*"]}
+    container_credentials: {token: "hidden-token-0123456789"}
+`
+	creds := &fakeCredentials{byTenant: map[string]tenants.Credentials{"hidden": credsRequired}}
+	srv, _ := newServer(t, config, handlers.Options{Credentials: creds})
+	for name, w := range map[string]*httptest.ResponseRecorder{
+		"container": serve(srv.ContainerCredentials(), http.MethodGet, handlers.ContainerPath, "127.0.0.8:1", "Authorization", "hidden-token-0123456789"),
+		"ECS":       serve(srv.ECSCredentials(), http.MethodGet, handlers.ECSPathPrefix+"/x", "127.0.0.8:1"),
+	} {
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "path policy hides its role credentials") {
+			t.Errorf("%s endpoint: %d %s, want 403 naming the path policy", name, w.Code, w.Body)
+		}
+		if strings.Contains(w.Body.String(), credsRequired.AccessKeyID) {
+			t.Errorf("%s endpoint serves the hidden credentials", name)
+		}
+	}
+	if w := serve(srv, http.MethodGet, "/latest/meta-data/iam/security-credentials/dev", "127.0.0.8:1"); w.Code != http.StatusNotFound {
+		t.Errorf("IMDS path of the hidden role: %d, want 404", w.Code)
+	}
+}

@@ -32,11 +32,10 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 		return
 	}
 	// No X-Forwarded-For: the ECS endpoint believes only the connection.
-	st, t, ok, throttled := s.resolve(r, x, st, nil)
+	st, t, ok, throttled := s.resolve(r, x, st, nil, nil)
 	switch {
 	case throttled:
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		x.throttled()
 		return
 	case !ok:
 		s.warnUnknown(x.src)
@@ -45,16 +44,11 @@ func (s *Server) serveECS(x *exchange, r *http.Request) {
 	}
 	si := st.sites[t]
 	x.site, x.view = si, si.view.Load()
-	switch {
-	case !x.view.tenant.IMDS.Enabled:
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
+	if refuseRoleCredentials(x, x.view, t) {
 		return
-	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
-		return
-	case !s.sources.allow(x.src, t.Limits, x.start):
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+	}
+	if !s.sources.allow(x.src, t.Limits, x.start) {
+		x.throttled()
 		return
 	}
 	s.replyContainerDocument(x, r, t, t.Role.ARN)

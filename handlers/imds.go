@@ -177,13 +177,14 @@ func (x *exchange) authorize(r *http.Request) bool {
 		return false
 	}
 	x.v2 = true
-	x.Header()[headerTokenTTL] = ttlHeader(left)
+	x.Header()[headerTokenTTL] = secondsHeader(left)
 	return true
 }
 
-// ttlHeader is a token's remaining TTL as the header says it, rounded up:
-// a token in its last second is still valid, never "0".
-func ttlHeader(left time.Duration) []string {
+// secondsHeader is a duration as a header says it, in whole seconds rounded
+// up: a token's remaining TTL (in its last second it is still valid, never
+// "0"), or a Retry-After.
+func secondsHeader(left time.Duration) []string {
 	return []string{strconv.Itoa(int((left + time.Second - 1) / time.Second))}
 }
 

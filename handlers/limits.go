@@ -145,10 +145,10 @@ func (s *sources) allowSource(sh *sourceShard, src *source, l tenants.Limits, no
 	return src.limiter.AllowN(now, 1)
 }
 
-// failureWait is how long a source must wait before the container endpoint
-// looks at its next request: zero unless its refusals used up its budget.
-func (s *sources) failureWait(a netip.Addr) time.Duration {
-	now := s.now()
+// failureWait is how long a source must wait at now, its request's arrival,
+// before the container endpoint looks at the request: zero unless its
+// refusals used up its budget.
+func (s *sources) failureWait(a netip.Addr, now time.Time) time.Duration {
 	sh := s.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"time"
 
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -87,12 +85,9 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 	if refuseCredentialsRequest(x, r, r.URL.Path == PodIdentityPath, "at "+PodIdentityPath) {
 		return
 	}
-	if wait := s.sources.failureWait(x.src); wait > 0 {
+	if s.refuseFailingSource(x) {
 		// Before the token is looked at: a source that keeps sending
 		// refused tokens causes no more reviews until it has waited.
-		x.Header()["Retry-After"] = []string{strconv.Itoa(int((wait + time.Second - 1) / time.Second))}
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many refused requests from this address; retry after the seconds in Retry-After")
 		return
 	}
 	st := s.state.Load()
@@ -101,8 +96,7 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 		limits = t.Limits // a pod the configuration serves keeps its tenant's rate
 	}
 	if !s.sources.allow(x.src, limits, x.start) {
-		x.Header()["Connection"] = closeHeader
-		x.jsonError(http.StatusTooManyRequests, "Throttled", "too many requests from this address")
+		x.throttled()
 		return
 	}
 	id, err := s.podReviews.review(r.Context(), r.Header.Get("Authorization"))
@@ -135,17 +129,11 @@ func (s *Server) servePodIdentity(x *exchange, r *http.Request) {
 		return
 	}
 	x.site, x.view = si, si.view.Load()
-	t := si.tenant
-	switch {
-	case !x.view.tenant.IMDS.Enabled:
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's instance metadata service is disabled (imds: {enabled: false}, or its mirrored instance's)")
-		return
-	case t.Role == nil || !t.Paths().Permits("meta-data/iam/security-credentials/"+t.Role.Name):
-		x.jsonError(http.StatusForbidden, "AccessDenied", "this tenant's path policy hides its role credentials")
+	if refuseRoleCredentials(x, x.view, si.tenant) {
 		return
 	}
 	// As the EKS Pod Identity agent answers: no RoleArn.
-	s.replyContainerDocument(x, r, t, "")
+	s.replyContainerDocument(x, r, si.tenant, "")
 }
 
 // podRunning says whether the pod a token is bound to runs on this node,

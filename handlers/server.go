@@ -329,7 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		var t *tenants.Tenant
 		var ok, throttled bool
-		st, t, ok, throttled = s.resolveFor(r, x, st, r.Header["X-Forwarded-For"], m)
+		st, t, ok, throttled = s.resolve(r, x, st, r.Header["X-Forwarded-For"], m)
 		switch {
 		case throttled:
 			x.refuse(http.StatusTooManyRequests)
@@ -392,15 +392,10 @@ func (s *Server) allow(c *limitedConn, x *exchange, l tenants.Limits) bool {
 // its rate is held for the Docker watch (waitForSource) and looked up again
 // in the state that holds then; one past its rate (throttled) is not held,
 // so that an address asking in a loop never takes the waiters a container
-// just started needs.
-func (s *Server) resolve(r *http.Request, x *exchange, st *state, xff []string) (_ *state, t *tenants.Tenant, ok, throttled bool) {
-	return s.resolveFor(r, x, st, xff, nil)
-}
-
-// resolveFor is resolve for a request on a connection whose memo is m
-// (nil: none): a tenant found for the connection's own peer is remembered
-// there for the connection's next requests in st.
-func (s *Server) resolveFor(r *http.Request, x *exchange, st *state, xff []string, m *connMemo) (_ *state, t *tenants.Tenant, ok, throttled bool) {
+// just started needs. m is the memo of the request's connection (nil:
+// none): a tenant found for the connection's own peer is remembered there
+// for the connection's next requests in st.
+func (s *Server) resolve(r *http.Request, x *exchange, st *state, xff []string, m *connMemo) (_ *state, t *tenants.Tenant, ok, throttled bool) {
 	if m != nil && m.tenant != nil && len(xff) == 0 {
 		x.src = x.peer
 		return st, m.tenant, true, false
