@@ -18,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/imds-proxy/imds-proxy/internal/testenv"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -29,27 +30,8 @@ const (
 	namespace = "kube-system"
 )
 
-// need lets a test run only where what it drives is here (err == nil): in CI
-// (CI set, as .ci/run does) anything missing fails the test, elsewhere it is
-// skipped and the skip appended to $IMDS_PROXY_SKIPPED, which make test
-// prints. The same rule as cmd/imds-proxy's end-to-end tests.
-func need(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s needs %s: %v", t.Name(), what, err)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (CI is set: install it in .ci/run)")
-	}
-	if path := os.Getenv("IMDS_PROXY_SKIPPED"); path != "" {
-		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
-			fmt.Fprintln(f, msg)
-			_ = f.Close()
-		}
-	}
-	t.Skip(msg)
-}
+// need is testenv.Need: skipped here when missing, failed in CI.
+var need = testenv.Need
 
 // helm runs helm with args and returns its standard output.
 func helm(t *testing.T, args ...string) []byte {
