@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/imds-proxy/imds-proxy/internal/testenv"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
 
@@ -29,27 +31,8 @@ const (
 	namespace = "kube-system"
 )
 
-// need lets a test run only where what it drives is here (err == nil): in CI
-// (CI set, as .ci/run does) anything missing fails the test, elsewhere it is
-// skipped and the skip appended to $IMDS_PROXY_SKIPPED, which make test
-// prints. The same rule as cmd/imds-proxy's end-to-end tests.
-func need(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s needs %s: %v", t.Name(), what, err)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (CI is set: install it in .ci/run)")
-	}
-	if path := os.Getenv("IMDS_PROXY_SKIPPED"); path != "" {
-		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
-			fmt.Fprintln(f, msg)
-			_ = f.Close()
-		}
-	}
-	t.Skip(msg)
-}
+// need is testenv.Need: skipped here when missing, failed in CI.
+var need = testenv.Need
 
 // helm runs helm with args and returns its standard output.
 func helm(t *testing.T, args ...string) []byte {
@@ -112,7 +95,11 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 // would a kind the chart is not meant to create.
 func decode(t *testing.T, out []byte) rendered {
 	t.Helper()
-	var r rendered
+	r := rendered{new(appsv1.DaemonSet), new(corev1.ConfigMap), new(corev1.ServiceAccount),
+		new(rbacv1.ClusterRole), new(rbacv1.ClusterRoleBinding)}
+	kinds := map[string]any{"DaemonSet": r.daemonSet, "ConfigMap": r.configMap,
+		"ServiceAccount": r.account, "ClusterRole": r.role, "ClusterRoleBinding": r.binding}
+	seen := map[string]bool{}
 	for _, doc := range docSeparator.Split(string(out), -1) {
 		js, err := yaml.YAMLToJSON([]byte(doc))
 		if err != nil {
@@ -125,34 +112,22 @@ func decode(t *testing.T, out []byte) rendered {
 			}
 			t.Fatalf("a document with no kind: %s", doc)
 		}
-		var into any
-		switch meta.Kind {
-		case "DaemonSet":
-			r.daemonSet = new(appsv1.DaemonSet)
-			into = r.daemonSet
-		case "ConfigMap":
-			r.configMap = new(corev1.ConfigMap)
-			into = r.configMap
-		case "ServiceAccount":
-			r.account = new(corev1.ServiceAccount)
-			into = r.account
-		case "ClusterRole":
-			r.role = new(rbacv1.ClusterRole)
-			into = r.role
-		case "ClusterRoleBinding":
-			r.binding = new(rbacv1.ClusterRoleBinding)
-			into = r.binding
-		default:
+		into, ok := kinds[meta.Kind]
+		if !ok {
 			t.Fatalf("the chart renders a %s, which this test does not check", meta.Kind)
 		}
+		if seen[meta.Kind] {
+			t.Fatalf("the chart renders two of kind %s", meta.Kind)
+		}
+		seen[meta.Kind] = true
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(into); err != nil {
 			t.Fatalf("%s: %v", meta.Kind, err)
 		}
 	}
-	if r.daemonSet == nil || r.configMap == nil || r.account == nil || r.role == nil || r.binding == nil {
-		t.Fatalf("want a DaemonSet, ConfigMap, ServiceAccount, ClusterRole and ClusterRoleBinding; got %+v", r)
+	if len(seen) != len(kinds) {
+		t.Fatalf("want a DaemonSet, ConfigMap, ServiceAccount, ClusterRole and ClusterRoleBinding; got %v", slices.Sorted(maps.Keys(seen)))
 	}
 	return r
 }

@@ -28,6 +28,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/imds-proxy/imds-proxy/internal/testenv"
 )
 
 // e2eWait bounds every wait on the process: start, a request, a stop.
@@ -87,28 +89,8 @@ func e2eEnv(t *testing.T, extra ...string) []string {
 	}, extra...)
 }
 
-// need lets a test run only where what it drives is here (err == nil). In
-// CI (the CI environment variable set, as .ci/run does) anything missing
-// fails the test: a check must never silently stop running. Elsewhere the
-// test is skipped, and the skip is appended to the file
-// $IMDS_PROXY_SKIPPED names, which make test prints at its end.
-func need(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s needs %s: %v", t.Name(), what, err)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (CI is set: install it in .ci/run)")
-	}
-	if path := os.Getenv("IMDS_PROXY_SKIPPED"); path != "" {
-		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
-			fmt.Fprintln(f, msg)
-			_ = f.Close()
-		}
-	}
-	t.Skip(msg)
-}
+// need is testenv.Need: skipped here when missing, failed in CI.
+var need = testenv.Need
 
 // e2eLoopback needs 127.0.0.0/8 beyond 127.0.0.1 to be local (it is not
 // on macOS without aliases): tenants are told apart by those addresses.

@@ -54,6 +54,8 @@ func (f *fakeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput
 type listenLog struct {
 	w     *io.PipeWriter
 	addrs chan [2]string // listener kind, address
+	mu    sync.Mutex
+	msgs  []string // every message, for count
 }
 
 func newListenLog() *listenLog {
@@ -63,9 +65,15 @@ func newListenLog() *listenLog {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			var line struct{ Message, Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			if line.Message == "listening" {
 				l.addrs <- [2]string{line.Listener, line.Addr}
 			}
+			l.mu.Lock()
+			l.msgs = append(l.msgs, line.Message)
+			l.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, r)
 	}()
@@ -73,6 +81,19 @@ func newListenLog() *listenLog {
 }
 
 func (l *listenLog) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+// count is how many messages so far contain substr.
+func (l *listenLog) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, m := range l.msgs {
+		if strings.Contains(m, substr) {
+			n++
+		}
+	}
+	return n
+}
 
 // TestServeInProcess drives the whole serving path through runWith, with
 // AWS replaced by a fake STS: each tenant's address gets its own role's

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,51 +20,6 @@ import (
 	"github.com/imds-proxy/imds-proxy/internal/kubernetes/kubetest"
 	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
 )
-
-// kubeLog reads the proxy's JSON log: the listeners' addresses, and every
-// message, to count.
-type kubeLog struct {
-	w     *io.PipeWriter
-	addrs chan [2]string
-	mu    sync.Mutex
-	msgs  []string
-}
-
-func newKubeLog() *kubeLog {
-	r, w := io.Pipe()
-	l := &kubeLog{w: w, addrs: make(chan [2]string, 8)}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			var line struct{ Message, Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			if line.Message == "listening" {
-				l.addrs <- [2]string{line.Listener, line.Addr}
-			}
-			l.mu.Lock()
-			l.msgs = append(l.msgs, line.Message)
-			l.mu.Unlock()
-		}
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	return l
-}
-
-func (l *kubeLog) Write(p []byte) (int, error) { return l.w.Write(p) }
-
-func (l *kubeLog) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, m := range l.msgs {
-		if strings.Contains(m, substr) {
-			n++
-		}
-	}
-	return n
-}
 
 // TestKubernetesInProcess drives Kubernetes mode through runWith and the
 // real HTTP path, the API server replaced by client-go's fake clientset:
@@ -110,36 +63,14 @@ tenants:
 			return liveconfig.KubeClients{Pods: pods, Namespaces: namespaces}, nil
 		},
 	}
-	logs := newKubeLog()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runWith(ctx, d, []string{"--config", config}, func(string) string { return "" }, io.Discard, logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run returned %v after its context ended, want nil", err)
-		}
-	})
-	addrs := map[string]string{}
-	for addrs["imds"] == "" || addrs["admin"] == "" {
-		select {
-		case a := <-logs.addrs:
-			addrs[a[0]] = a[1]
-		case err := <-done:
-			t.Fatalf("run returned before listening: %v", err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("no listening lines within 10s")
-		}
-	}
-	pollHealthy(t, "http://"+addrs["admin"]+"/healthz")
+	logs := newListenLog()
+	imdsAddr, _ := startLogged(t, d, logs, "--config", config)
 
 	get := func(src, path string) (int, string) {
 		t.Helper()
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}}
-		resp, err := c.Get("http://" + addrs["imds"] + "/latest/" + path)
+		resp, err := c.Get("http://" + imdsAddr + "/latest/" + path)
 		if err != nil {
 			t.Fatalf("GET %s from %s: %v", path, src, err)
 		}
@@ -216,7 +147,7 @@ tenants:
 		code, _ := get("127.0.0.35", "meta-data/instance-id")
 		raced <- code
 	}()
-	if _, err := cs.CoreV1().Pods("team-a").Create(ctx, kubetest.Pod("team-a", "e", "uid-e", "default", "127.0.0.35", tenantKey, "web"), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Pods("team-a").Create(context.Background(), kubetest.Pod("team-a", "e", "uid-e", "default", "127.0.0.35", tenantKey, "web"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if code := <-raced; code != http.StatusOK {
@@ -225,13 +156,13 @@ tenants:
 
 	// Deleted: its address stops resolving. A new pod at that address is
 	// another instance of its own tenant, never the old pod's.
-	if err := cs.CoreV1().Pods("team-a").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
+	if err := cs.CoreV1().Pods("team-a").Delete(context.Background(), "b", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := until("127.0.0.32", "meta-data/instance-id", func(c int, _ string) bool { return c == http.StatusForbidden }); code != http.StatusForbidden {
 		t.Errorf("a deleted pod's address: %d, want 403", code)
 	}
-	if _, err := cs.CoreV1().Pods("jobs").Create(ctx, kubetest.Pod("jobs", "c", "uid-c", "runner", "127.0.0.32"), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Pods("jobs").Create(context.Background(), kubetest.Pod("jobs", "c", "uid-c", "runner", "127.0.0.32"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if code, id := until("127.0.0.32", "meta-data/instance-id", ok); code != 200 || id == ids["127.0.0.32"] || !instanceID.MatchString(id) {

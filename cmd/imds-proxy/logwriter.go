@@ -62,23 +62,25 @@ func newLogBuffer(out io.Writer, interval time.Duration, max int) *logBuffer {
 // fails: a line that does not fit is counted as dropped.
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	switch {
-	case b.closed:
+	if b.closed {
 		// After Close (a late net/http error line): straight through.
 		b.mu.Unlock()
 		b.wmu.Lock()
 		defer b.wmu.Unlock()
 		return b.out.Write(p)
-	case len(b.lines)+len(p) > b.max:
+	}
+	// A drop begins a batch as a line does: its count must be written,
+	// and the lines after it no longer see an empty buffer.
+	first := len(b.lines) == 0 && b.dropped == 0
+	if len(b.lines)+len(p) > b.max {
 		b.dropped++
-	default:
-		first := len(b.lines) == 0 && b.dropped == 0
+	} else {
 		b.lines = append(b.lines, p...)
-		if first {
-			select {
-			case b.kick <- struct{}{}:
-			default:
-			}
+	}
+	if first {
+		select {
+		case b.kick <- struct{}{}:
+		default:
 		}
 	}
 	b.mu.Unlock()

@@ -102,6 +102,25 @@ func (w *blockedWriter) Write(p []byte) (int, error) {
 
 // TestLogBufferBounded: while the output is stuck, lines gather up to the
 // bound and the rest are dropped, never blocking the caller; the drop is
+// TestLogBufferDropBeginsBatch: a line too long for the buffer, logged
+// while nothing has gathered, is dropped, and the lines after it still
+// reach the output within an interval, with the count of the drop; they
+// do not wait for Close.
+func TestLogBufferDropBeginsBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		under := &countingWriter{}
+		b := newLogBuffer(under, time.Millisecond, 16)
+		defer b.Close()
+		_, _ = b.Write([]byte(strings.Repeat("x", 31) + "\n"))
+		_, _ = b.Write([]byte("next\n"))
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got, _ := under.snapshot(); got != "next\nimds-proxy: log buffer full, 1 lines dropped\n" {
+			t.Fatalf("output %q one interval after a drop; want the next line and the count", got)
+		}
+	})
+}
+
 // counted in the output once it moves again, and every line kept is whole.
 func TestLogBufferBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -32,7 +32,13 @@ func startInProcess(t *testing.T, args ...string) (imdsAddr, adminAddr string) {
 // polls /healthz, and checks that run returns nil once its context ends.
 func startWith(t *testing.T, d deps, args ...string) (imdsAddr, adminAddr string) {
 	t.Helper()
-	logs := newListenLog()
+	return startLogged(t, d, newListenLog(), args...)
+}
+
+// startLogged is startWith writing the proxy's log to logs, for a test
+// that reads the log afterwards.
+func startLogged(t *testing.T, d deps, logs *listenLog, args ...string) (imdsAddr, adminAddr string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
