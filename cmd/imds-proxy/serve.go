@@ -180,6 +180,7 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 	err = sig.err
 	if err == nil {
 		err = p.serve(sig.s, cfg)
+		freeParseGarbage()
 	}
 	if err != nil {
 		closeListeners(listeners)
@@ -319,16 +320,19 @@ func (p *proxy) apply(cfg *tenants.Config) error {
 		return err
 	}
 	p.mirrors.Load(cfg, p.srv.Publish)
-	// Parsing a large configuration leaves garbage many times the size of
-	// what it built (YAML nodes, the old configuration), which the runtime
-	// would hand back to the system only over minutes: give it back now,
-	// so that the process's resident size is what it serves from.
-	debug.FreeOSMemory()
 	if l := p.memory.apply(len(cfg.Tenants), p.goMemLimit); l > 0 {
 		p.logger.Debug().Int64("bytes", l).Msg("memory limit (--memory-limit)")
 	}
 	return nil
 }
+
+// freeParseGarbage hands back to the system what parsing the file left:
+// many times the size of what it built (YAML nodes, the old
+// configuration), which the runtime would return only over minutes, so
+// that the process's resident size is what it serves from. It forces a
+// full collection, so it follows a parse (start, reload), never a
+// container's or a pod's event, which parses nothing.
+func freeParseGarbage() { debug.FreeOSMemory() }
 
 // applyLogged is apply for the live configuration, which has no caller
 // to return an error to.
@@ -360,7 +364,11 @@ func follow(ctx context.Context, wg *sync.WaitGroup, o *options, loaded liveconf
 		}
 		return loadConfig(ctx, o)
 	}
-	rl := liveconfig.NewReloader(o.config, loaded, load, live.SetFile, logger)
+	reloaded := func(cfg *tenants.Config) {
+		live.SetFile(cfg)
+		freeParseGarbage()
+	}
+	rl := liveconfig.NewReloader(o.config, loaded, load, reloaded, logger)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
