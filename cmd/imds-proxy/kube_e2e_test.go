@@ -723,7 +723,7 @@ func kubeWaitHeld(t *testing.T, e *kubeEnv, addr string, done <-chan string) str
 // endpoints only. Everything is deleted when the test ends.
 func kubeTopology(t *testing.T, e *kubeEnv) {
 	if out := netnsMust(t, &e.netnsEnv, "ip", "-o", "addr", "show", "to", kubeHost4+"/24"); strings.TrimSpace(out) != "" {
-		t.Skipf("kube: the host already uses %s/24: %s", kubeHost4, out)
+		need(t, "the network "+kubeHost4+"/24 free on this host", fmt.Errorf("in use: %s", out))
 	}
 	t.Cleanup(kubeClean)
 	must := func(args ...string) { netnsMust(t, &e.netnsEnv, args...) }

@@ -309,7 +309,7 @@ func netnsTopology(t *testing.T, e *netnsEnv) {
 	clean()
 	for _, a := range []string{netnsHost4 + "/24", netnsHost6 + "/64"} {
 		if out := netnsMust(t, e, "ip", "-o", "addr", "show", "to", a); strings.TrimSpace(out) != "" {
-			t.Skipf("netns: the host already uses %s: %s", a, out)
+			need(t, "the network "+a+" free on this host", fmt.Errorf("in use: %s", out))
 		}
 	}
 	t.Cleanup(clean)
