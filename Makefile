@@ -14,7 +14,7 @@ ARGS     ?=
 
 # Fuzz targets as package:FuzzFunc. Each runs only once its package has it,
 # so a target can be listed here before its test is written.
-FUZZ_TARGETS    := ./tenants/:FuzzParse ./handlers/:FuzzRoute
+FUZZ_TARGETS    := ./tenants/:FuzzParse ./handlers/:FuzzRoute ./handlers/:FuzzLane
 FUZZTIME        ?= 20s
 FUZZTIME_LONG   ?= 5m
 BENCH_PKGS      := ./cmd/imds-proxy/ ./handlers/ ./resolver/

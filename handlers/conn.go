@@ -85,8 +85,12 @@ type limitedConn struct {
 	source *source
 
 	// What the requests of this connection share, read and written only
-	// by the goroutine net/http serves it with (one request at a time).
+	// by the goroutine that serves it (one request at a time).
 	memo connMemo
+
+	// Bytes the Lane read and handed to net/http with the connection,
+	// read before the socket.
+	pending []byte
 }
 
 // connMemo is what one request on a connection worked out that the next
@@ -115,6 +119,13 @@ type connMemo struct {
 // before net/http has read it whole and said so: a connection with a
 // request on the way is not closed as idle.
 func (c *limitedConn) Read(b []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		if c.pending = c.pending[n:]; len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
+	}
 	n, err := c.Conn.Read(b)
 	if n > 0 && c.state.Load() == connIdle {
 		c.state.CompareAndSwap(connIdle, connBusy)

@@ -202,11 +202,11 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(listeners))
-	servers := make([]*http.Server, len(listeners))
+	servers := make([]server, len(listeners))
 	for i, l := range listeners {
-		servers[i] = newHTTPServer(p.srv, l.kind, logger)
+		servers[i] = newServer(p.srv, l.kind, logger)
 		wg.Add(1)
-		go func(hs *http.Server, l net.Listener) {
+		go func(hs server, l net.Listener) {
 			defer wg.Done()
 			if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -462,6 +462,23 @@ func closeListeners(ls []listener) {
 	}
 }
 
+// server is an http.Server, or the Lane in front of one.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// newServer serves one kind of listener: the IMDS listener through the
+// Lane (handlers.Lane: plain GETs read without net/http's per-request
+// machinery, everything else by net/http), the others by net/http.
+func newServer(srv *handlers.Server, kind string, logger zerolog.Logger) server {
+	hs := newHTTPServer(srv, kind, logger)
+	if kind == "imds" {
+		return srv.Lane(hs)
+	}
+	return hs
+}
+
 // newHTTPServer serves one kind of listener with the server limits. Its
 // ConnState hook tells the listener wrapper (served) which connections are
 // idle, so that one is closed rather than a new connection refused at a
@@ -501,8 +518,9 @@ type listener struct {
 // served is the listener a server accepts from: the IMDS and container
 // listeners cap each source's open connections and, together, the
 // server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
+// The Lane applies those caps itself.
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind != "admin" {
+	if l.kind != "admin" && l.kind != "imds" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener
