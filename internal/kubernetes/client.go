@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// PodClient lists and watches pods of every namespace: the two calls an
-// informer makes. Tests satisfy it with client-go's fake clientset.
+// PodClient lists and watches pods of every namespace: the two calls a
+// reflector makes. Tests satisfy it with client-go's fake clientset.
 type PodClient interface {
 	List(ctx context.Context, opts metav1.ListOptions) (*PodList, error)
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)

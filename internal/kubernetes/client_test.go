@@ -139,7 +139,7 @@ func testNamespace(name string) *corev1.Namespace {
 }
 
 // TestAPIOverOneConnection drives the REST clients of one API through
-// client-go's informers and a TokenReview against an API server over TLS:
+// client-go's reflectors and a TokenReview against an API server over TLS:
 // the pods and namespaces are listed, then watched, and the review is
 // answered beside the open watches on the connection they use (HTTP/2).
 func TestAPIOverOneConnection(t *testing.T) {

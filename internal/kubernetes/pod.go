@@ -1,9 +1,9 @@
 // Package kubernetes owns the Kubernetes adapter: the pods of one node and
-// the cluster's namespaces, each read with a list-and-watch informer
-// through a REST client that knows only the few core/v1 fields the proxy
-// needs, and the TokenReviews of the Pod Identity endpoint. It declares its
-// own narrow types instead of importing k8s.io/api, whose generated code
-// alone would add several megabytes to the binary.
+// the cluster's namespaces, each read with client-go's list-and-watch
+// reflector through a REST client that knows only the few core/v1 fields
+// the proxy needs, and the TokenReviews of the Pod Identity endpoint. It
+// declares its own narrow types instead of importing k8s.io/api, whose
+// generated code alone would add several megabytes to the binary.
 package kubernetes
 
 import (
@@ -50,7 +50,7 @@ type PodList struct {
 	Items           []Pod `json:"items"`
 }
 
-// DeepCopyObject copies the pod, as informers require of a cached object.
+// DeepCopyObject copies the pod, as runtime.Object requires.
 func (p *Pod) DeepCopyObject() runtime.Object {
 	c := *p
 	c.ObjectMeta = *p.ObjectMeta.DeepCopy()
