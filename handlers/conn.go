@@ -107,6 +107,11 @@ type connMemo struct {
 	at    time.Time
 	atCtx context.Context
 
+	// The token TTL header of the connection's last request, and its
+	// seconds (exchange.ttlHeader).
+	ttl     []string
+	ttlSecs int64
+
 	// The fields of the connection's last access line (accessFields);
 	// its key names the tenant's site, which a reload replaces.
 	access struct {

@@ -36,8 +36,9 @@ type exchange struct {
 	status    int
 	bytes     int
 	v2        bool
-	container bool  // served by the container credentials endpoint
-	route     route // for metrics
+	container bool      // served by the container credentials endpoint
+	route     route     // for metrics
+	memo      *connMemo // of the request's connection; nil: none known
 }
 
 // version is the index in versionNames of how the request was made: v1,
@@ -177,8 +178,23 @@ func (x *exchange) authorize(r *http.Request) bool {
 		return false
 	}
 	x.v2 = true
-	x.Header()[headerTokenTTL] = secondsHeader(left)
+	x.Header()[headerTokenTTL] = x.ttlHeader(left)
 	return true
+}
+
+// ttlHeader is secondsHeader(left), the one the connection's last request
+// sent when equal: a client asking in a loop gets a new value once a
+// second, and nothing allocated in between.
+func (x *exchange) ttlHeader(left time.Duration) []string {
+	m := x.memo
+	if m == nil {
+		return secondsHeader(left)
+	}
+	secs := int64((left + time.Second - 1) / time.Second)
+	if m.ttl == nil || m.ttlSecs != secs {
+		m.ttl, m.ttlSecs = secondsHeader(left), secs
+	}
+	return m.ttl
 }
 
 // secondsHeader is a duration as a header says it, in whole seconds rounded

@@ -83,7 +83,7 @@ func (s *Server) route(x *exchange, r *http.Request) {
 func (x *exchange) methods(r *http.Request, allow []string) {
 	if tok := r.Header[headerToken]; len(tok) > 0 {
 		if left, ok := x.site.kept.tokens.Load().Remaining(tok[0]); ok {
-			x.Header()[headerTokenTTL] = secondsHeader(left)
+			x.Header()[headerTokenTTL] = x.ttlHeader(left)
 		}
 	}
 	x.Header()["Allow"] = allow

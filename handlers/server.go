@@ -315,6 +315,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peerOK := true
 	if c != nil {
 		x.peer, m = c.src, &c.memo
+		x.memo = m
 		if m.st != st {
 			m.st, m.host, m.hostOK, m.tenant = st, "", false, nil
 		}
