@@ -86,8 +86,8 @@ func benchListen(tb testing.TB, h http.Handler, errorLog *log.Logger) string {
 	return benchServe(tb, h, nil, errorLog)
 }
 
-// benchServe is benchListen, through srv's listener and ConnState hook
-// as serve serves the IMDS listener, when srv is not nil.
+// benchServe is benchListen, through srv's Lane, listener and ConnState
+// hook as serve serves the IMDS listener, when srv is not nil.
 func benchServe(tb testing.TB, h http.Handler, srv *handlers.Server, errorLog *log.Logger) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,20 +105,22 @@ func benchServe(tb testing.TB, h http.Handler, srv *handlers.Server, errorLog *l
 		ConnContext:       handlers.ConnContext,
 		ErrorLog:          errorLog,
 	}
+	var s server = hs
 	if srv != nil {
-		l, hs.ConnState = srv.Listener(l), srv.ConnState
+		hs.ConnState = srv.ConnState
+		s = srv.Lane(hs) // the Lane applies srv's listener limits
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			tb.Error(err)
 		}
 	}()
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(ctx)
+		_ = s.Shutdown(ctx)
 		<-done
 	})
 	return "http://" + addr
