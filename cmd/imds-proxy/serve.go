@@ -23,6 +23,7 @@ import (
 	"github.com/imds-proxy/imds-proxy/cache"
 	"github.com/imds-proxy/imds-proxy/handlers"
 	"github.com/imds-proxy/imds-proxy/internal/awssource"
+	"github.com/imds-proxy/imds-proxy/internal/kubernetes"
 	"github.com/imds-proxy/imds-proxy/internal/liveconfig"
 	"github.com/imds-proxy/imds-proxy/tenants"
 )
@@ -155,6 +156,9 @@ func serve(ctx context.Context, d deps, o *options, loaded liveconfig.Loaded, st
 		return configError{errors.New("kubernetes: no node to follow: set kubernetes.node_name, or NODE_NAME " +
 			"(in a DaemonSet, from the downward API: fieldRef spec.nodeName)")}
 	}
+	// client-go logs through klog, to stderr unless told otherwise: into
+	// the structured log, redacted, like every other upstream's text.
+	kubernetes.RouteLogs(logger, tenants.Redact)
 	reviewer, reviewerAPI, err := podIdentityReviewer(cfg)
 	if err != nil {
 		return err
