@@ -199,6 +199,19 @@ func laneRequests(token string) []string {
 	}
 }
 
+// dial connects to the lane, with a deadline on the connection, closed
+// when the test ends.
+func (ln *lanes) dial(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.lane)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
 // TestLaneAnswersAsNetHTTP: every request, whether the lane reads it or
 // hands it over, is answered with the bytes net/http alone answers it.
 func TestLaneAnswersAsNetHTTP(t *testing.T) {
@@ -221,12 +234,7 @@ func TestLaneAnswersAsNetHTTP(t *testing.T) {
 // into the next (its headers, its path).
 func TestLaneKeepsConnections(t *testing.T) {
 	ln := newLanes(t)
-	c, err := net.Dial("tcp", ln.lane)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := ln.dial(t)
 	buf := make([]byte, 4096)
 	ask := func(req, want string) {
 		t.Helper()
@@ -258,12 +266,7 @@ func TestLaneKeepsConnections(t *testing.T) {
 // accepting, and returns once its connections are closed.
 func TestLaneShutdown(t *testing.T) {
 	ln := newLanes(t)
-	c, err := net.Dial("tcp", ln.lane)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := ln.dial(t)
 	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
