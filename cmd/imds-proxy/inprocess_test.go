@@ -149,7 +149,7 @@ tenants:
 }
 
 // pollHealthy waits until url answers 200.
-func pollHealthy(t *testing.T, url string) {
+func pollHealthy(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -30,14 +30,14 @@ func startInProcess(t *testing.T, args ...string) (imdsAddr, adminAddr string) {
 
 // startWith is startInProcess with the proxy's dependencies given: it
 // polls /healthz, and checks that run returns nil once its context ends.
-func startWith(t *testing.T, d deps, args ...string) (imdsAddr, adminAddr string) {
+func startWith(t testing.TB, d deps, args ...string) (imdsAddr, adminAddr string) {
 	t.Helper()
 	return startLogged(t, d, newListenLog(), args...)
 }
 
 // startLogged is startWith writing the proxy's log to logs, for a test
 // that reads the log afterwards.
-func startLogged(t *testing.T, d deps, logs *listenLog, args ...string) (imdsAddr, adminAddr string) {
+func startLogged(t testing.TB, d deps, logs *listenLog, args ...string) (imdsAddr, adminAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
