@@ -437,19 +437,29 @@ func (c tree) compile(n names, sign *Signer, shapes *layouts) *catalogue {
 		paths = append(paths, path)
 	}
 	slices.Sort(paths)
+	// The key's exact size, to grow its buffer once: the doubling of a
+	// growing one was a quarter of the garbage of a tenant's first request.
+	size := 0
+	for _, p := range paths {
+		e := c[p]
+		size += len(p) + 2 + len(strconv.FormatBool(e.dir)) + len(strconv.FormatBool(e.listing)) + len(e.contentType) + 1
+	}
 	var key strings.Builder
+	key.Grow(size)
 	for _, p := range paths {
 		e := c[p]
 		key.WriteString(p)
 		key.WriteByte(0xff)
 		key.WriteByte(byte(e.kind))
-		key.WriteString(strconv.FormatBool(e.dir) + strconv.FormatBool(e.listing) + e.contentType)
+		key.WriteString(strconv.FormatBool(e.dir))
+		key.WriteString(strconv.FormatBool(e.listing))
+		key.WriteString(e.contentType)
 		key.WriteByte(0xfe)
 	}
 	l := shapes.get(key.String(), func() *layout { return c.layout(paths, n) })
 	cat := &catalogue{layout: l, names: n, signer: sign}
 	owns := make([]splice, len(l.slots))
-	size := 0
+	size = 0
 	for i := range l.slots {
 		s := &l.slots[i]
 		o := spliceInto(c.body(l, s, n), s.common)
