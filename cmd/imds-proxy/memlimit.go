@@ -31,7 +31,7 @@ const (
 	// thousand tenants need, with room for a burst of connections.
 	autoMemoryFloor = 64 << 20
 	// autoMemoryPerTenant is what auto allows each tenant above the floor:
-	// about twice the live heap of a tenant that was asked its metadata
+	// more than twice the live heap of a tenant that was asked its metadata
 	// and credentials (BenchmarkFootprint/10000-roles-asked), so that the
 	// heap keeps room to grow between collections at any count of tenants.
 	autoMemoryPerTenant = 6 << 10
