@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"bytes"
-	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -34,23 +34,64 @@ func TestSpliceRoundTrip(t *testing.T) {
 	}
 	for name, body := range cases {
 		o := spliceInto(body, common)
-		data := make([]byte, 2, 2+o.size())
-		data = o.append(data)
-		if len(data)-2 != o.size() {
-			t.Errorf("%s: %d bytes held, size says %d", name, len(data)-2, o.size())
+		if data := o.append(nil); len(data) != o.size() {
+			t.Errorf("%s: %d bytes held, size says %d", name, len(data), o.size())
 		}
-		end := uint32(len(data)-2) | o.flag
-		binary.LittleEndian.PutUint16(data, uint16(end&endOffset|end>>16))
-		c := &catalogue{layout: &layout{slots: []slot{{common: common}}}, data: data}
-		if len(data)-2 >= narrowLimit {
-			continue // the end would not fit narrow; large is checked for size only
+		// Slot 1 between two slots holding the common body, and two
+		// holding bytes of their own around them: the ends of each are
+		// found past the ones before.
+		c := &catalogue{layout: &layout{slots: []slot{{common: common}, {common: common}, {common: common}, {common: common}, {common: common}}}}
+		whole := splice{body: []byte("own")}
+		same := spliceInto(common, common)
+		owns := []splice{whole, same, o, same, whole}
+		size := 0
+		for _, s := range owns {
+			size += s.size()
 		}
-		e := c.latest(0)
+		c.pack(owns, size)
+		for i, want := range [][]byte{[]byte("own"), common, body, common, []byte("own")} {
+			e := c.latest(uint16(i))
+			if got := bytes.Join([][]byte{e.head, e.body, e.run, e.body2, e.tail}, nil); !bytes.Equal(got, want) {
+				t.Errorf("%s: slot %d served %q, want %q", name, i, got, want)
+			}
+		}
+		e := c.latest(2)
 		if got := bytes.Join([][]byte{e.head, e.body, e.run, e.body2, e.tail}, nil); !bytes.Equal(got, body) {
 			t.Errorf("%s (flag %x): served %q, want %q", name, o.flag>>30, got, body)
 		}
 	}
 	if o := spliceInto(cases["two holes"], common); o.flag != splicedTwice || o.size() > 17+7+twiceHeader {
 		t.Errorf("two holes: flag %x, %d bytes held", o.flag>>30, o.size())
+	}
+}
+
+// TestPackedEnds: in a layout of many slots, some holding bytes of their
+// own and most the common body, each slot serves its own body; the ends of
+// the owning slots are found past every owning slot before, in the
+// bitmap's whole words and in its last bytes.
+func TestPackedEnds(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 150, 1000} {
+		l := &layout{slots: make([]slot, n)}
+		owns := make([]splice, n)
+		want := make([][]byte, n)
+		size := 0
+		for i := range l.slots {
+			l.slots[i].common = fmt.Appendf(nil, "common %d", i)
+			want[i] = l.slots[i].common
+			if rnd.IntN(4) == 0 {
+				want[i] = fmt.Appendf(nil, "own %d", i)
+			}
+			owns[i] = spliceInto(want[i], l.slots[i].common)
+			size += owns[i].size()
+		}
+		c := &catalogue{layout: l}
+		c.pack(owns, size)
+		for i := range l.slots {
+			e := c.latest(uint16(i))
+			if got := bytes.Join([][]byte{e.head, e.body, e.run, e.body2, e.tail}, nil); !bytes.Equal(got, want[i]) {
+				t.Errorf("%d slots: slot %d served %q, want %q", n, i, got, want[i])
+			}
+		}
 	}
 }

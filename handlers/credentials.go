@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -30,6 +31,33 @@ type CredentialDocuments struct {
 	key, secret, token span
 	containerOnce      sync.Once
 	container          []byte
+
+	// infoHead is iam/info's document up to the instance profile, which
+	// is the same for every tenant served these credentials: their time
+	// and nothing of the tenant's. Set from the first tenant's document
+	// rendered with them; each tenant keeps only the rest (renderedInfo).
+	infoOnce sync.Once
+	infoHead []byte
+}
+
+// iamInfoProfile is where iam/info's document turns to the tenant's
+// instance profile: the bytes before it are the credentials' alone.
+var iamInfoProfile = []byte(`  "InstanceProfileArn" : `)
+
+// infoTail is the tenant's part of body, iam/info as rendered with d: the
+// bytes past the head every tenant served d shares; false when body does
+// not start with that head.
+func (d *CredentialDocuments) infoTail(body []byte) ([]byte, bool) {
+	d.infoOnce.Do(func() {
+		if i := bytes.Index(body, iamInfoProfile); i >= 0 {
+			d.infoHead = bytes.Clone(body[:i+len(iamInfoProfile)])
+		}
+	})
+	head := d.infoHead
+	if len(head) == 0 || !bytes.HasPrefix(body, head) {
+		return nil, false
+	}
+	return bytes.Clone(body[len(head):]), true
 }
 
 // span is where a value lies in a document.
@@ -120,22 +148,28 @@ func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
 		c = nil // answered from the configuration, rendered each time: rare
 	}
 	if info := x.view.info.Load(); info != nil && c != nil && info.docs == c {
-		x.reply(http.StatusOK, textPlainHeader, info.body)
+		head := c.infoHead
+		x.replyLength(http.StatusOK, textPlainHeader, head, []string{strconv.Itoa(len(head) + len(info.tail))})
+		_, _ = x.Write(info.tail)
 		return
 	}
 	body := iamInfoDocument(x.view.tenant, c)
 	if c != nil {
 		// Rendered once per refresh of the credentials: the next request
 		// serves these bytes.
-		x.view.info.Store(&renderedInfo{docs: c, body: body})
+		if tail, ok := c.infoTail(body); ok {
+			x.view.info.Store(&renderedInfo{docs: c, tail: tail})
+		}
 	}
 	x.reply(http.StatusOK, textPlainHeader, body)
 }
 
-// renderedInfo is iam/info as rendered for one set of credentials.
+// renderedInfo is iam/info as rendered for one set of credentials: what
+// follows the head they share with every tenant served them
+// (CredentialDocuments.infoHead), about 100 bytes instead of 190.
 type renderedInfo struct {
 	docs *CredentialDocuments
-	body []byte
+	tail []byte
 }
 
 // iamInfoDocument is iam/info for t, naming the account and the time of

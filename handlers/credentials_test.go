@@ -390,3 +390,44 @@ func TestCredentialsEndpointsHonourPathPolicy(t *testing.T) {
 		t.Errorf("IMDS path of the hidden role: %d, want 404", w.Code)
 	}
 }
+
+// sharedCredentials serves every tenant the same documents, as the
+// credential cache does tenants of one spec.
+type sharedCredentials struct{ docs *handlers.CredentialDocuments }
+
+func (s sharedCredentials) Credentials(context.Context, *tenants.Tenant) (*handlers.CredentialDocuments, error) {
+	return s.docs, nil
+}
+
+// TestIAMInfoServedAgain: iam/info as served again from what a tenant keeps
+// of it (the part after the head every tenant of the same credentials
+// shares) is the document first rendered, byte for byte, for each of
+// several tenants of those credentials, in any order.
+func TestIAMInfoServedAgain(t *testing.T) {
+	c := credsFull
+	c.AccountID = "999988887777"
+	srv, _ := newServer(t, credentialsConfig, handlers.Options{Credentials: sharedCredentials{handlers.RenderCredentials(c)}})
+	first := map[string]string{}
+	for round := range 3 {
+		for _, src := range []string{srcFull, "127.0.0.6:1", "127.0.0.7:1"} {
+			w := serve(srv, http.MethodGet, "/latest/meta-data/iam/info", src)
+			body := w.Body.String()
+			if w.Code != http.StatusOK || w.Header().Get("Content-Length") != strconv.Itoa(len(body)) {
+				t.Fatalf("round %d, %s: status %d, Content-Length %q for %d bytes", round, src, w.Code, w.Header().Get("Content-Length"), len(body))
+			}
+			if round == 0 {
+				if !strings.HasPrefix(body, "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2024-05-01T12:01:00Z\",\n  \"InstanceProfileArn\" : \"arn:aws:iam::999988887777:instance-profile/") {
+					t.Fatalf("%s: iam/info:\n%s", src, body)
+				}
+				first[src] = body
+				continue
+			}
+			if body != first[src] {
+				t.Errorf("round %d, %s: iam/info\n%s\nfirst served\n%s", round, src, body, first[src])
+			}
+		}
+	}
+	if first[srcFull] == first["127.0.0.6:1"] {
+		t.Errorf("two roles, one iam/info:\n%s", first[srcFull])
+	}
+}

@@ -117,7 +117,7 @@ func serveFlagSet(o *options, verbose, noRedirects *bool) *flag.FlagSet {
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: json or console (default: console on a terminal, else json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	o.memoryLimit = memoryLimit{auto: true}
-	fs.Var(&o.memoryLimit, "memory-limit", "soft memory `limit` of the Go runtime: auto (the larger of 64MiB and 6KiB a tenant; GOMEMLIMIT if set), off, or a size such as 256MiB")
+	fs.Var(&o.memoryLimit, "memory-limit", "soft memory `limit` of the Go runtime: auto (the larger of 64MiB and 6KiB a tenant, less 16MiB for the binary's mapped code; GOMEMLIMIT if set), off, or a size such as 256MiB")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(verbose, "verbose", false, "same as --log-level debug")
 	fs.BoolVar(noRedirects, "no-scheme-host-redirects", false, "accepted for aws-mock-metadata compatibility; this proxy never redirects, so it changes nothing")

@@ -27,14 +27,21 @@ type memoryLimit struct {
 }
 
 const (
-	// autoMemoryFloor is the least limit auto sets: what a few thousand
-	// tenants need, with room for a burst of connections.
+	// autoMemoryFloor is the least resident size auto aims at: what a few
+	// thousand tenants need, with room for a burst of connections.
 	autoMemoryFloor = 64 << 20
 	// autoMemoryPerTenant is what auto allows each tenant above the floor:
-	// about 1.5 times the live heap of a tenant that was asked its metadata
-	// (BenchmarkFootprint/10000-asked), so that the heap keeps room to grow
-	// between collections at any count of tenants.
+	// more than twice the live heap of a tenant that was asked its metadata
+	// and credentials (BenchmarkFootprint/10000-roles-asked), so that the
+	// heap keeps room to grow between collections at any count of tenants.
 	autoMemoryPerTenant = 6 << 10
+	// autoMappedCode is what auto leaves out of the runtime's limit for
+	// the pages of the binary itself (its code and read-only data, mapped
+	// from the file): they count in the resident size (RssFile, 16 MiB
+	// measured with Kubernetes mode linked in) but not in the memory the
+	// runtime limits, so a limit of the whole aim let the process sit that
+	// much above it.
+	autoMappedCode = 16 << 20
 )
 
 func (m *memoryLimit) String() string {
@@ -86,8 +93,11 @@ func parseSize(v string) (int64, error) {
 }
 
 // limit is the limit to set for a configuration of n tenants; 0: none.
-// auto leaves a GOMEMLIMIT of the environment (goMemLimit) to the runtime,
-// which has applied it already.
+// auto aims the whole resident size at the larger of the floor and the
+// tenants' allowance, so it sets the runtime's limit to that less the
+// binary's mapped code; it leaves a GOMEMLIMIT of the environment
+// (goMemLimit) to the runtime, which has applied it already. A size given
+// is the runtime's limit as given, as GOMEMLIMIT is.
 func (m memoryLimit) limit(tenants int, goMemLimit bool) int64 {
 	if !m.auto {
 		return m.bytes
@@ -95,7 +105,7 @@ func (m memoryLimit) limit(tenants int, goMemLimit bool) int64 {
 	if goMemLimit {
 		return 0
 	}
-	return max(autoMemoryFloor, int64(tenants)*autoMemoryPerTenant)
+	return max(autoMemoryFloor, int64(tenants)*autoMemoryPerTenant) - autoMappedCode
 }
 
 // apply sets the runtime's limit for a configuration of n tenants, at

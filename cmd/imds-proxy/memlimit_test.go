@@ -10,9 +10,9 @@ func TestMemoryLimit(t *testing.T) {
 		want       int64
 		wantErr    bool
 	}{
-		{name: "auto few tenants", flag: "auto", tenants: 10, want: 64 << 20},
-		{name: "auto 10,000 tenants", flag: "auto", tenants: 10000, want: 64 << 20},
-		{name: "auto 100,000 tenants", flag: "auto", tenants: 100000, want: 100000 * 6 << 10},
+		{name: "auto few tenants", flag: "auto", tenants: 10, want: 48 << 20},
+		{name: "auto 10,000 tenants", flag: "auto", tenants: 10000, want: 48 << 20},
+		{name: "auto 100,000 tenants", flag: "auto", tenants: 100000, want: 100000*6<<10 - 16<<20},
 		{name: "auto leaves GOMEMLIMIT", flag: "auto", tenants: 10, goMemLimit: true, want: 0},
 		{name: "off", flag: "off", tenants: 10, want: 0},
 		{name: "MiB", flag: "256MiB", tenants: 10, want: 256 << 20},
