@@ -227,15 +227,17 @@ func (f *Lane) serve(c *limitedConn) {
 			handedOff = f.handoff.give(c)
 			return
 		}
+		// The write timeout counts from the request, as net/http's: the
+		// handler's time and the write's.
+		if at := time.Now(); write > 0 && at.Add(write).Sub(writeDL) > time.Second {
+			writeDL = at.Add(write)
+			_ = c.SetWriteDeadline(writeDL)
+		}
 		w := &lc.w
 		w.begin(f.closing.Load())
 		f.s.ServeHTTP(w, &lc.req)
 		closeAfter := w.finish()
 		served++
-		if write > 0 && now.Add(write).Sub(writeDL) > time.Second {
-			writeDL = now.Add(write)
-			_ = c.SetWriteDeadline(writeDL)
-		}
 		if _, err := c.Write(w.out); err != nil || closeAfter {
 			return // closed at once, as net/http closes it
 		}

@@ -322,25 +322,57 @@ func (l *pipeListener) dial() net.Conn {
 	return client
 }
 
+// pipeLane serves a tenant at 127.0.0.1 through a lane with serve's
+// timeouts, on in-memory connections (for synctest's clock).
+func pipeLane(t *testing.T) (*pipeListener, *Lane) {
+	t.Helper()
+	cfg, err := tenants.Parse("lane", []byte("tenants: [{name: web, sources: [127.0.0.1]}]"), laneClock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: s, IdleTimeout: time.Minute, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{}),
+		remote: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}}
+	lane := s.Lane(hs)
+	go func() { _ = lane.Serve(l) }()
+	t.Cleanup(func() { _ = lane.Shutdown(context.Background()) })
+	return l, lane
+}
+
+// TestLaneAnswersAfterIdle: a kept connection idle for longer than the
+// write timeout (but not the idle timeout) is answered its next request:
+// the write deadline counts from the request, not from the wait before it.
+func TestLaneAnswersAfterIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, _ := pipeLane(t)
+		c := l.dial()
+		defer c.Close()
+		buf := make([]byte, 4096)
+		for i, idle := range []time.Duration{0, 30 * time.Second, 55 * time.Second, 0} {
+			time.Sleep(idle)
+			if _, err := c.Write([]byte("GET /latest/meta-data/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")); err != nil {
+				t.Fatalf("request %d, after %v idle: %v", i, idle, err)
+			}
+			n, err := c.Read(buf)
+			if err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200 OK\r\n") {
+				t.Fatalf("request %d, after %v idle: read %q, %v; want a 200", i, idle, buf[:n], err)
+			}
+		}
+	})
+}
+
 // TestLaneTimeouts: a connection that sends nothing is closed after the
 // idle timeout, one that sent half a head after the header timeout, and
 // neither earlier than its timeout, less the second a deadline may be
 // stale.
 func TestLaneTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg, err := tenants.Parse("lane", []byte("tenants: [{name: web, sources: [127.0.0.1]}]"), laneClock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(cfg, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := &http.Server{Handler: s, IdleTimeout: time.Minute, ReadHeaderTimeout: 5 * time.Second}
-		l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{}),
-			remote: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}}
-		lane := s.Lane(hs)
-		go func() { _ = lane.Serve(l) }()
+		l, lane := pipeLane(t)
 		for _, tc := range []struct {
 			first   string
 			timeout time.Duration
