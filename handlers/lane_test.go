@@ -421,7 +421,7 @@ func TestLaneTimeouts(t *testing.T) {
 // allocating.
 func TestLaneParseAllocs(t *testing.T) {
 	lc := lanePool.Get().(*laneConn)
-	defer lanePool.Put(lc)
+	defer func() { lc.reset(); lanePool.Put(lc) }() // clean, as serve puts it back
 	head := []byte("GET /latest/meta-data/iam/security-credentials/web-role HTTP/1.1\r\nHost: 169.254.169.254\r\nUser-Agent: aws-sdk-go-v2/1.30\r\nx-aws-ec2-metadata-token: abc\r\nAccept-Encoding: gzip\r\n\r\n")
 	if !lc.parse(head) {
 		t.Fatal("the lane refused a plain GET")
