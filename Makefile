@@ -145,13 +145,15 @@ fuzz-run:
 # RSS at 10,000 tenants, then the same ratios with wrk as the client
 # (servers and wrk pinned apart, medians of alternating rounds, server CPU
 # time per request, Amazon's IMDS mock where it builds, the 10k-vs-1
-# tenant ratio), ending with one table of every figure, wrk and in process.
+# tenant ratio), ending with one table of every figure, wrk and in process,
+# the start, the RSS and the stripped binary's size.
 BENCH_OUT ?= bin/bench-inprocess.txt
-bench:
+BENCH_RSS_OUT ?= bin/bench-rss.txt
+bench: build
 	@mkdir -p $(dir $(BENCH_OUT))
 	bash -o pipefail -c "$(GO) test -run='^\$$' -bench=. -benchmem -count=5 $(BENCH_PKGS) | tee $(BENCH_OUT)"
-	scripts/bench-rss.sh
-	BENCH_INPROCESS=$(BENCH_OUT) scripts/bench-wrk.sh
+	bash -o pipefail -c "scripts/bench-rss.sh | tee $(BENCH_RSS_OUT)"
+	BENCH_INPROCESS=$(BENCH_OUT) BENCH_RSS=$(BENCH_RSS_OUT) BENCH_BINARY=$(BIN) scripts/bench-wrk.sh
 
 vet:
 	$(GO) vet ./...

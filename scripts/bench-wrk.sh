@@ -40,7 +40,9 @@
 # ratio, CPU µs per request of each side, goal) for make bench; with
 # BENCH_INPROCESS=FILE, the output of the in-process ratio benchmarks
 # (BenchmarkMetadataGETRatio, BenchmarkCredentialsGETRatio, any -count),
-# their medians are rows of it too.
+# their medians are rows of it too (and BenchmarkDockerEvent's time); with
+# BENCH_RSS=FILE (the output of scripts/bench-rss.sh) and
+# BENCH_BINARY=PATH (the stripped binary), the footprint rows too.
 set -euo pipefail
 
 duration=${BENCH_DURATION:-3s}
@@ -184,8 +186,9 @@ if [[ $many -gt 1 ]]; then
 	start_proxy "$work/many/imds-proxy.yaml" "$proxy_log.many"
 	t1=$(date +%s%N)
 	url[many]=http://$addr$meta_path cpid[many]=$pid
+	start_ms=$(((t1 - t0) / 1000000))
 	sleep 2
-	echo "imds-proxy with $many tenants: listening $(((t1 - t0) / 1000000)) ms after start; idle RSS $(rss "$pid")"
+	echo "imds-proxy with $many tenants: listening $start_ms ms after start; idle RSS $(rss "$pid")"
 fi
 if [[ -n $peer ]]; then
 	port=$((20000 + RANDOM % 20000))
@@ -307,4 +310,21 @@ if [[ -n ${BENCH_INPROCESS:-} && -s $BENCH_INPROCESS ]]; then
 			echo "| $figure (in process, go test client) | $(inprocess "$name" median-ratio) | $(inprocess "$name" cpu-ratio) | process CPU, client included | $(goal "$figure") |"
 		fi
 	done
+	if grep -q '^BenchmarkDockerEvent' "$BENCH_INPROCESS"; then
+		echo "| a Docker event at 10,000 tenants, to its address served (BenchmarkDockerEvent) | $(inprocess BenchmarkDockerEvent ns/op | awk '{ printf "%.2f s", $1 / 1e9 }') | — | — | — |"
+	fi
+fi
+# The footprint, for the table to hold every figure: the start above, the
+# RSS of scripts/bench-rss.sh (its output in BENCH_RSS) and the size of the
+# stripped binary (BENCH_BINARY, as make build makes it).
+if [[ -n ${start_ms:-} ]]; then
+	echo "| $many tenants: start to listening | $start_ms ms | — | — | ≤ 1 s |"
+fi
+if [[ -n ${BENCH_RSS:-} && -s $BENCH_RSS ]]; then
+	idle_rss=$(grep -oE 'idle RSS [0-9.]+ MiB' "$BENCH_RSS" | grep -oE '[0-9.]+' | head -n1)
+	asked_rss=$(grep 'after every tenant was asked' "$BENCH_RSS" | grep -oE '[0-9.]+ MiB \(anonymous' | grep -oE '^[0-9.]+' | head -n1)
+	echo "| RSS with $(grep -oE '^[0-9]+ tenants' "$BENCH_RSS" | head -n1), idle / after each was asked (scripts/bench-rss.sh) | $idle_rss / $asked_rss MiB | — | — | ≤ 64 MiB |"
+fi
+if [[ -n ${BENCH_BINARY:-} && -f $BENCH_BINARY ]]; then
+	echo "| stripped binary ($BENCH_BINARY) | $(stat -c %s "$BENCH_BINARY" | awk '{ printf "%.2f MB", $1 / 1e6 }') | — | — | ≤ 16 MB |"
 fi
