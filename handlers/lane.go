@@ -35,8 +35,8 @@ import (
 // leaves as they are (no escapes, no query), "HTTP/1.1", CRLF line ends, a
 // single valid Host header, valid header names and values, and no header
 // that changes how net/http reads or answers a request (Content-Length,
-// Transfer-Encoding, Expect, Connection other than keep-alive, Pragma,
-// Upgrade, Trailer, HTTP2-Settings). Anything else, from any client, is
+// Transfer-Encoding, Expect, Connection other than keep-alive or close,
+// Pragma, Upgrade, Trailer, HTTP2-Settings). Anything else, from any client, is
 // read by net/http, bytes already read included, so every request is
 // parsed by exactly one parser. The responses are the bytes net/http would
 // write (a differential fuzz test holds the two lanes to it).
@@ -234,7 +234,7 @@ func (f *Lane) serve(c *limitedConn) {
 			_ = c.SetWriteDeadline(writeDL)
 		}
 		w := &lc.w
-		w.begin(f.closing.Load())
+		w.begin(f.closing.Load(), lc.req.Close)
 		f.s.ServeHTTP(w, &lc.req)
 		closeAfter := w.finish()
 		served++
@@ -317,7 +317,7 @@ func (lc *laneConn) parse(head []byte) bool {
 		return false
 	}
 	h, prev := lc.header[0], lc.header[1]
-	hosts := 0
+	hosts, wantsClose := 0, false
 	for len(rest) > len(crlf) {
 		line, rest, _ = bytes.Cut(rest, crlf)
 		name, value, ok := bytes.Cut(line, []byte(":"))
@@ -343,7 +343,11 @@ func (lc *laneConn) parse(head []byte) bool {
 		case "Content-Length", "Transfer-Encoding", "Expect", "Pragma", "Upgrade", "Trailer", "Http2-Settings":
 			return false
 		case "Connection":
-			if !bytes.EqualFold(value, []byte("keep-alive")) {
+			// One token, as clients send it; a list is net/http's.
+			switch {
+			case bytes.EqualFold(value, []byte("close")):
+				wantsClose = true
+			case !bytes.EqualFold(value, []byte("keep-alive")):
 				return false
 			}
 		}
@@ -374,6 +378,7 @@ func (lc *laneConn) parse(head []byte) bool {
 	lc.req.Body = http.NoBody
 	lc.req.Host = lc.host
 	lc.req.RequestURI = lc.uri
+	lc.req.Close = wantsClose
 	return true
 }
 
@@ -495,19 +500,23 @@ func (l *handoffListener) give(c *limitedConn) bool {
 // net/http would (status line, the handler's headers sorted, then what
 // net/http adds) into one buffer, written at the end.
 type laneWriter struct {
-	header  http.Header
-	status  int
-	length  int64 // the handler's Content-Length; -1: none
-	body    []byte
-	out     []byte
-	keys    []string
-	closing bool // the server is shutting down: "Connection: close"
-	wrote   bool
-	closeAt bool // the handler said Connection: close
+	header http.Header
+	status int
+	length int64 // the handler's Content-Length; -1: none
+	body   []byte
+	out    []byte
+	keys   []string
+	wrote  bool
+	// The connection closes after the response: the server is shutting
+	// down (closing), the client asked (wantsClose) or the handler said
+	// "Connection: close"; dropConn: as net/http, the handler's Connection
+	// header is left out and "Connection: close" added after the others.
+	closing, wantsClose, closeAfter, dropConn bool
 }
 
-func (w *laneWriter) begin(closing bool) {
-	w.status, w.length, w.wrote, w.closing, w.closeAt = 0, -1, false, closing, false
+func (w *laneWriter) begin(closing, wantsClose bool) {
+	w.status, w.length, w.wrote = 0, -1, false
+	w.closing, w.wantsClose, w.closeAfter, w.dropConn = closing, wantsClose, false, false
 	w.body, w.out = w.body[:0], w.out[:0]
 }
 
@@ -547,7 +556,9 @@ func (w *laneWriter) WriteHeader(code int) {
 			w.header.Del("Content-Length")
 		}
 	}
-	w.closeAt = headerGet(w.header, "Connection") == "close"
+	conn := headerGet(w.header, "Connection")
+	w.closeAfter = conn == "close" || w.closing || w.wantsClose
+	w.dropConn = w.closeAfter && (w.closing || !httpguts.HeaderValuesContainsToken([]string{conn}, "close"))
 	// The status line and the handler's headers, as they are now: later
 	// changes to the map are not sent (as net/http).
 	w.out = append(w.out, "HTTP/1.1 "...)
@@ -580,7 +591,7 @@ func (w *laneWriter) WriteHeader(code int) {
 // suppressed is a header net/http leaves out of this response.
 func (w *laneWriter) suppressed(k string) bool {
 	switch {
-	case k == "Connection" && w.closing && !w.closeAt:
+	case k == "Connection" && w.dropConn:
 		return true // replaced by "Connection: close" below
 	case !bodyAllowed(w.status) && (k == "Content-Length" || k == "Transfer-Encoding"):
 		return true
@@ -660,11 +671,11 @@ func (w *laneWriter) finish() (closeAfter bool) {
 		w.out = append(w.out, http.DetectContentType(w.body)...)
 		w.out = append(w.out, "\r\n"...)
 	}
-	if w.closing && !w.closeAt {
+	if w.dropConn {
 		w.out = append(w.out, "Connection: close\r\n"...)
 	}
 	w.out = append(w.out, "\r\n"...)
 	w.out = append(w.out, w.body...)
 	short := ok && w.length >= 0 && int64(len(w.body)) != w.length
-	return w.closeAt || w.closing || short
+	return w.closeAfter || short
 }
