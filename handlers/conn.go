@@ -138,6 +138,13 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// claimIdle marks an idle connection as closed to make room (or at
+// shutdown); false if it is busy, its next request having just arrived.
+// The caller closes it.
+func (c *limitedConn) claimIdle() bool {
+	return c.state.CompareAndSwap(connIdle, connReaped)
+}
+
 // Close gives the connection's slots back, once, after its descriptor is
 // closed: a slot is never handed out while the descriptor it stands for is
 // still open.

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,24 +63,24 @@ func (s *Server) Lane(hs *http.Server) *Lane {
 	}}
 }
 
-// Serve accepts connections from l through Server.Listener (its limits)
-// until Shutdown, serving them in the lane and in hs. It returns
-// http.ErrServerClosed after Shutdown, like http.Server.Serve.
+// Serve accepts connections from l until Shutdown, serving them in the
+// lane and in hs. l is the Server's Listener (its limits), as for any
+// server of the Server: a connection it did not admit is hs's alone. It
+// returns http.ErrServerClosed after Shutdown, like http.Server.Serve.
 func (f *Lane) Serve(l net.Listener) error {
 	f.handoff.addr = l.Addr()
-	ll := f.s.Listener(l)
 	f.mu.Lock()
 	if f.closing.Load() {
 		f.mu.Unlock()
 		_ = l.Close()
 		return http.ErrServerClosed
 	}
-	f.ln = ll
+	f.ln = l
 	f.mu.Unlock()
 	go func() { _ = f.hs.Serve(&f.handoff) }()
 	var delay time.Duration
 	for {
-		nc, err := ll.Accept()
+		nc, err := l.Accept()
 		if err != nil {
 			if f.closing.Load() {
 				return http.ErrServerClosed
@@ -94,7 +96,15 @@ func (f *Lane) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := nc.(*limitedConn)
+		c, ok := nc.(*limitedConn)
+		if !ok || c.s != f.s {
+			go func() {
+				if !f.handoff.give(nc) {
+					_ = nc.Close()
+				}
+			}()
+			continue
+		}
 		f.mu.Lock()
 		if f.closing.Load() {
 			f.mu.Unlock()
@@ -118,7 +128,7 @@ func (f *Lane) Shutdown(ctx context.Context) error {
 		_ = f.ln.Close()
 	}
 	for c := range f.conns {
-		if c.state.CompareAndSwap(connIdle, connReaped) {
+		if c.claimIdle() {
 			_ = c.Close()
 		}
 	}
@@ -246,11 +256,9 @@ func (f *Lane) serve(c *limitedConn) {
 		lc.header[0], lc.header[1] = lc.header[1], lc.header[0]
 		clear(lc.header[0])
 		if n == 0 {
-			// Idle until its next request, as net/http's ConnState hook
-			// says (Server.ConnState): first the order, then the state.
-			c.idleSeq.Store(f.s.sources.idleSeq.Add(1))
-			c.state.CompareAndSwap(connBusy, connIdle)
-			if f.closing.Load() && c.state.CompareAndSwap(connIdle, connReaped) {
+			// Idle until its next request, as net/http says it is.
+			f.s.ConnState(c, http.StateIdle)
+			if f.closing.Load() && c.claimIdle() {
 				return
 			}
 		}
@@ -268,11 +276,6 @@ func (f *Lane) timeouts() (idle, header, write time.Duration) {
 		header = f.hs.ReadTimeout
 	}
 	return idle, header, f.hs.WriteTimeout
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // reset drops what a connection left, before the laneConn is pooled.
@@ -324,7 +327,7 @@ func (lc *laneConn) parse(head []byte) bool {
 		if !ok || !validName(name) {
 			return false
 		}
-		value = trimOWS(value)
+		value = bytes.Trim(value, " \t")
 		if !validValue(value) {
 			return false
 		}
@@ -451,16 +454,6 @@ func validValue(b []byte) bool {
 	return true
 }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // handoffListener is what hs accepts from: the connections the lane gives
 // it.
 type handoffListener struct {
@@ -486,8 +479,9 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// give hands c to hs; false (c closed) once hs has stopped accepting.
-func (l *handoffListener) give(c *limitedConn) bool {
+// give hands c to hs; false once hs has stopped accepting (c is then the
+// caller's to close).
+func (l *handoffListener) give(c net.Conn) bool {
 	select {
 	case l.conns <- c:
 		return true
@@ -582,7 +576,7 @@ func (w *laneWriter) WriteHeader(code int) {
 		for _, v := range w.header[k] {
 			w.out = append(w.out, k...)
 			w.out = append(w.out, ": "...)
-			w.out = appendHeaderValue(w.out, v)
+			w.out = append(w.out, headerValue(v)...)
 			w.out = append(w.out, "\r\n"...)
 		}
 	}
@@ -601,32 +595,17 @@ func (w *laneWriter) suppressed(k string) bool {
 	return false
 }
 
-// appendHeaderValue is net/http's rendering of a value: line breaks become
-// spaces, and the ends are trimmed.
-func appendHeaderValue(out []byte, v string) []byte {
-	start := len(out)
-	out = append(out, v...)
-	b := out[start:]
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
-		}
+// headerValue is a value as net/http writes it (Header.writeSubset): line
+// breaks become spaces and the ends are trimmed. Values a handler sets
+// have neither, and are returned as they are.
+func headerValue(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = newlineToSpace.Replace(v)
 	}
-	i, j := 0, len(b)
-	for i < j && isASCIISpace(b[i]) {
-		i++
-	}
-	for j > i && isASCIISpace(b[j-1]) {
-		j--
-	}
-	if i > 0 || j < len(b) {
-		n := copy(b, b[i:j])
-		out = out[:start+n]
-	}
-	return out
+	return textproto.TrimString(v)
 }
 
-func isASCIISpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 func bodyAllowed(status int) bool {
 	return !(status >= 100 && status <= 199 || status == http.StatusNoContent || status == http.StatusNotModified)

@@ -77,7 +77,7 @@ tenants:
 		t.Fatal(err)
 	}
 	ln.lane, ln.plain = l1.Addr().String(), l2.Addr().String()
-	go func() { _ = ln.l.Serve(l1) }()
+	go func() { _ = ln.l.Serve(s.Listener(l1)) }()
 	go func() { _ = ln.plainHS.Serve(s.Listener(l2)) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -344,7 +344,7 @@ func pipeLane(t *testing.T) (*pipeListener, *Lane) {
 	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{}),
 		remote: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}}
 	lane := s.Lane(hs)
-	go func() { _ = lane.Serve(l) }()
+	go func() { _ = lane.Serve(s.Listener(l)) }()
 	t.Cleanup(func() { _ = lane.Shutdown(context.Background()) })
 	return l, lane
 }
@@ -494,4 +494,9 @@ func BenchmarkLaneGET(b *testing.B) {
 			}
 		})
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -226,7 +226,7 @@ func (s *sources) close(c *limitedConn) {
 // nil or its next request has just arrived. The shard's lock is held by
 // the caller.
 func (sh *sourceShard) reap(c *limitedConn) *limitedConn {
-	if c == nil || !c.state.CompareAndSwap(connIdle, connReaped) {
+	if c == nil || !c.claimIdle() {
 		return nil
 	}
 	return c

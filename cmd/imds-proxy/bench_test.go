@@ -107,8 +107,8 @@ func benchServe(tb testing.TB, h http.Handler, srv *handlers.Server, errorLog *l
 	}
 	var s server = hs
 	if srv != nil {
-		hs.ConnState = srv.ConnState
-		s = srv.Lane(hs) // the Lane applies srv's listener limits
+		l, hs.ConnState = srv.Listener(l), srv.ConnState
+		s = srv.Lane(hs)
 	}
 	done := make(chan struct{})
 	go func() {

@@ -522,9 +522,8 @@ type listener struct {
 // served is the listener a server accepts from: the IMDS and container
 // listeners cap each source's open connections and, together, the
 // server's (a share of RLIMIT_NOFILE: handlers.DefaultMaxConnections).
-// The Lane applies those caps itself.
 func served(srv *handlers.Server, l listener) net.Listener {
-	if l.kind != "admin" && l.kind != "imds" {
+	if l.kind != "admin" {
 		return srv.Listener(l.Listener)
 	}
 	return l.Listener
