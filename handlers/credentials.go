@@ -148,8 +148,7 @@ func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
 		c = nil // answered from the configuration, rendered each time: rare
 	}
 	if info := x.view.info.Load(); info != nil && c != nil && info.docs == c {
-		head := c.infoHead
-		x.replyLength(http.StatusOK, textPlainHeader, head, []string{strconv.Itoa(len(head) + len(info.tail))})
+		x.replyLength(http.StatusOK, textPlainHeader, c.infoHead, info.length)
 		_, _ = x.Write(info.tail)
 		return
 	}
@@ -158,7 +157,7 @@ func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
 		// Rendered once per refresh of the credentials: the next request
 		// serves these bytes.
 		if tail, ok := c.infoTail(body); ok {
-			x.view.info.Store(&renderedInfo{docs: c, tail: tail})
+			x.view.info.Store(&renderedInfo{docs: c, tail: tail, length: []string{strconv.Itoa(len(body))}})
 		}
 	}
 	x.reply(http.StatusOK, textPlainHeader, body)
@@ -168,8 +167,9 @@ func (s *Server) serveIAMInfo(x *exchange, r *http.Request) {
 // follows the head they share with every tenant served them
 // (CredentialDocuments.infoHead), about 100 bytes instead of 190.
 type renderedInfo struct {
-	docs *CredentialDocuments
-	tail []byte
+	docs   *CredentialDocuments
+	tail   []byte
+	length []string // the Content-Length of the whole, rendered once
 }
 
 // iamInfoDocument is iam/info for t, naming the account and the time of

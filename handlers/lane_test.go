@@ -469,6 +469,7 @@ func BenchmarkLaneGET(b *testing.B) {
 	for _, bc := range []struct{ name, path string }{
 		{"metadata", "/latest/meta-data/instance-id"},
 		{"credentials", "/latest/meta-data/iam/security-credentials/web-role"},
+		{"iam-info", "/latest/meta-data/iam/info"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := []byte("GET " + bc.path + " HTTP/1.1\r\nHost: 169.254.169.254\r\nUser-Agent: bench\r\nX-aws-ec2-metadata-token: " + ln.token + "\r\n\r\n")
