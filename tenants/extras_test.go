@@ -3,6 +3,7 @@ package tenants
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestExtrasOrNilSeesEveryField: orNil drops an Extras that sets nothing;
@@ -78,5 +79,45 @@ func setNonZero(t *testing.T, v reflect.Value, name string) {
 		v.Set(reflect.New(v.Type().Elem()))
 	default:
 		t.Fatalf("%s: no non-zero value for a %s; extend setNonZero", name, v.Kind())
+	}
+}
+
+// TestStaticSetsEveryExtra: each instance key kept in Extras, set alone,
+// reaches the built instance; and tenants that set none end up sharing
+// one Extras (the derived defaults, interned at build).
+func TestStaticSetsEveryExtra(t *testing.T) {
+	for key, tc := range map[string]struct {
+		yaml string
+		got  func(*Instance) any
+		want any
+	}{
+		"kernel_id":           {"aki-0123abcd", func(in *Instance) any { return in.KernelID() }, "aki-0123abcd"},
+		"ramdisk_id":          {"ari-0123abcd", func(in *Instance) any { return in.RamdiskID() }, "ari-0123abcd"},
+		"ami_launch_index":    {"3", func(in *Instance) any { return in.LaunchIndex() }, 3},
+		"architecture":        {"arm64", func(in *Instance) any { return in.Architecture() }, "arm64"},
+		"instance_life_cycle": {"spot", func(in *Instance) any { return in.LifeCycle() }, "spot"},
+		"placement_group":     {"pg-1", func(in *Instance) any { return in.PlacementGroup() }, "pg-1"},
+		"partition_number":    {"2", func(in *Instance) any { return in.PartitionNumber() }, 2},
+		"host_id":             {"h-0123456789abcdef0", func(in *Instance) any { return in.HostID() }, "h-0123456789abcdef0"},
+		"key_name":            {"dev-key", func(in *Instance) any { return in.KeyName() }, "dev-key"},
+		"public_key":          {`"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample dev", key_name: dev-key`, func(in *Instance) any { return in.PublicKey() }, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample dev"},
+		"product_codes":       {"[abc123]", func(in *Instance) any { return in.ProductCodes() }, []string{"abc123"}},
+		"monitoring":          {"true", func(in *Instance) any { return in.Monitoring() }, true},
+	} {
+		cfg, err := Parse("extras", []byte("tenants: [{name: web, sources: [10.0.0.2], instance: {"+key+": "+tc.yaml+"}}]"), time.Now())
+		if err != nil {
+			t.Errorf("%s: %v", key, err)
+			continue
+		}
+		if got := tc.got(&cfg.Tenants[0].Instance); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("instance.%s: %s served %v, want %v", key, tc.yaml, got, tc.want)
+		}
+	}
+	cfg, err := Parse("none", []byte("tenants: [{name: a, sources: [10.0.0.2]}, {name: b, sources: [10.0.0.3]}]"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cfg.Tenants[0].Instance.Extras, cfg.Tenants[1].Instance.Extras; a != b {
+		t.Errorf("two tenants that set no extra hold an Extras each (%p, %p), want one shared", a, b)
 	}
 }

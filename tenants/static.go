@@ -154,34 +154,46 @@ func prefixList(ps []netip.Prefix) string {
 // applyExtras is Apply for what in.Extras holds, which may be shared: it is
 // copied only when the configuration sets any of it.
 func (s *Static) applyExtras(in *Instance) {
+	x := *in.extras()
+	if !s.setExtras(&x) {
+		return // in keeps its Extras, shared or none
+	}
+	own := x
+	in.Extras = own.orNil()
+}
+
+// setExtras lays the configured values of Extras over x, and reports
+// whether the configuration sets any.
+func (s *Static) setExtras(x *InstanceExtras) bool {
 	c := &s.cfg
-	if c.KernelID == "" && c.RamdiskID == "" && c.Architecture == "" && c.LifeCycle == "" &&
-		c.PlacementGroup == "" && c.HostID == "" && c.KeyName == "" && c.PublicKey == "" &&
-		c.AMILaunchIndex == 0 && c.PartitionNumber == 0 && c.Monitoring == nil && len(c.ProductCodes) == 0 {
-		return
+	any := false
+	str := func(dst *string, v string) {
+		if v != "" {
+			*dst, any = v, true
+		}
 	}
-	x := in.Writable()
-	set(&x.KernelID, c.KernelID)
-	set(&x.RamdiskID, c.RamdiskID)
-	set(&x.Architecture, c.Architecture)
-	set(&x.LifeCycle, c.LifeCycle)
-	set(&x.PlacementGroup, c.PlacementGroup)
-	set(&x.HostID, c.HostID)
-	set(&x.KeyName, c.KeyName)
-	set(&x.PublicKey, c.PublicKey)
-	if c.AMILaunchIndex != 0 {
-		x.LaunchIndex = c.AMILaunchIndex
+	num := func(dst *int, v int) {
+		if v != 0 {
+			*dst, any = v, true
+		}
 	}
-	if c.PartitionNumber != 0 {
-		x.PartitionNumber = c.PartitionNumber
-	}
+	str(&x.KernelID, c.KernelID)
+	str(&x.RamdiskID, c.RamdiskID)
+	str(&x.Architecture, c.Architecture)
+	str(&x.LifeCycle, c.LifeCycle)
+	str(&x.PlacementGroup, c.PlacementGroup)
+	str(&x.HostID, c.HostID)
+	str(&x.KeyName, c.KeyName)
+	str(&x.PublicKey, c.PublicKey)
+	num(&x.LaunchIndex, c.AMILaunchIndex)
+	num(&x.PartitionNumber, c.PartitionNumber)
 	if c.Monitoring != nil {
-		x.Monitoring = *c.Monitoring
+		x.Monitoring, any = *c.Monitoring, true
 	}
 	if len(c.ProductCodes) > 0 {
-		x.ProductCodes = c.ProductCodes
+		x.ProductCodes, any = c.ProductCodes, true
 	}
-	in.Extras = x.orNil()
+	return any
 }
 
 // Apply lays the static values over in, field by field; what the
