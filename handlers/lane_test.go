@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -500,4 +501,31 @@ func BenchmarkLaneGET(b *testing.B) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestLaneHandsOverUnadmitted: a connection its listener did not admit
+// (not the Server's Listener) is not read by the lane but served by
+// net/http, as it is.
+func TestLaneHandsOverUnadmitted(t *testing.T) {
+	ln := newLanes(t)
+	var byNetHTTP atomic.Int32 // connections net/http served
+	hs := &http.Server{Handler: ln.s, ConnState: func(_ net.Conn, cs http.ConnState) {
+		if cs == http.StateNew {
+			byNetHTTP.Add(1)
+		}
+	}}
+	lane := ln.s.Lane(hs)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = lane.Serve(l) }()
+	defer lane.Shutdown(context.Background())
+	got, _ := rawExchange(t, l.Addr().String(), []byte("GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n"))
+	if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(got, []byte("i-0123456789abcdef0")) {
+		t.Errorf("through a listener the Server did not wrap: %q", got)
+	}
+	if n := byNetHTTP.Load(); n != 1 {
+		t.Errorf("net/http served %d connections, want the 1 the listener did not admit", n)
+	}
 }
